@@ -1,0 +1,106 @@
+# tokshim: one plain Makefile.
+#   make          builds build/libtokshim.so and build/tokshim
+#   make test     installs what is missing, builds, runs every test
+#   make demo     installs what is missing, builds, runs agents under the shim, prints the report
+#   make SAN=1 …  the same with AddressSanitizer and UndefinedBehaviorSanitizer (build/san/)
+
+CC ?= cc
+ifeq ($(CC),cc)
+CC := gcc
+endif
+
+ifeq ($(SAN),1)
+BUILD ?= build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT := -O1
+else
+BUILD ?= build
+SANFLAGS :=
+OPT := -O2
+endif
+
+CFLAGS ?= $(OPT) -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -fPIC -fvisibility=hidden -I. -I$(BUILD)/gen \
+	  -D_GNU_SOURCE $(SANFLAGS)
+LDFLAGS += $(SANFLAGS)
+
+# Libraries. The shim must never link libssl or libcrypto (see DESIGN.md): what it needs from
+# them it resolves at run time from the copy the agent already has.
+LIBS_CORE := -llmdb -lcjson -lzstd -lz -lbrotlidec -lpthread
+LIBS_SHIM := $(LIBS_CORE) -ldl
+LIBS_CLI := $(LIBS_CORE) -lcurl -lm
+
+STORE_SRC := $(wildcard store/*.c)
+HTTP_SRC := $(wildcard http/*.c)
+PROVIDERS_SRC := $(wildcard providers/*.c)
+CAPTURE_SRC := $(wildcard capture/*.c)
+SHIM_SRC := $(wildcard shim/*.c)
+ANALYZER_SRC := $(wildcard analyzer/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+# The built-in price table is compiled in, so a binary prices correctly wherever it is copied.
+PRICING_GEN := $(BUILD)/gen/pricing_data.c
+PRICING_OBJ := $(BUILD)/obj/gen/pricing_data.o
+
+CORE_OBJ := $(call obj,$(STORE_SRC) $(HTTP_SRC) $(PROVIDERS_SRC) $(CAPTURE_SRC)) $(PRICING_OBJ)
+SHIM_OBJ := $(call obj,$(SHIM_SRC))
+ANALYZER_OBJ := $(call obj,$(ANALYZER_SRC))
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
+
+LIB := $(BUILD)/libtokshim.so
+CLI := $(BUILD)/tokshim
+
+.PHONY: all deps test-deps test demo clean unit-tests
+all: $(LIB) $(CLI)
+
+deps:
+	@sh scripts/install-deps.sh
+
+test-deps:
+	@sh scripts/install-deps.sh --test
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(PRICING_GEN): providers/pricing.json scripts/embed.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed.sh providers/pricing.json pricing_json > $@.tmp && mv $@.tmp $@
+
+$(PRICING_OBJ): $(PRICING_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# Only the hooks are exported (visibility default on them); everything else stays inside.
+$(LIB): $(SHIM_OBJ) $(CORE_OBJ)
+	$(CC) -shared $(LDFLAGS) -Wl,-z,defs -Wl,-z,noexecstack -o $@ $^ $(LIBS_SHIM)
+
+$(CLI): $(ANALYZER_OBJ) $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CLI)
+
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS_CLI)
+
+$(BUILD)/tests/%: tests/tools/%.c $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS_CLI)
+
+unit-tests: $(UNIT_BIN) $(TOOL_BIN)
+
+test: test-deps
+	@$(MAKE) --no-print-directory all unit-tests
+	@sh tests/run.sh $(BUILD)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/demo.sh $(BUILD)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,69 @@
+/*
+ * stream.h - framing of streamed response bodies into events: Server-Sent Events
+ * (text/event-stream) and newline-delimited JSON (application/x-ndjson).
+ *
+ * An event is gathered whole before it is handed out, because providers put what matters in
+ * single large events (OpenAI's response.completed carries the whole response). Each parser
+ * holds at most one event, bounded by max_event; a larger event is dropped and counted, so a
+ * million events or one endless event leave memory flat.
+ */
+#ifndef TOKSHIM_STREAM_H
+#define TOKSHIM_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STREAM_EVENT_MAX_DEFAULT (16u << 20)
+
+/* One event. name is the SSE "event:" field (NULL, 0 when absent; always NULL for NDJSON);
+ * data is the event's data lines joined by "\n" (SSE) or the line without its newline
+ * (NDJSON). Pointers are valid during the call only. */
+typedef void (*stream_event_fn)(void *ctx, const char *name, size_t name_len, const char *data,
+				size_t data_len);
+
+struct sse_parser {
+	stream_event_fn on_event;
+	void *ctx;
+	size_t max_event;
+	char *name;        /* current event name (heap, bounded) */
+	size_t name_len, name_cap;
+	char *data;        /* current data lines joined by \n (heap, bounded) */
+	size_t data_len, data_cap;
+	int has_data;      /* a data: field was seen in this event */
+	char *line;        /* the line being gathered */
+	size_t line_len, line_cap;
+	int line_oversize; /* the current line or event passed max_event: drop it */
+	int last_cr;       /* previous byte was CR (CRLF counts as one line end) */
+	int bom_checked;
+	uint64_t events;   /* events delivered */
+	uint64_t dropped;  /* events dropped for size */
+};
+
+void sse_parser_init(struct sse_parser *p, size_t max_event, stream_event_fn fn, void *ctx);
+/* Frames bytes into events per the WHATWG event-stream rules (LF, CR or CRLF line ends;
+ * "data:", "event:", comments, a single space after the colon removed). Returns 0 or
+ * HTTP_ENOMEM. */
+int sse_parser_feed(struct sse_parser *p, const char *data, size_t len);
+/* End of body: an event not followed by its blank line is discarded, as the spec says. */
+void sse_parser_finish(struct sse_parser *p);
+void sse_parser_release(struct sse_parser *p);
+
+struct ndjson_parser {
+	stream_event_fn on_event;
+	void *ctx;
+	size_t max_event;
+	char *line;
+	size_t line_len, line_cap;
+	int line_oversize;
+	uint64_t events;
+	uint64_t dropped;
+};
+
+void ndjson_parser_init(struct ndjson_parser *p, size_t max_event, stream_event_fn fn, void *ctx);
+/* Lines end with LF (a CR before it is removed); blank lines are skipped. */
+int ndjson_parser_feed(struct ndjson_parser *p, const char *data, size_t len);
+/* End of body: a last line without its newline is delivered. */
+void ndjson_parser_finish(struct ndjson_parser *p);
+void ndjson_parser_release(struct ndjson_parser *p);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * pricing.h - prices per model, and the cost of a record.
+ *
+ * Cost is computed when a report is made, never stored: a price update re-prices history.
+ * Prices are held as integer pico-USD per token so that sums over millions of records are
+ * exact to the micro-dollar and independent of summation order.
+ *
+ * The built-in table is providers/pricing.json, compiled into the binaries; a user override
+ * file ($TOKSHIM_PRICING, else $XDG_CONFIG_HOME/tokshim/pricing.json, else
+ * ~/.config/tokshim/pricing.json) is merged over it, model by model.
+ */
+#ifndef TOKSHIM_PRICING_H
+#define TOKSHIM_PRICING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/record.h"
+
+struct price {
+	int64_t input;       /* pico-USD per uncached input token */
+	int64_t output;      /* pico-USD per output token (reasoning included) */
+	int64_t cache_read;  /* pico-USD per input token read from cache */
+	int64_t cache_write; /* pico-USD per input token written to cache */
+	/* Long-context tier: when a call's input_tokens exceed long_threshold (0: no tier), the
+	 * long_* prices apply to the whole call. */
+	int64_t long_threshold;
+	int64_t long_input, long_output, long_cache_read, long_cache_write;
+};
+
+struct pricing;
+
+/* Loads the built-in table and merges the user override file when one exists. On a malformed
+ * override, returns a negative code and writes a one-line reason naming the file and field to
+ * err. *out is NULL on error. */
+int pricing_load(struct pricing **out, char *err, size_t errlen);
+
+/* Parses a pricing document (the pricing.json schema) into a new table; for tests and `pricing
+ * list`. Returns 0 or a negative code with a reason in err. */
+int pricing_parse(struct pricing **out, const char *json, size_t len, char *err, size_t errlen);
+
+/* Merges the models of json over p (same schema). */
+int pricing_merge(struct pricing *p, const char *json, size_t len, char *err, size_t errlen);
+
+void pricing_free(struct pricing *p);
+
+/* The date the built-in prices were taken ("YYYY-MM-DD"), static. */
+const char *pricing_taken(const struct pricing *p);
+
+/*
+ * The price of a model, after normalising its name the way users write it: case, a
+ * "provider/" prefix, a dated snapshot suffix (-2024-08-06, -20250929), Bedrock's region
+ * and vendor prefixes and version suffix (us.anthropic.…-v1:0). provider may be used to choose
+ * between same-named models. Returns NULL when the model has no price (unpriced: never $0).
+ * The pointer is valid until p is freed.
+ */
+const struct price *pricing_lookup(const struct pricing *p, const char *provider,
+				   size_t provider_len, const char *model, size_t model_len);
+
+/* The cost of a record in pico-USD under price pr (cached tokens at cache prices). */
+int64_t pricing_cost_pusd(const struct price *pr, const struct record *r);
+
+/*
+ * The cost of a record: 0 for local records, the provider's billed cost where it sent one,
+ * else by the table. Returns 1 and sets *pusd when the record is priced, 0 when its model has
+ * no price.
+ */
+int pricing_record_cost(const struct pricing *p, const struct record *r, int64_t *pusd);
+
+/* Iterates the table for `pricing list`, in name order. */
+typedef int (*pricing_model_fn)(const char *model, const char *provider,
+				const struct price *pr, void *arg);
+int pricing_each(const struct pricing *p, pricing_model_fn fn, void *arg);
+
+#endif

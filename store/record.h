@@ -1,0 +1,99 @@
+/*
+ * record.h - the usage record: one per captured LLM exchange.
+ *
+ * The shim fills a struct record and hands it to store_append(); readers get the same struct
+ * back from store_scan()/store_get(). Strings are (pointer, length) views, never owned by the
+ * record: whoever fills or decodes a record says how long they stay valid. This keeps decoding
+ * free of copies, which matters when a report scans millions of records.
+ *
+ * The on-disk encoding (record_encode/record_decode) is versioned and documented in
+ * docs/record-format.md. It is little-endian, starts with a fixed header whose length is stored
+ * in it, and ends with length-prefixed strings, so that later versions can append numbers and
+ * strings that older readers skip.
+ */
+#ifndef TOKSHIM_RECORD_H
+#define TOKSHIM_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RECORD_VERSION 1
+
+/* Strings longer than this are cut when encoded: a record never grows without bound. */
+#define RECORD_STR_MAX 1024
+
+struct record_str {
+	const char *p; /* not NUL-terminated; may be NULL when n == 0 */
+	uint32_t n;
+};
+
+enum record_flag {
+	RECORD_STREAM = 1u << 0,     /* the response was a stream (SSE, NDJSON, event-stream) */
+	RECORD_ESTIMATED = 1u << 1,  /* tokens were estimated from text, not read from usage */
+	RECORD_LOCAL = 1u << 2,      /* locality: set = local, clear = cloud */
+	RECORD_PAYLOAD = 1u << 3,    /* a payload is stored under the same id */
+	RECORD_TRUNCATED = 1u << 4,  /* the response ended before it was complete */
+	RECORD_BILLED = 1u << 5,     /* billed_cost_pusd holds the provider's own billed cost */
+	RECORD_NOT_BILLED = 1u << 6, /* the API does not charge for this call (count_tokens) */
+};
+
+struct record {
+	uint64_t id;          /* assigned by store_append, 1, 2, 3 … per store */
+	int64_t ts_ns;        /* UTC wall clock of the request's first byte, ns since the epoch */
+	int64_t latency_us;   /* request's first byte to response's last byte */
+	int64_t ttfb_us;      /* request's first byte to response's first byte; -1 if none */
+	int32_t pid;
+	int32_t status;       /* HTTP status; 0 when no response arrived */
+	int32_t retry_after_s; /* Retry-After in seconds, -1 when absent */
+	uint32_t flags;       /* enum record_flag */
+	int64_t input_tokens; /* token fields follow the semantics table of DESIGN.md */
+	int64_t output_tokens;
+	int64_t cache_read_tokens;
+	int64_t cache_write_tokens;
+	int64_t reasoning_tokens;
+	int64_t billed_cost_pusd;  /* provider-billed cost in pico-USD, valid with RECORD_BILLED */
+	uint64_t request_hash;     /* FNV-1a 64 of the request body; 0 when none was seen */
+	struct record_str process; /* executable name (comm) */
+	struct record_str agent;
+	struct record_str agent_type;
+	struct record_str tenant;
+	struct record_str session;
+	struct record_str provider;        /* OpenTelemetry gen_ai.provider.name where one exists */
+	struct record_str api;             /* "chat.completions", "messages", "chat", … */
+	struct record_str host;            /* without port */
+	struct record_str path;            /* path and query, secrets in the query redacted */
+	struct record_str model_requested; /* the model the request asked for */
+	struct record_str model;           /* the model the response names (else the requested) */
+	struct record_str error;           /* normalised error type, empty on success */
+	struct record_str error_message;   /* the provider's message, cut to RECORD_STR_MAX */
+};
+
+/* Upper bound of record_encode's output for any record. */
+#define RECORD_ENCODED_MAX (256 + 13 * (2 + RECORD_STR_MAX))
+
+/*
+ * Encodes rec (its id is not part of the value: it lives in the key) into buf, which has room
+ * for cap bytes. Returns the encoded length, or a negative STORE_E* code when cap is too small.
+ */
+int record_encode(const struct record *rec, unsigned char *buf, size_t cap);
+
+/*
+ * Decodes len bytes at buf into rec. rec's strings point into buf and stay valid as long as buf
+ * does. rec->id is left as it was. Returns 0, or STORE_EFORMAT for bytes that are not a record
+ * of a version this code reads; never reads outside [buf, buf+len).
+ */
+int record_decode(const unsigned char *buf, size_t len, struct record *rec);
+
+/* Tokens and cost helpers shared by every reader. */
+static inline int64_t record_total_tokens(const struct record *r)
+{
+	return r->input_tokens + r->output_tokens;
+}
+
+/* Makes a record_str of a NUL-terminated string (NULL gives the empty string). */
+struct record_str record_str_of(const char *s);
+
+/* 64-bit FNV-1a, the hash behind request_hash. */
+uint64_t record_hash(const void *data, size_t len);
+
+#endif

@@ -1,0 +1,56 @@
+#!/bin/sh
+# Runs every test of tokshim and ends with the line "N passed, N failed".
+#   tests/run.sh [BUILD_DIR]
+# Unit tests are the C binaries $BUILD/tests/test_*; integration tests are the Python scripts
+# tests/integration/test_*.py run by Debian's python3 with real clients under the shim. Each
+# prints its own "N passed, N failed" line; this script adds them up. A test binary or script
+# that crashes or prints no count line counts as one failure.
+set -u
+build=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "$top" && cd "$build" && pwd)
+export TOKSHIM_BUILD="$build"
+export TOKSHIM_FIXTURES="${TOKSHIM_FIXTURES:-$top/../shared/fixtures}"
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+passed=0 failed=0
+
+count() { # name, output file, exit status
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$2" | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "FAIL $1: no result line (exit $3)"
+		tail -n 20 "$2" | sed 's/^/    /'
+		failed=$((failed + 1))
+		return
+	fi
+	p=${line%% passed*}
+	f=${line#*passed, }
+	f=${f%% failed*}
+	[ "$3" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if [ "$f" -ne 0 ]; then
+		echo "FAIL $1: $line"
+		grep -v -E '^[0-9]+ passed, [0-9]+ failed' "$2" | tail -n 40 | sed 's/^/    /'
+	else
+		echo "ok   $1: $line"
+	fi
+}
+
+cd "$top" || exit 1
+for t in "$build"/tests/test_*; do
+	[ -x "$t" ] || continue
+	name=unit/$(basename "$t")
+	"$t" >"$log/out" 2>&1
+	count "$name" "$log/out" $?
+done
+
+for t in tests/integration/test_*.py; do
+	[ -f "$t" ] || continue
+	name=integration/$(basename "$t" .py)
+	timeout 300 /usr/bin/python3 "$t" >"$log/out" 2>&1
+	count "$name" "$log/out" $?
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,23 @@
+/*
+ * init.c - what happens when libtokshim.so is loaded: the thread-local guard, and fork
+ * handling. Nothing else runs at load time: settings are read and the store is opened only
+ * when the first LLM exchange completes, so a process that never calls an LLM is untouched.
+ */
+#include "shim/shim.h"
+
+#include <pthread.h>
+
+__thread int shim_busy __attribute__((tls_model("initial-exec")));
+
+static void atfork_child(void)
+{
+	shim_busy = 0;
+	shim_conns_atfork_child();
+	shim_sink_atfork_child();
+	shim_config_atfork_child();
+}
+
+__attribute__((constructor)) static void shim_init(void)
+{
+	pthread_atfork(NULL, NULL, atfork_child);
+}

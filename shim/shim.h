@@ -1,0 +1,88 @@
+/*
+ * shim.h - what the shim's files share. Nothing here is exported from libtokshim.so: only the
+ * hook functions themselves are (SHIM_EXPORT).
+ *
+ * The rules every hook follows (DESIGN.md, rule 1): call the real function exactly once, return
+ * its result and errno unchanged; look at the bytes only after the real call, and only when the
+ * calling thread is not already inside the shim (the shim's own I/O is never captured).
+ */
+#ifndef TOKSHIM_SHIM_H
+#define TOKSHIM_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "capture/capture.h"
+
+#define SHIM_EXPORT __attribute__((visibility("default")))
+
+/* Set while a thread runs the shim's own code: its I/O then passes straight through.
+ * initial-exec: no allocation on first access, which a hook inside malloc could not afford. */
+extern __thread int shim_busy __attribute__((tls_model("initial-exec")));
+
+/* ---- real functions (real.c) ---- */
+
+/* Returns the next definition of a libc symbol after ours (dlsym RTLD_NEXT), cached by caller. */
+void *shim_real_libc(const char *name);
+
+/*
+ * Returns the real definition of a libssl symbol: RTLD_NEXT when libssl is in the global scope,
+ * else the libssl that the process loaded with RTLD_LOCAL (Python does), found among the loaded
+ * objects and opened with RTLD_NOLOAD. NULL when no loaded library defines it.
+ */
+void *shim_real_ssl(const char *name);
+
+/* Resolves a real function once per process into *slot (an atomic pointer). */
+#define SHIM_REAL(slot, resolver, name)                                                     \
+	({                                                                                  \
+		void *p_ = __atomic_load_n(&(slot), __ATOMIC_ACQUIRE);                      \
+		if (p_ == NULL) {                                                           \
+			p_ = resolver(name);                                                \
+			__atomic_store_n(&(slot), p_, __ATOMIC_RELEASE);                    \
+		}                                                                           \
+		p_;                                                                         \
+	})
+
+/* ---- configuration and diagnostics (config.c) ---- */
+
+/* The process-wide capture settings, read from the environment on first use. */
+const struct capture_config *shim_config(void);
+
+/* Writes one line to TOKSHIM_LOG when it is set (never to the agent's stdout or stderr). */
+void shim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- the store (sink.c) ---- */
+
+/* capture_emit_fn: appends a finished exchange to the store, counting what it must drop. */
+void shim_sink_emit(void *ctx, struct record *rec, const struct payload *pl);
+
+/* Counts a drop that happened before a record existed (e.g. out of memory for a connection). */
+void shim_sink_drop(const char *reason);
+
+/* ---- connections (conns.c) ---- */
+
+/* Bytes through a TLS connection, keyed by its SSL*. fd is its socket when known (-1 not). */
+void shim_tls_data(void *ssl, int fd, enum capture_dir dir, const void *data, size_t len);
+/* The TLS connection ended (shutdown, close notify, or freed). */
+void shim_tls_end(void *ssl, int free_state);
+
+/* A TCP socket connected to peer: its plaintext may be HTTP to a local model server. */
+void shim_fd_connected(int fd, const struct sockaddr *peer, socklen_t len);
+/* Bytes through a socket; cheap no-op for descriptors that are not tracked TCP sockets. */
+void shim_fd_data(int fd, enum capture_dir dir, const void *data, size_t len);
+void shim_fd_data_iov(int fd, enum capture_dir dir, const struct iovec *iov, int iovcnt,
+		      size_t len);
+/* The socket reached end of stream (read returned 0) or is being closed. */
+void shim_fd_end(int fd, int closing);
+/* Is fd a tracked socket? The fast test every read/write hook makes first. */
+int shim_fd_tracked(int fd);
+
+/* After fork() in the child: locks reset, the store reopened on next use. */
+void shim_conns_atfork_child(void);
+void shim_sink_atfork_child(void);
+void shim_config_atfork_child(void);
+
+#endif

@@ -1,0 +1,156 @@
+/*
+ * sink.c - the shim's end of the store: opens it on the first record (a process that never
+ * calls an LLM never touches it), appends each finished exchange, and counts what it drops.
+ *
+ * Fail open: when the store cannot be opened or written, the record is dropped and counted,
+ * and the agent never hears of it. Drops that could not be written to the store yet are kept
+ * in memory and written with the next record that gets through.
+ *
+ * After fork() the child must not use the parent's LMDB environment (lmdb.h), nor close it
+ * (closing would clear reader slots that belong to the parent): the child forgets it and
+ * opens its own.
+ */
+#include "shim/shim.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+/* Retry a store that would not open at most this often. */
+#define REOPEN_INTERVAL_NS 1000000000LL
+
+enum drop_reason { DROP_UNAVAILABLE, DROP_FULL, DROP_WRITE, DROP_OTHER, DROP_N };
+
+static const char *const drop_names[DROP_N] = {
+	"dropped.store_unavailable",
+	"dropped.store_full",
+	"dropped.store_error",
+	"dropped.capture",
+};
+
+static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct store *sink_store;
+static int64_t sink_retry_ns;
+static int64_t pending[DROP_N]; /* drops not yet written to the store */
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* TOKSHIM_DB, else $XDG_DATA_HOME/tokshim/usage.mdb, else ~/.local/share/tokshim/usage.mdb. */
+static int store_path(char *buf, size_t cap)
+{
+	const char *db = getenv("TOKSHIM_DB");
+	const char *xdg = getenv("XDG_DATA_HOME");
+	const char *home = getenv("HOME");
+	int n;
+
+	if (db != NULL && db[0] != '\0')
+		n = snprintf(buf, cap, "%s", db);
+	else if (xdg != NULL && xdg[0] != '\0')
+		n = snprintf(buf, cap, "%s/tokshim/usage.mdb", xdg);
+	else if (home != NULL && home[0] != '\0')
+		n = snprintf(buf, cap, "%s/.local/share/tokshim/usage.mdb", home);
+	else
+		return -1;
+	return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+static void sink_open(void)
+{
+	char path[4096];
+	const char *max = getenv("TOKSHIM_DB_MAX_MB");
+	uint64_t map = max ? strtoull(max, NULL, 10) << 20 : 0;
+	int64_t now = mono_ns();
+	int r;
+
+	if (sink_store != NULL || now < sink_retry_ns)
+		return;
+	if (store_path(path, sizeof(path)) != 0) {
+		shim_log("no store path: set TOKSHIM_DB or HOME");
+		sink_retry_ns = now + REOPEN_INTERVAL_NS;
+		return;
+	}
+	r = store_open(&sink_store, path, STORE_CREATE, map);
+	if (r != 0) {
+		shim_log("cannot open store '%s': %s", path, store_strerror(r));
+		sink_store = NULL;
+		sink_retry_ns = now + REOPEN_INTERVAL_NS;
+	}
+}
+
+/* Builds the counter deltas for the drops still pending; returns how many. */
+static size_t pending_deltas(struct store_counter_delta *d)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < DROP_N; i++) {
+		if (pending[i] == 0)
+			continue;
+		d[n].name = drop_names[i];
+		d[n].delta = pending[i];
+		n++;
+	}
+	return n;
+}
+
+static void pending_clear(void)
+{
+	memset(pending, 0, sizeof(pending));
+}
+
+void shim_sink_emit(void *ctx, struct record *rec, const struct payload *pl)
+{
+	struct store_counter_delta d[DROP_N];
+	size_t nd;
+	int r;
+
+	(void)ctx;
+	pthread_mutex_lock(&sink_lock);
+	sink_open();
+	if (sink_store == NULL) {
+		pending[DROP_UNAVAILABLE]++;
+		goto unlock;
+	}
+	nd = pending_deltas(d);
+	r = store_append(sink_store, rec, pl, d, nd);
+	if (r == 0) {
+		pending_clear();
+		goto unlock;
+	}
+	shim_log("record dropped: %s", store_strerror(r));
+	pending[r == STORE_EFULL ? DROP_FULL : DROP_WRITE]++;
+	/* A full map may still have room for the counters alone. */
+	nd = pending_deltas(d);
+	if (store_counters_add(sink_store, d, nd) == 0)
+		pending_clear();
+unlock:
+	pthread_mutex_unlock(&sink_lock);
+}
+
+void shim_sink_drop(const char *reason)
+{
+	pthread_mutex_lock(&sink_lock);
+	pending[DROP_OTHER]++;
+	shim_log("dropped: %s", reason);
+	pthread_mutex_unlock(&sink_lock);
+}
+
+void shim_sink_atfork_child(void)
+{
+	pthread_mutex_init(&sink_lock, NULL);
+	sink_store = NULL; /* the parent's: neither used nor closed here */
+	sink_retry_ns = 0;
+	pending_clear();   /* the parent counts its own drops */
+}

@@ -37,6 +37,7 @@ were recorded when the request matches the recording:
   Anthropic, model "claude-sonnet-4-5", not streamed  anthropic_messages_nonstream_cache_write_and_read.body
   Ollama /api/chat, model "mistral:7b-instruct", "stream": false   ollama_chat_nonstream.body
 Everything else is generated, deterministically from the request (same request, same bytes).
+When the fixtures directory is missing, these requests get generated bodies too.
 
 Generated usage (the rule tests use; expected_usage() below computes it)
   B  = length of the request body in bytes (as received, after chunked decoding)
@@ -189,7 +190,12 @@ def include_usage(j):
 
 
 def fixture_case(family, j):
-    return FIXTURE_CASES.get((family, j.get("model"), is_stream(family, j)))
+    """The recorded case to serve, or None (also when the fixtures are not there: a fresh
+    checkout without ../shared/fixtures gets generated bodies instead)."""
+    case = FIXTURE_CASES.get((family, j.get("model"), is_stream(family, j)))
+    if case and not os.path.exists(os.path.join(fixtures_dir(), case + ".body")):
+        return None
+    return case
 
 
 def output_count(family, j, hdr_value):

@@ -43,6 +43,13 @@ enum {
 /* Returns a static lowercase message for any code returned by a store_* or record_* call. */
 const char *store_strerror(int err);
 
+/*
+ * Returns LMDB's or the system's own message for the failure behind this thread's last
+ * STORE_E* code (e.g. "MDB_READERS_FULL: Environment maxreaders limit reached"), "" when
+ * there was none. Static storage; valid until the thread's next store_* call.
+ */
+const char *store_last_error(void);
+
 enum store_open_flag {
 	STORE_READONLY = 1u << 0, /* readers: never create or write */
 	STORE_CREATE = 1u << 1,   /* writers: create the file (0600) and its folder if missing */
@@ -71,6 +78,7 @@ struct payload {
 	struct record_str resp_body; /* after Content-Encoding decoding, possibly cut at the cap */
 	uint64_t req_body_size;      /* the whole sizes seen, even where the stored part is cut */
 	uint64_t resp_body_size;
+	void *owner_;                /* private: the buffer a decoded payload's strings point into */
 };
 
 /* A counter change written in the same transaction as a record. */

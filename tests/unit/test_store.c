@@ -1,0 +1,1184 @@
+/*
+ * test_store.c - the record encoding, the payload codec and the LMDB store.
+ *
+ * Decoders are fed every truncation of a valid buffer placed just before a PROT_NONE page, so
+ * an over-read crashes at once instead of passing by luck (picohttpparser's trick). The store
+ * tests compare what comes back with a plain reference computed beside it (SQLite's
+ * compare-with-reference shape), including under 4 processes and 4 threads appending at once
+ * and under kill -9. Every store lives in a mkdtemp folder that is removed at the end.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/endian.h"
+#include "store/payload.h"
+#include "store/record.h"
+#include "store/store.h"
+#include "tests/unit/check.h"
+
+static char tmp_root[] = "/tmp/tokshim-test-store-XXXXXX";
+static int tmp_seq;
+
+/* A fresh path under the test folder. Static storage, one of 8 in rotation. */
+static const char *tmp_path(const char *name)
+{
+	static char bufs[8][512];
+	char *b = bufs[tmp_seq % 8];
+
+	snprintf(b, sizeof(bufs[0]), "%s/%d-%s", tmp_root, tmp_seq, name);
+	tmp_seq++;
+	return b;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Places len bytes just before a PROT_NONE page: one byte past the end faults. */
+struct guard {
+	unsigned char *base;
+	size_t size;
+};
+
+static const unsigned char *guard_copy(struct guard *g, const void *src, size_t len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t data = (len + page - 1) / page * page;
+
+	if (data == 0)
+		data = page;
+	g->size = data + page;
+	g->base = mmap(NULL, g->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (g->base == MAP_FAILED) {
+		perror("mmap");
+		exit(2);
+	}
+	mprotect(g->base + data, page, PROT_NONE);
+	memcpy(g->base + data - len, src, len);
+	return g->base + data - len;
+}
+
+static void guard_free(struct guard *g)
+{
+	munmap(g->base, g->size);
+}
+
+/* A record whose every field differs from the others and from zero. */
+static void record_fill(struct record *r, int k)
+{
+	static char strs[13][64];
+	static const char *names[13] = { "process", "agent", "agent_type", "tenant", "session",
+					 "provider", "api", "host", "path", "model_requested",
+					 "model", "error", "error_message" };
+	struct record_str *s[13] = { &r->process, &r->agent, &r->agent_type, &r->tenant,
+				     &r->session, &r->provider, &r->api, &r->host, &r->path,
+				     &r->model_requested, &r->model, &r->error,
+				     &r->error_message };
+
+	memset(r, 0, sizeof(*r));
+	r->ts_ns = 1700000000000000000ll + k;
+	r->latency_us = 123456 + k;
+	r->ttfb_us = -1;
+	r->pid = 4242 + k;
+	r->status = 429;
+	r->retry_after_s = 17;
+	r->flags = RECORD_STREAM | RECORD_ESTIMATED | RECORD_BILLED;
+	r->input_tokens = 1000 + k;
+	r->output_tokens = 2000 + k;
+	r->cache_read_tokens = 300 + k;
+	r->cache_write_tokens = 40 + k;
+	r->reasoning_tokens = 5 + k;
+	r->billed_cost_pusd = -7; /* a negative value must survive too */
+	r->request_hash = 0xfedcba9876543210ull;
+	for (int i = 0; i < 13; i++) {
+		snprintf(strs[i], sizeof(strs[i]), "%s-%d", names[i], k);
+		*s[i] = record_str_of(strs[i]);
+	}
+}
+
+static void check_record_eq(const struct record *a, const struct record *b)
+{
+	CHECK_INT(a->ts_ns, b->ts_ns);
+	CHECK_INT(a->latency_us, b->latency_us);
+	CHECK_INT(a->ttfb_us, b->ttfb_us);
+	CHECK_INT(a->pid, b->pid);
+	CHECK_INT(a->status, b->status);
+	CHECK_INT(a->retry_after_s, b->retry_after_s);
+	CHECK_INT(a->flags, b->flags);
+	CHECK_INT(a->input_tokens, b->input_tokens);
+	CHECK_INT(a->output_tokens, b->output_tokens);
+	CHECK_INT(a->cache_read_tokens, b->cache_read_tokens);
+	CHECK_INT(a->cache_write_tokens, b->cache_write_tokens);
+	CHECK_INT(a->reasoning_tokens, b->reasoning_tokens);
+	CHECK_INT(a->billed_cost_pusd, b->billed_cost_pusd);
+	CHECK(a->request_hash == b->request_hash);
+	const struct record_str *sa = &a->process, *sb = &b->process;
+	for (int i = 0; i < 13; i++) {
+		CHECK_INT(sa[i].n, sb[i].n);
+		CHECK(sa[i].n == sb[i].n && (sa[i].n == 0 || memcmp(sa[i].p, sb[i].p, sa[i].n) == 0));
+	}
+}
+
+static void test_record_roundtrip(void)
+{
+	unsigned char buf[RECORD_ENCODED_MAX];
+	struct record in, out;
+	int n;
+
+	record_fill(&in, 1);
+	in.id = 99;
+	n = record_encode(&in, buf, sizeof(buf));
+	CHECK(n > 0);
+	memset(&out, 0xAA, sizeof(out));
+	out.id = 7;
+	CHECK_INT(record_decode(buf, (size_t)n, &out), 0);
+	CHECK_INT(out.id, 7); /* the id lives in the key, not the value */
+	check_record_eq(&out, &in);
+	CHECK_MEM(out.model.p, out.model.n, "model-1");
+	CHECK_MEM(out.error_message.p, out.error_message.n, "error_message-1");
+
+	/* Empty strings and extreme numbers. */
+	memset(&in, 0, sizeof(in));
+	in.ts_ns = INT64_MAX;
+	in.input_tokens = INT64_MIN;
+	in.flags = UINT32_MAX;
+	in.pid = INT32_MIN;
+	n = record_encode(&in, buf, sizeof(buf));
+	CHECK_INT(n, 100 + 2 + 13 * 2);
+	CHECK_INT(record_decode(buf, (size_t)n, &out), 0);
+	check_record_eq(&out, &in);
+	CHECK(out.agent.p == NULL);
+
+	/* Too small a buffer, a NULL string with a length. */
+	record_fill(&in, 2);
+	CHECK(record_encode(&in, buf, 50) < 0);
+	CHECK(record_encode(&in, buf, (size_t)n) < 0);
+	in.host.p = NULL;
+	CHECK_INT(record_encode(&in, buf, sizeof(buf)), STORE_EINVAL);
+}
+
+static void test_record_cut(void)
+{
+	static unsigned char buf[RECORD_ENCODED_MAX];
+	static char big[13][3000];
+	struct record in, out;
+	struct record_str *s = &in.process;
+	int n;
+
+	memset(&in, 0, sizeof(in));
+	for (int i = 0; i < 13; i++) {
+		memset(big[i], 'a' + i, sizeof(big[i]));
+		s[i].p = big[i];
+		s[i].n = sizeof(big[i]);
+	}
+	/* A two-byte character straddling the cap: cut before it, not through it. */
+	memcpy(big[12] + RECORD_STR_MAX - 1, "\xc3\xa9", 2);
+	n = record_encode(&in, buf, sizeof(buf));
+	CHECK(n > 0 && n <= RECORD_ENCODED_MAX);
+	CHECK_INT(record_decode(buf, (size_t)n, &out), 0);
+	const struct record_str *o = &out.process;
+	for (int i = 0; i < 12; i++) {
+		CHECK_INT(o[i].n, RECORD_STR_MAX);
+		CHECK(o[i].n == 0 || (o[i].p[0] == 'a' + i && o[i].p[o[i].n - 1] == 'a' + i));
+	}
+	CHECK_INT(out.error_message.n, RECORD_STR_MAX - 1);
+
+	/* Bytes that are not UTF-8 at all are cut at the cap. */
+	memset(big[12], 0x80, sizeof(big[12]));
+	n = record_encode(&in, buf, sizeof(buf));
+	CHECK_INT(record_decode(buf, (size_t)n, &out), 0);
+	CHECK_INT(out.error_message.n, RECORD_STR_MAX);
+}
+
+static void test_record_truncated(void)
+{
+	unsigned char buf[RECORD_ENCODED_MAX];
+	struct record in, out;
+	int n, bad = 0;
+
+	record_fill(&in, 3);
+	n = record_encode(&in, buf, sizeof(buf));
+	CHECK(n > 0);
+	for (int len = 0; len <= n; len++) {
+		struct guard g;
+		const unsigned char *p = guard_copy(&g, buf, (size_t)len);
+		int rc = record_decode(p, (size_t)len, &out);
+
+		if (len < n && rc != STORE_EFORMAT)
+			bad++;
+		if (len == n)
+			CHECK_INT(rc, 0);
+		guard_free(&g);
+	}
+	CHECK_INT(bad, 0);
+
+	/* Every single-byte corruption either decodes or is refused, and never over-reads. */
+	for (int i = 0; i < n; i++) {
+		for (int v = 0; v < 256; v += 51) {
+			struct guard g;
+			unsigned char *p = (unsigned char *)guard_copy(&g, buf, (size_t)n);
+			int rc;
+
+			p[i] = (unsigned char)v;
+			rc = record_decode(p, (size_t)n, &out);
+			CHECK(rc == 0 || rc == STORE_EFORMAT);
+			guard_free(&g);
+		}
+	}
+	/* A zeroed buffer (version 0) is not a record. */
+	memset(buf, 0, 200);
+	CHECK_INT(record_decode(buf, 200, &out), STORE_EFORMAT);
+}
+
+static void test_record_versions(void)
+{
+	unsigned char buf[RECORD_ENCODED_MAX], big[RECORD_ENCODED_MAX + 64];
+	struct record in, out;
+	size_t hdr = 100, pos;
+	int n;
+
+	/* A newer writer: 8 more header bytes and a 14th string, both skipped. */
+	record_fill(&in, 4);
+	n = record_encode(&in, buf, sizeof(buf));
+	CHECK(n > 0);
+	memcpy(big, buf, hdr);
+	endian_put_le16(big, 2);
+	endian_put_le16(big + 2, (uint16_t)(hdr + 8));
+	endian_put_le64(big + hdr, 0x1122334455667788ull);
+	pos = hdr + 8;
+	endian_put_le16(big + pos, 14);
+	memcpy(big + pos + 2, buf + hdr + 2, (size_t)n - hdr - 2);
+	pos += 2 + (size_t)n - hdr - 2;
+	endian_put_le16(big + pos, 5);
+	memcpy(big + pos + 2, "extra", 5);
+	pos += 7;
+	{
+		struct guard g;
+		const unsigned char *p = guard_copy(&g, big, pos);
+
+		CHECK_INT(record_decode(p, pos, &out), 0);
+		check_record_eq(&out, &in);
+		/* and every truncation of it is still refused */
+		for (size_t len = 0; len < pos; len++) {
+			const unsigned char *q = p + (pos - len);
+			if (record_decode(q - 0, len, &out) != STORE_EFORMAT) {
+				CHECK(0);
+				break;
+			}
+		}
+		guard_free(&g);
+	}
+
+	/* An older writer: a header with ts_ns only, and two strings. */
+	memset(big, 0, sizeof(big));
+	endian_put_le16(big, 1);
+	endian_put_le16(big + 2, 12);
+	endian_put_le64(big + 4, 123456789);
+	endian_put_le16(big + 12, 2);
+	endian_put_le16(big + 14, 4);
+	memcpy(big + 16, "proc", 4);
+	endian_put_le16(big + 20, 5);
+	memcpy(big + 22, "agent", 5);
+	CHECK_INT(record_decode(big, 27, &out), 0);
+	CHECK_INT(out.ts_ns, 123456789);
+	CHECK_INT(out.ttfb_us, -1);
+	CHECK_INT(out.retry_after_s, -1);
+	CHECK_INT(out.input_tokens, 0);
+	CHECK_INT(out.flags, 0);
+	CHECK_MEM(out.process.p, out.process.n, "proc");
+	CHECK_MEM(out.agent.p, out.agent.n, "agent");
+	CHECK_INT(out.model.n, 0);
+	/* Trailing bytes after the strings are damage. */
+	CHECK_INT(record_decode(big, 28, &out), STORE_EFORMAT);
+	/* A header length below the 4 bytes that state it. */
+	endian_put_le16(big + 2, 3);
+	CHECK_INT(record_decode(big, 27, &out), STORE_EFORMAT);
+}
+
+static void test_record_helpers(void)
+{
+	struct record_str s = record_str_of(NULL);
+
+	CHECK_INT(s.n, 0);
+	s = record_str_of("abc");
+	CHECK_MEM(s.p, s.n, "abc");
+	CHECK(record_hash("", 0) == 0xcbf29ce484222325ull);
+	CHECK(record_hash("a", 1) == 0xaf63dc4c8601ec8cull);
+	CHECK(record_hash("foobar", 6) == 0x85944171f73967e8ull);
+}
+
+static void test_strerror(void)
+{
+	int codes[] = { STORE_OK,	 STORE_ENOENT, STORE_EFORMAT, STORE_EFULL,  STORE_ENOTFOUND,
+			STORE_EIO,	 STORE_ENOMEM, STORE_EINVAL,  STORE_EACCES };
+	size_t n = sizeof(codes) / sizeof(codes[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		CHECK(strcmp(store_strerror(codes[i]), "unknown error") != 0);
+		for (size_t j = 0; j < i; j++)
+			CHECK(strcmp(store_strerror(codes[i]), store_strerror(codes[j])) != 0);
+	}
+	CHECK_STR(store_strerror(-1), "unknown error");
+}
+
+/* Collects what a scan returns. */
+struct seen {
+	int n, cap;
+	uint64_t ids[2000];
+	int64_t ts[2000];
+	int64_t in_sum, out_sum;
+	int stop_after;
+};
+
+static int seen_add(const struct record *r, void *arg)
+{
+	struct seen *s = arg;
+
+	if (s->n < (int)(sizeof(s->ids) / sizeof(s->ids[0]))) {
+		s->ids[s->n] = r->id;
+		s->ts[s->n] = r->ts_ns;
+	}
+	s->n++;
+	s->in_sum += r->input_tokens;
+	s->out_sum += r->output_tokens;
+	return s->stop_after && s->n >= s->stop_after ? 77 : 0;
+}
+
+static void test_append_scan(void)
+{
+	enum { N = 60 };
+	const char *path = tmp_path("deep/er/usage.mdb");
+	struct store *st;
+	struct record r;
+	int64_t ts[N + 1];
+	struct seen s;
+	int rc;
+
+	CHECK_INT(store_open(&st, path, STORE_CREATE, 0), 0);
+	if (st == NULL)
+		return;
+	/* Out-of-order times with duplicates: ts of id k is ((k * 37) % 20) * 10. */
+	for (int k = 1; k <= N; k++) {
+		record_fill(&r, k);
+		r.ts_ns = ((k * 37) % 20) * 10;
+		ts[k] = r.ts_ns;
+		CHECK_INT(store_append(st, &r, NULL, NULL, 0), 0);
+		CHECK_INT(r.id, k);
+		CHECK_INT(r.flags & RECORD_PAYLOAD, 0);
+	}
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(store_scan(st, INT64_MIN, INT64_MAX, seen_add, &s), 0);
+	CHECK_INT(s.n, N);
+	for (int i = 1; i < s.n && i < N; i++)
+		CHECK(s.ts[i - 1] < s.ts[i] || (s.ts[i - 1] == s.ts[i] && s.ids[i - 1] < s.ids[i]));
+	for (int i = 0; i < s.n && i < N; i++)
+		CHECK_INT(s.ts[i], ts[s.ids[i]]);
+
+	/* Bounds: since is inclusive, until exclusive, against a reference count. */
+	for (int64_t since = -10; since <= 200; since += 30) {
+		for (int64_t until = since; until <= 210; until += 20) {
+			int want = 0;
+
+			for (int k = 1; k <= N; k++)
+				want += ts[k] >= since && ts[k] < until;
+			memset(&s, 0, sizeof(s));
+			CHECK_INT(store_scan(st, since, until, seen_add, &s), 0);
+			CHECK_INT(s.n, want);
+			for (int i = 0; i < s.n; i++)
+				CHECK(s.ts[i] >= since && s.ts[i] < until);
+		}
+	}
+	/* A callback's non-zero value stops the scan and is returned. */
+	memset(&s, 0, sizeof(s));
+	s.stop_after = 5;
+	CHECK_INT(store_scan(st, 0, INT64_MAX, seen_add, &s), 77);
+	CHECK_INT(s.n, 5);
+
+	/* A negative time is refused, and so is a counter without a name. */
+	record_fill(&r, 0);
+	r.ts_ns = -1;
+	CHECK_INT(store_append(st, &r, NULL, NULL, 0), STORE_EINVAL);
+	r.ts_ns = 1;
+	struct store_counter_delta bad = { NULL, 1 };
+	CHECK_INT(store_append(st, &r, NULL, &bad, 1), STORE_EINVAL);
+	rc = store_append(st, &r, NULL, NULL, 0);
+	CHECK_INT(rc, 0);
+	CHECK_INT(r.id, N + 1);
+	store_close(st);
+}
+
+struct got {
+	struct record rec;
+	char strs[13][64];
+	int calls;
+};
+
+static int got_copy(const struct record *r, void *arg)
+{
+	struct got *g = arg;
+	struct record_str *d = &g->rec.process;
+	const struct record_str *s = &r->process;
+
+	g->rec = *r;
+	for (int i = 0; i < 13; i++) {
+		uint32_t n = s[i].n < 63 ? s[i].n : 63;
+		if (n)
+			memcpy(g->strs[i], s[i].p, n);
+		d[i].p = g->strs[i];
+		d[i].n = n;
+	}
+	g->calls++;
+	return 0;
+}
+
+static void test_get(void)
+{
+	const char *path = tmp_path("get.mdb");
+	struct store *st;
+	struct record r[5];
+	struct got g;
+
+	CHECK_INT(store_open(&st, path, STORE_CREATE, 0), 0);
+	if (st == NULL)
+		return;
+	for (int k = 0; k < 5; k++) {
+		record_fill(&r[k], k);
+		r[k].ts_ns = 1000 - k; /* ids and times run opposite ways */
+		CHECK_INT(store_append(st, &r[k], NULL, NULL, 0), 0);
+	}
+	for (int k = 0; k < 5; k++) {
+		memset(&g, 0, sizeof(g));
+		CHECK_INT(store_get(st, r[k].id, got_copy, &g), 0);
+		CHECK_INT(g.calls, 1);
+		CHECK_INT(g.rec.id, r[k].id);
+		record_fill(&r[k], k);
+		r[k].ts_ns = 1000 - k;
+		check_record_eq(&g.rec, &r[k]);
+	}
+	memset(&g, 0, sizeof(g));
+	CHECK_INT(store_get(st, 0, got_copy, &g), STORE_ENOTFOUND);
+	CHECK_INT(store_get(st, 6, got_copy, &g), STORE_ENOTFOUND);
+	CHECK_INT(g.calls, 0);
+	store_close(st);
+}
+
+/* Text that compresses like a JSON body but is not one repeated byte. */
+static char *make_body(size_t n, unsigned seed)
+{
+	char *b = malloc(n);
+	static const char *words[] = { "{\"role\":", "\"assistant\"", ",\"content\":\"",
+				       "tokens ", "cache ", "model ", "\\n", "}", "[1,2,3]" };
+
+	for (size_t i = 0; i < n;) {
+		const char *w = words[(seed = seed * 1103515245u + 12345u) >> 16 & 7];
+		size_t l = strlen(w);
+
+		if (l > n - i)
+			l = n - i;
+		memcpy(b + i, w, l);
+		i += l;
+	}
+	return b;
+}
+
+static void check_payload_eq(const struct payload *a, const struct payload *b)
+{
+	const struct record_str *pa[4] = { &a->req_head, &a->req_body, &a->resp_head, &a->resp_body };
+	const struct record_str *pb[4] = { &b->req_head, &b->req_body, &b->resp_head, &b->resp_body };
+
+	for (int i = 0; i < 4; i++) {
+		CHECK_INT(pa[i]->n, pb[i]->n);
+		CHECK(pa[i]->n == pb[i]->n &&
+		      (pa[i]->n == 0 || memcmp(pa[i]->p, pb[i]->p, pa[i]->n) == 0));
+	}
+	CHECK(a->req_body_size == b->req_body_size);
+	CHECK(a->resp_body_size == b->resp_body_size);
+}
+
+static void test_payload(void)
+{
+	const char *path = tmp_path("payload.mdb");
+	size_t big = 5u << 20;
+	char *body = make_body(big, 1), *req = make_body(3000, 2);
+	struct payload in, out, empty;
+	struct store_info info;
+	struct store *st;
+	struct record r;
+
+	memset(&in, 0, sizeof(in));
+	in.req_head = record_str_of("POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\n"
+				    "Authorization: [redacted]\r\n");
+	in.req_body.p = req;
+	in.req_body.n = 3000;
+	in.resp_head = record_str_of("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n");
+	in.resp_body.p = body;
+	in.resp_body.n = (uint32_t)big;
+	in.req_body_size = 3000;
+	in.resp_body_size = 9ull << 30; /* the whole size may exceed what was kept */
+	memset(&empty, 0, sizeof(empty));
+
+	CHECK_INT(store_open(&st, path, STORE_CREATE, 0), 0);
+	if (st == NULL)
+		goto out;
+	record_fill(&r, 1);
+	CHECK_INT(store_append(st, &r, &in, NULL, 0), 0);
+	CHECK(r.flags & RECORD_PAYLOAD);
+	record_fill(&r, 2);
+	r.flags |= RECORD_PAYLOAD; /* claimed without a payload: cleared */
+	CHECK_INT(store_append(st, &r, NULL, NULL, 0), 0);
+	CHECK_INT(r.flags & RECORD_PAYLOAD, 0);
+	record_fill(&r, 3);
+	CHECK_INT(store_append(st, &r, &empty, NULL, 0), 0);
+
+	CHECK_INT(store_payload_get(st, 1, &out), 0);
+	check_payload_eq(&out, &in);
+	payload_release(&out);
+	payload_release(&out); /* harmless twice */
+	CHECK_INT(store_payload_get(st, 2, &out), STORE_ENOTFOUND);
+	CHECK(out.resp_body.p == NULL && out.owner_ == NULL);
+	payload_release(&out);
+	CHECK_INT(store_payload_get(st, 3, &out), 0);
+	check_payload_eq(&out, &empty);
+	payload_release(&out);
+	CHECK_INT(store_payload_get(st, 99, &out), STORE_ENOTFOUND);
+
+	CHECK_INT(store_info(st, &info), 0);
+	CHECK_INT(info.records, 3);
+	CHECK_INT(info.payloads, 2);
+	/* 5 MiB of JSON-like text compressed: the file stays far below it. */
+	CHECK(info.file_bytes < big / 2);
+
+	/* A NULL part with a length is refused, and nothing is written. */
+	in.req_head.p = NULL;
+	record_fill(&r, 4);
+	CHECK_INT(store_append(st, &r, &in, NULL, 0), STORE_EINVAL);
+	CHECK_INT(store_info(st, &info), 0);
+	CHECK_INT(info.records, 3);
+	store_close(st);
+out:
+	free(body);
+	free(req);
+}
+
+static void test_payload_decode_guarded(void)
+{
+	struct payload_coder pc;
+	struct payload in, out;
+	unsigned char *enc;
+	size_t len;
+	int bad = 0;
+
+	memset(&in, 0, sizeof(in));
+	in.req_head = record_str_of("GET / HTTP/1.1\r\n");
+	in.req_body = record_str_of("{\"model\":\"gpt-4o\",\"messages\":[]}");
+	in.resp_head = record_str_of("HTTP/1.1 200 OK\r\n");
+	in.resp_body = record_str_of("{\"usage\":{\"prompt_tokens\":3}}");
+	CHECK_INT(payload_coder_init(&pc), 0);
+	CHECK_INT(payload_encode(&pc, &in, &enc, &len), 0);
+	for (size_t l = 0; l <= len; l++) {
+		struct guard g;
+		const unsigned char *p = guard_copy(&g, enc, l);
+		int rc = payload_decode(p, l, &out);
+
+		if (l < len && rc != STORE_EFORMAT)
+			bad++;
+		if (l == len) {
+			CHECK_INT(rc, 0);
+			check_payload_eq(&out, &in);
+		}
+		payload_release(&out);
+		guard_free(&g);
+	}
+	CHECK_INT(bad, 0);
+	/* Corrupt lengths never make it allocate past the cap or read past the end. */
+	for (size_t i = 0; i < len; i++) {
+		struct guard g;
+		unsigned char *p = (unsigned char *)guard_copy(&g, enc, len);
+		int rc;
+
+		p[i] ^= 0xFF;
+		rc = payload_decode(p, len, &out);
+		CHECK(rc == 0 || rc == STORE_EFORMAT);
+		payload_release(&out);
+		guard_free(&g);
+	}
+	free(enc);
+	payload_coder_release(&pc);
+}
+
+struct counters_seen {
+	int n;
+	char names[8][64];
+	int64_t values[8];
+};
+
+static int counter_add(const char *name, int64_t value, void *arg)
+{
+	struct counters_seen *c = arg;
+
+	if (c->n < 8) {
+		snprintf(c->names[c->n], sizeof(c->names[0]), "%s", name);
+		c->values[c->n] = value;
+	}
+	c->n++;
+	return 0;
+}
+
+static void test_counters(void)
+{
+	const char *path = tmp_path("counters.mdb");
+	struct store_counter_delta d1[] = { { "dropped.parse_error", 1 }, { "budget.a", 500 } };
+	struct store_counter_delta d2[] = { { "budget.a", -200 }, { "appends", 1 } };
+	struct counters_seen c;
+	struct store *st;
+	struct record r;
+
+	CHECK_INT(store_open(&st, path, STORE_CREATE, 0), 0);
+	if (st == NULL)
+		return;
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(store_counters_scan(st, counter_add, &c), 0);
+	CHECK_INT(c.n, 0);
+	CHECK_INT(store_counters_add(st, d1, 2), 0);
+	CHECK_INT(store_counters_add(st, d1, 1), 0);
+	record_fill(&r, 1);
+	CHECK_INT(store_append(st, &r, NULL, d2, 2), 0);
+	CHECK_INT(store_counters_add(st, NULL, 0), 0);
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(store_counters_scan(st, counter_add, &c), 0);
+	CHECK_INT(c.n, 3);
+	CHECK_STR(c.names[0], "appends");
+	CHECK_INT(c.values[0], 1);
+	CHECK_STR(c.names[1], "budget.a");
+	CHECK_INT(c.values[1], 300);
+	CHECK_STR(c.names[2], "dropped.parse_error");
+	CHECK_INT(c.values[2], 2);
+	store_close(st);
+}
+
+static void test_info_and_modes(void)
+{
+	const char *path = tmp_path("modes/usage.mdb");
+	char lock[600], dir[600];
+	struct store_info info;
+	struct store *st;
+	struct record r;
+	struct stat sb;
+
+	CHECK_INT(store_open(&st, path, STORE_CREATE, 64u << 20), 0);
+	if (st == NULL)
+		return;
+	CHECK_INT(store_info(st, &info), 0);
+	CHECK_INT(info.records, 0);
+	CHECK_INT(info.next_id, 1);
+	CHECK_INT(info.format, 1);
+	CHECK_INT(info.map_bytes, 64u << 20);
+	for (int k = 0; k < 3; k++) {
+		record_fill(&r, k);
+		CHECK_INT(store_append(st, &r, NULL, NULL, 0), 0);
+	}
+	CHECK_INT(store_info(st, &info), 0);
+	CHECK_INT(info.records, 3);
+	CHECK_INT(info.payloads, 0);
+	CHECK_INT(info.next_id, 4);
+	CHECK(info.file_bytes >= 4096 * 2);
+	store_close(st);
+
+	snprintf(lock, sizeof(lock), "%s-lock", path);
+	CHECK_INT(stat(path, &sb), 0);
+	CHECK_INT(sb.st_mode & 0777, 0600);
+	CHECK_INT(stat(lock, &sb), 0);
+	CHECK_INT(sb.st_mode & 0777, 0600);
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	CHECK_INT(stat(dir, &sb), 0);
+	CHECK_INT(sb.st_mode & 0777, 0700);
+
+	/* A reader sees the same numbers; the map cap is the file's. */
+	CHECK_INT(store_open(&st, path, STORE_READONLY, 0), 0);
+	if (st == NULL)
+		return;
+	CHECK_INT(store_info(st, &info), 0);
+	CHECK_INT(info.records, 3);
+	CHECK_INT(info.next_id, 4);
+	record_fill(&r, 9);
+	CHECK(store_append(st, &r, NULL, NULL, 0) != 0);
+	store_close(st);
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len) {
+		perror(path);
+		exit(2);
+	}
+	close(fd);
+}
+
+static int exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+static void test_foreign_and_missing(void)
+{
+	const char *path = tmp_path("foreign.mdb");
+	unsigned char junk[65536];
+	unsigned seed = 7;
+	char lock[600];
+	struct store *st = (struct store *)1;
+
+	CHECK_INT(store_open(&st, tmp_path("none.mdb"), STORE_READONLY, 0), STORE_ENOENT);
+	CHECK(st == NULL);
+	CHECK_INT(store_open(&st, tmp_path("none/none.mdb"), STORE_READONLY, 0), STORE_ENOENT);
+	CHECK_INT(store_open(&st, tmp_path("none.mdb"), 0, 0), STORE_ENOENT);
+	CHECK_INT(store_open(&st, "", STORE_READONLY, 0), STORE_EINVAL);
+	CHECK_INT(store_open(&st, tmp_path("x"), STORE_READONLY | STORE_CREATE, 0), STORE_EINVAL);
+	CHECK_INT(store_open(&st, tmp_root, STORE_READONLY, 0), STORE_EFORMAT); /* a folder */
+
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (unsigned char)((seed = seed * 1103515245u + 12345u) >> 16);
+	write_file(path, junk, sizeof(junk));
+	CHECK_INT(store_open(&st, path, STORE_READONLY, 0), STORE_EFORMAT);
+	CHECK_INT(store_open(&st, path, STORE_CREATE, 0), STORE_EFORMAT);
+	snprintf(lock, sizeof(lock), "%s-lock", path);
+	CHECK(!exists(lock)); /* refused before LMDB left a lock file beside it */
+
+	write_file(path, "hello, world\n", 13);
+	CHECK_INT(store_open(&st, path, STORE_READONLY, 0), STORE_EFORMAT);
+	CHECK_INT(store_open(&st, path, 0, 0), STORE_EFORMAT);
+
+	/* Zero length: nothing for a reader; a writer takes it as a creation cut short. */
+	write_file(path, "", 0);
+	CHECK_INT(store_open(&st, path, STORE_READONLY, 0), STORE_EFORMAT);
+	CHECK_INT(store_open(&st, path, STORE_CREATE, 0), 0);
+	store_close(st);
+	CHECK_INT(store_open(&st, path, STORE_READONLY, 0), 0);
+	store_close(st);
+
+	/* An unreadable file. Root reads anything, so only checked when not root. */
+	if (geteuid() != 0) {
+		chmod(path, 0);
+		CHECK_INT(store_open(&st, path, STORE_READONLY, 0), STORE_EACCES);
+		chmod(path, 0600);
+	}
+}
+
+/* An LMDB file of someone else: a key in the main database, no tokshim meta. */
+static void test_foreign_lmdb(void)
+{
+	const char *path = tmp_path("other.mdb");
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { 3, "key" }, v = { 5, "value" };
+	struct store *st;
+
+	mdb_env_create(&env);
+	CHECK_INT(mdb_env_open(env, path, MDB_NOSUBDIR, 0600), 0);
+	mdb_txn_begin(env, NULL, 0, &txn);
+	mdb_dbi_open(txn, NULL, 0, &dbi);
+	mdb_put(txn, dbi, &k, &v, 0);
+	CHECK_INT(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	CHECK_INT(store_open(&st, path, STORE_READONLY, 0), STORE_EFORMAT);
+	CHECK_INT(store_open(&st, path, 0, 0), STORE_EFORMAT);
+
+	/* A "meta" that is a plain key, not a database. */
+	path = tmp_path("other2.mdb");
+	mdb_env_create(&env);
+	CHECK_INT(mdb_env_open(env, path, MDB_NOSUBDIR, 0600), 0);
+	mdb_txn_begin(env, NULL, 0, &txn);
+	mdb_dbi_open(txn, NULL, 0, &dbi);
+	k = (MDB_val){ 4, "meta" };
+	mdb_put(txn, dbi, &k, &v, 0);
+	CHECK_INT(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	CHECK_INT(store_open(&st, path, STORE_READONLY, 0), STORE_EFORMAT);
+	CHECK_INT(store_open(&st, path, 0, 0), STORE_EFORMAT);
+}
+
+/* A reader opened on an LMDB file whose writer has not created the store yet. */
+static void test_reader_before_writer(void)
+{
+	const char *path = tmp_path("early.mdb");
+	struct store *rd, *wr;
+	struct store_info info;
+	struct counters_seen c;
+	struct record r;
+	struct seen s;
+	struct got g;
+	MDB_env *env;
+
+	mdb_env_create(&env);
+	CHECK_INT(mdb_env_open(env, path, MDB_NOSUBDIR, 0600), 0);
+	mdb_env_close(env);
+	CHECK_INT(store_open(&rd, path, STORE_READONLY, 0), 0);
+	if (rd == NULL)
+		return;
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(store_scan(rd, 0, INT64_MAX, seen_add, &s), 0);
+	CHECK_INT(s.n, 0);
+	CHECK_INT(store_info(rd, &info), 0);
+	CHECK_INT(info.records, 0);
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(store_counters_scan(rd, counter_add, &c), 0);
+	CHECK_INT(store_get(rd, 1, got_copy, &g), STORE_ENOTFOUND);
+
+	CHECK_INT(store_open(&wr, path, 0, 0), 0);
+	record_fill(&r, 1);
+	CHECK_INT(store_append(wr, &r, NULL, NULL, 0), 0);
+	store_close(wr);
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(store_scan(rd, 0, INT64_MAX, seen_add, &s), 0);
+	CHECK_INT(s.n, 1);
+	store_close(rd);
+}
+
+static int copy_prefix(const char *from, const char *to, size_t len)
+{
+	size_t n;
+	char *data = check_read_file(from, &n);
+
+	if (data == NULL)
+		return -1;
+	if (len > n)
+		len = n;
+	write_file(to, data, len);
+	free(data);
+	return (int)n;
+}
+
+/* Truncated copies of a real store: refused, never SIGBUS. */
+static void test_truncated_file(void)
+{
+	char path[512];
+	struct store *st;
+	struct record r;
+	struct seen s;
+	size_t size;
+	int bad = 0;
+
+	/* tmp_path's buffers rotate: this one is needed across many calls. */
+	snprintf(path, sizeof(path), "%s", tmp_path("full.mdb"));
+	CHECK_INT(store_open(&st, path, STORE_CREATE, 0), 0);
+	if (st == NULL)
+		return;
+	for (int k = 0; k < 2000; k++) {
+		record_fill(&r, k);
+		store_append(st, &r, NULL, NULL, 0);
+	}
+	store_close(st);
+	size = (size_t)copy_prefix(path, tmp_path("probe"), 0);
+	CHECK(size > 16 * 4096);
+	size_t cuts[] = { 1, 20, 4095, 4096, 4097, 8191, 8192, 12288, size / 2, size - 4096 };
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		for (unsigned fl = 0; fl < 2; fl++) {
+			const char *cut = tmp_path("cut.mdb");
+			int rc;
+
+			copy_prefix(path, cut, cuts[i]);
+			rc = store_open(&st, cut, fl ? STORE_READONLY : 0, 0);
+			if (rc == 0) {
+				/* Only when the lost tail held no committed page. */
+				memset(&s, 0, sizeof(s));
+				rc = store_scan(st, 0, INT64_MAX, seen_add, &s);
+				store_close(st);
+			}
+			if (rc != STORE_EFORMAT) {
+				fprintf(stderr, "cut at %zu (%s): %s\n", cuts[i],
+					fl ? "reader" : "writer", store_strerror(rc));
+				bad++;
+			}
+		}
+	}
+	CHECK_INT(bad, 0);
+}
+
+static void test_map_full(void)
+{
+	const char *path = tmp_path("tiny.mdb");
+	char *noise = malloc(20000);
+	struct store_info info;
+	struct payload pl;
+	struct store *st;
+	struct record r;
+	struct seen s;
+	unsigned seed = 3;
+	int ok = 0, rc = 0;
+
+	for (int i = 0; i < 20000; i++)
+		noise[i] = (char)((seed = seed * 1103515245u + 12345u) >> 16);
+	memset(&pl, 0, sizeof(pl));
+	pl.resp_body.p = noise;
+	pl.resp_body.n = 20000;
+	CHECK_INT(store_open(&st, path, STORE_CREATE, 64 * 4096), 0);
+	if (st == NULL)
+		goto out;
+	for (int k = 0; k < 1000; k++) {
+		record_fill(&r, k);
+		rc = store_append(st, &r, &pl, NULL, 0);
+		if (rc != 0)
+			break;
+		ok++;
+	}
+	CHECK_INT(rc, STORE_EFULL);
+	CHECK(ok > 0);
+	/* Still readable by the writer, with exactly the committed records. */
+	CHECK_INT(store_info(st, &info), 0);
+	CHECK_INT(info.records, ok);
+	CHECK_INT(info.next_id, ok + 1);
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(store_scan(st, 0, INT64_MAX, seen_add, &s), 0);
+	CHECK_INT(s.n, ok);
+	/* A small record without payload may still fit, or fail cleanly. */
+	record_fill(&r, 5000);
+	rc = store_append(st, &r, NULL, NULL, 0);
+	CHECK(rc == 0 || rc == STORE_EFULL);
+	ok += rc == 0;
+	store_close(st);
+	CHECK_INT(store_open(&st, path, STORE_READONLY, 0), 0);
+	if (st == NULL)
+		goto out;
+	CHECK_INT(store_info(st, &info), 0);
+	CHECK_INT(info.records, ok);
+	store_close(st);
+out:
+	free(noise);
+}
+
+/* Concurrency: 4 processes × 250 and 4 threads × 100 appends against a reference. */
+enum { PROCS = 4, PER_PROC = 250, THREADS = 4, PER_THREAD = 100 };
+
+static int64_t ref_in(int writer, int i)
+{
+	return writer * 100000 + i * 7 + 1;
+}
+
+static int64_t ref_out(int writer, int i)
+{
+	return (writer + 1) * (i % 13) + 3;
+}
+
+static int append_as(struct store *st, int writer, int i)
+{
+	struct store_counter_delta d[2] = { { "appends", 1 }, { "tokens.in", ref_in(writer, i) } };
+	struct record r;
+
+	record_fill(&r, i);
+	r.ts_ns = 1000000 + (int64_t)i * 1000 + writer;
+	r.pid = writer;
+	r.input_tokens = ref_in(writer, i);
+	r.output_tokens = ref_out(writer, i);
+	return store_append(st, &r, NULL, d, 2);
+}
+
+struct thread_arg {
+	struct store *st;
+	int writer, failed;
+};
+
+static void *thread_main(void *p)
+{
+	struct thread_arg *a = p;
+
+	for (int i = 0; i < PER_THREAD; i++)
+		a->failed += append_as(a->st, a->writer, i) != 0;
+	return NULL;
+}
+
+struct by_writer {
+	int n, last_i[PROCS + THREADS];
+	int order_bad;
+	unsigned char id_seen[PROCS * PER_PROC + THREADS * PER_THREAD + 2];
+	int dup_or_range;
+	int64_t in_sum, out_sum;
+};
+
+static int by_writer_add(const struct record *r, void *arg)
+{
+	struct by_writer *b = arg;
+
+	if (r->id < 1 || r->id >= sizeof(b->id_seen) || b->id_seen[r->id])
+		b->dup_or_range++;
+	else
+		b->id_seen[r->id] = 1;
+	b->n++;
+	b->in_sum += r->input_tokens;
+	b->out_sum += r->output_tokens;
+	return 0;
+}
+
+static void test_concurrency(void)
+{
+	const char *path = tmp_path("conc.mdb");
+	struct thread_arg args[THREADS];
+	pthread_t th[THREADS];
+	pid_t kids[PROCS];
+	struct store *st;
+	struct by_writer *b = calloc(1, sizeof(*b));
+	struct counters_seen c;
+	int64_t want_in = 0, want_out = 0;
+	int status;
+
+	/* The parent's handle exists before the forks, as in an agent that forks workers. */
+	CHECK_INT(store_open(&st, path, STORE_CREATE, 0), 0);
+	if (st == NULL)
+		goto out;
+	for (int p = 0; p < PROCS; p++) {
+		kids[p] = fork();
+		if (kids[p] == 0) {
+			struct store *own;
+			int failed = 0;
+
+			/* The parent's handle is refused in the child (LMDB's fork rule). */
+			if (append_as(st, 99, 0) != STORE_EINVAL)
+				_exit(3);
+			if (store_open(&own, path, 0, 0) != 0)
+				_exit(2);
+			for (int i = 0; i < PER_PROC; i++)
+				failed += append_as(own, p, i) != 0;
+			store_close(own);
+			_exit(failed ? 1 : 0);
+		}
+	}
+	for (int t = 0; t < THREADS; t++) {
+		args[t] = (struct thread_arg){ st, PROCS + t, 0 };
+		pthread_create(&th[t], NULL, thread_main, &args[t]);
+	}
+	for (int t = 0; t < THREADS; t++) {
+		pthread_join(th[t], NULL);
+		CHECK_INT(args[t].failed, 0);
+	}
+	for (int p = 0; p < PROCS; p++) {
+		CHECK_INT(waitpid(kids[p], &status, 0), kids[p]);
+		CHECK(WIFEXITED(status));
+		CHECK_INT(WEXITSTATUS(status), 0);
+	}
+	for (int w = 0; w < PROCS + THREADS; w++) {
+		int n = w < PROCS ? PER_PROC : PER_THREAD;
+		for (int i = 0; i < n; i++) {
+			want_in += ref_in(w, i);
+			want_out += ref_out(w, i);
+		}
+	}
+	CHECK_INT(store_scan(st, 0, INT64_MAX, by_writer_add, b), 0);
+	CHECK_INT(b->n, PROCS * PER_PROC + THREADS * PER_THREAD);
+	CHECK_INT(b->dup_or_range, 0);
+	for (int id = 1; id <= PROCS * PER_PROC + THREADS * PER_THREAD; id++)
+		if (!b->id_seen[id]) {
+			CHECK_INT(id, 0); /* an id missing */
+			break;
+		}
+	CHECK_INT(b->in_sum, want_in);
+	CHECK_INT(b->out_sum, want_out);
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(store_counters_scan(st, counter_add, &c), 0);
+	CHECK_INT(c.n, 2);
+	CHECK_STR(c.names[0], "appends");
+	CHECK_INT(c.values[0], PROCS * PER_PROC + THREADS * PER_THREAD);
+	CHECK_STR(c.names[1], "tokens.in");
+	CHECK_INT(c.values[1], want_in);
+	store_close(st);
+out:
+	free(b);
+}
+
+/* kill -9 a writer in the middle of its appends: what was committed stays, ids stay dense. */
+static void test_kill9(void)
+{
+	const char *path = tmp_path("kill.mdb");
+	char *body = make_body(200000, 9);
+	struct store_info info;
+	struct by_writer *b = calloc(1, sizeof(*b));
+	struct payload pl;
+	struct store *st;
+	struct record r;
+	uint64_t total = 0;
+
+	memset(&pl, 0, sizeof(pl));
+	pl.resp_body.p = body;
+	pl.resp_body.n = 200000;
+	for (int round = 0; round < 5; round++) {
+		pid_t kid = fork();
+		struct timespec ts = { 0, 20000000 + round * 7000000 };
+
+		if (kid == 0) {
+			struct store *own;
+
+			if (store_open(&own, path, STORE_CREATE, 0) != 0)
+				_exit(2);
+			for (int i = 0;; i++) {
+				record_fill(&r, i);
+				store_append(own, &r, &pl, NULL, 0);
+			}
+		}
+		nanosleep(&ts, NULL);
+		kill(kid, SIGKILL);
+		waitpid(kid, NULL, 0);
+		/* A fresh writer after the kill: it is not blocked by the dead one's lock. */
+		CHECK_INT(store_open(&st, path, STORE_CREATE, 0), 0);
+		if (st == NULL)
+			break;
+		record_fill(&r, 0);
+		CHECK_INT(store_append(st, &r, NULL, NULL, 0), 0);
+		CHECK_INT(store_info(st, &info), 0);
+		CHECK_INT(info.next_id, info.records + 1);
+		CHECK(info.records > total);
+		total = info.records;
+		memset(b, 0, sizeof(*b));
+		CHECK_INT(store_scan(st, 0, INT64_MAX, by_writer_add, b), 0);
+		CHECK_INT(b->n, total);
+		CHECK_INT(b->dup_or_range, 0);
+		store_close(st);
+	}
+	free(b);
+	free(body);
+}
+
+int main(void)
+{
+	if (mkdtemp(tmp_root) == NULL) {
+		perror("mkdtemp");
+		return 2;
+	}
+	umask(022);
+	RUN(test_record_roundtrip);
+	RUN(test_record_cut);
+	RUN(test_record_truncated);
+	RUN(test_record_versions);
+	RUN(test_record_helpers);
+	RUN(test_strerror);
+	RUN(test_append_scan);
+	RUN(test_get);
+	RUN(test_payload);
+	RUN(test_payload_decode_guarded);
+	RUN(test_counters);
+	RUN(test_info_and_modes);
+	RUN(test_foreign_and_missing);
+	RUN(test_foreign_lmdb);
+	RUN(test_reader_before_writer);
+	RUN(test_truncated_file);
+	RUN(test_map_full);
+	RUN(test_concurrency);
+	RUN(test_kill9);
+	nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	CHECK_DONE();
+}

@@ -67,12 +67,17 @@ enum http_body_mode {
 };
 
 struct http_parser_callbacks {
-	/* A head is complete. 1xx responses are reported too (their body mode is ignored). */
+	/* A head is complete. 1xx responses are reported too (their body mode is ignored): an
+	 * interim one (100 Continue) gets no on_end, the real response follows; a 101 gets
+	 * on_end(ctx, 1) and the connection stops being HTTP. HTTP_BODY_UPGRADE also ends the
+	 * message (on_end(ctx, 1)) before the parser stops. */
 	enum http_body_mode (*on_head)(void *ctx, const struct http_head *head);
 	/* Body bytes, chunk framing removed, Content-Encoding untouched. */
 	void (*on_body)(void *ctx, const char *data, size_t len);
 	/* The message is over. complete is 0 when the connection ended or the parser failed before
-	 * the message's framing said it was over (a close-delimited body ending at EOF is complete). */
+	 * the message's framing said it was over (a close-delimited body ending at EOF is complete).
+	 * A message cut short or malformed inside its head gets on_end(ctx, 0) with no on_head
+	 * before it, so the owner can close the exchange the other direction opened. */
 	void (*on_end)(void *ctx, int complete);
 };
 
@@ -101,7 +106,8 @@ struct http_parser {
 	size_t head_len;
 	size_t head_cap;
 	uint64_t remaining; /* bytes left in a Content-Length body or the current chunk */
-	unsigned trailer_line_len; /* bytes on the current trailer line */
+	unsigned trailer_line_len; /* bytes on the current chunk-size or trailer line */
+	unsigned chunk_digits;     /* hex digits seen on the current chunk-size line */
 	int in_message;    /* a message has started (first byte seen) and not ended */
 	struct http_head parsed;
 };
@@ -119,14 +125,16 @@ int http_parser_feed(struct http_parser *p, const char *data, size_t len);
 /* The connection closed: ends a close-delimited body (complete) or a cut-short message. */
 void http_parser_eof(struct http_parser *p);
 
-/* Frees the head buffer. The parser may be initialised again afterwards. */
+/* Frees the head buffer and leaves the parser failed (no callbacks). The parser may be
+ * initialised again afterwards. */
 void http_parser_release(struct http_parser *p);
 
 /*
  * Copies the head raw[0..len) to out (capacity cap) with secrets replaced by "[REDACTED]":
  * the values of Authorization, Proxy-Authorization, x-api-key, x-goog-api-key, api-key, Cookie
- * and Set-Cookie headers, and the value of every key= query parameter of a request line.
- * Returns the length written (cut at cap).
+ * and Set-Cookie headers (names case-insensitive), and the value of every key= query parameter
+ * of a request line (also api_key=, api-key=, apikey= and access_token=; not monkey=).
+ * Returns the length written (cut at cap; out is not NUL-terminated).
  */
 size_t http_redact_head(const char *raw, size_t len, char *out, size_t cap);
 

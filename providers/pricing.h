@@ -30,6 +30,14 @@ struct price {
 
 struct pricing;
 
+/* Error codes of pricing_* (0 is success). */
+#define PRICING_EFORMAT (-1) /* a document that is not the pricing.json schema */
+#define PRICING_ENOMEM (-2)
+#define PRICING_EIO (-3)     /* the override file named by TOKSHIM_PRICING cannot be read */
+
+/* A static description of a PRICING_E* code. */
+const char *pricing_strerror(int code);
+
 /* Loads the built-in table and merges the user override file when one exists. On a malformed
  * override, returns a negative code and writes a one-line reason naming the file and field to
  * err. *out is NULL on error. */

@@ -1,0 +1,258 @@
+/*
+ * provider.c - the provider table, and the usage helpers every family shares.
+ *
+ * provider_match runs on every request head the shim sees, LLM or not, so it only compares
+ * strings against a short static table: no allocation, no parsing. A row names a host (exact,
+ * or a ".suffix" for services with one host per customer such as Azure OpenAI), or a port, or
+ * neither; the first row that fits the host and whose family serves the path wins. A host
+ * that a row names but whose path no family of that host serves (api.openai.com/v1/models) is
+ * not an LLM call; only hosts no row names fall through to the rows that go by path alone,
+ * which is how a proxy or a self-hosted server speaking a known API is still recognised.
+ *
+ * Estimation rule (docs/providers.md): tokens = ceil(text_bytes / 4). Four bytes a token is
+ * the usual rule of thumb for English text under BPE tokenizers; it is rough, which is why a
+ * record says when its tokens were estimated.
+ */
+#include "providers/provider.h"
+
+#include <string.h>
+
+#include "providers/family.h"
+
+struct provider_row {
+	const char *name;  /* provider name for records; NULL: the host name */
+	const char *host;  /* exact host, ".suffix" for any subdomain, NULL: any host */
+	unsigned port;     /* 0: any port */
+	int local;
+	const struct provider_family *family;
+};
+
+/*
+ * Order matters: rows naming a host first, then rows naming a port, then rows that go by the
+ * path alone. One host may have several rows when it speaks several families' APIs (DeepSeek
+ * and Ollama serve both OpenAI- and Anthropic-shaped endpoints).
+ */
+static const struct provider_row provider_rows[] = {
+	{"openai", "api.openai.com", 0, 0, &provider_family_openai},
+	{"anthropic", "api.anthropic.com", 0, 0, &provider_family_anthropic},
+	{"deepseek", "api.deepseek.com", 0, 0, &provider_family_openai},
+	{"deepseek", "api.deepseek.com", 0, 0, &provider_family_anthropic},
+	{"groq", "api.groq.com", 0, 0, &provider_family_openai},
+	{"mistral_ai", "api.mistral.ai", 0, 0, &provider_family_openai},
+	{"x_ai", "api.x.ai", 0, 0, &provider_family_openai},
+	{"x_ai", "api.x.ai", 0, 0, &provider_family_anthropic},
+	{"perplexity", "api.perplexity.ai", 0, 0, &provider_family_openai},
+	{"openrouter", "openrouter.ai", 0, 0, &provider_family_openai},
+	{"together", "api.together.xyz", 0, 0, &provider_family_openai},
+	{"together", "api.together.ai", 0, 0, &provider_family_openai},
+	{"fireworks", "api.fireworks.ai", 0, 0, &provider_family_openai},
+	{"azure.ai.openai", ".openai.azure.com", 0, 0, &provider_family_openai},
+	/* Ollama's hosted models: the Ollama API, billed, so not local. */
+	{"ollama", "ollama.com", 0, 0, &provider_family_ollama},
+	/* Ollama's default port serves its own API and OpenAI- and Anthropic-compatible ones. */
+	{"ollama", NULL, 11434, 1, &provider_family_ollama},
+	{"ollama", NULL, 11434, 1, &provider_family_openai},
+	{"ollama", NULL, 11434, 1, &provider_family_anthropic},
+	/* By path alone: only Ollama serves /api/chat, /api/generate, /api/embed. */
+	{"ollama", NULL, 0, 1, &provider_family_ollama},
+	{NULL, NULL, 0, 0, &provider_family_openai},
+	{NULL, NULL, 0, 0, &provider_family_anthropic},
+};
+
+static int provider_host_fits(const char *pattern, const char *host)
+{
+	size_t plen, hlen;
+	int fits = 0;
+
+	if (pattern[0] != '.') {
+		fits = strcmp(pattern, host) == 0;
+		goto done;
+	}
+	plen = strlen(pattern);
+	hlen = strlen(host);
+	fits = hlen > plen && strcmp(host + hlen - plen, pattern) == 0;
+done:
+	return fits;
+}
+
+int provider_match(const char *host, unsigned port, const char *path, struct provider_match *m)
+{
+	size_t i;
+	int host_known = 0, found = 0;
+
+	if (path == NULL || m == NULL)
+		goto done;
+	if (host == NULL)
+		host = "";
+	for (i = 0; i < sizeof provider_rows / sizeof provider_rows[0] && !found; i++) {
+		const struct provider_row *row = &provider_rows[i];
+		const char *api;
+
+		if (row->host != NULL) {
+			if (!provider_host_fits(row->host, host))
+				continue;
+			host_known = 1;
+		} else if (host_known) {
+			break; /* a known host's paths are its rows' business only */
+		}
+		if (row->port != 0 && row->port != port)
+			continue;
+		api = row->family->api_of(path);
+		if (api == NULL)
+			continue;
+		m->family = row->family;
+		m->name = row->name;
+		m->api = api;
+		m->local = row->local;
+		found = 1;
+	}
+done:
+	return found;
+}
+
+void usage_init(struct usage *u)
+{
+	memset(u, 0, sizeof *u);
+}
+
+int64_t usage_estimate_tokens(uint64_t text_bytes)
+{
+	/* ceil(text_bytes / 4), written so that it cannot overflow. */
+	uint64_t t = text_bytes / 4 + (text_bytes % 4 != 0);
+
+	return t > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)t;
+}
+
+void usage_set_str(char *dst, size_t cap, const char *src)
+{
+	size_t n;
+
+	if (dst == NULL || cap == 0)
+		return;
+	if (src == NULL)
+		src = "";
+	n = strnlen(src, cap);
+	if (n >= cap) {
+		n = cap - 1;
+		/* Cut on a UTF-8 character boundary: a record string should stay valid text. */
+		while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+			n--;
+	}
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static const char *provider_error_of_status(int status, int complete)
+{
+	const char *e = NULL;
+
+	if (status == 0 || !complete)
+		e = ERR_NETWORK;
+	else if (status == 429)
+		e = ERR_RATE_LIMIT;
+	else if (status == 401 || status == 403)
+		e = ERR_AUTH;
+	else if (status == 529)
+		e = ERR_OVERLOADED;
+	else if (status >= 500)
+		e = ERR_SERVER;
+	else if (status >= 400)
+		e = ERR_INVALID_REQUEST; /* 400/404/413/422, and the other 4xx the client caused */
+	return e;
+}
+
+void usage_finish(struct usage *u, int status, int complete)
+{
+	const char *e;
+	int ok = status >= 200 && status < 300;
+
+	if (u->error[0] == '\0') {
+		e = provider_error_of_status(status, complete);
+		if (e != NULL)
+			usage_set_str(u->error, sizeof u->error, e);
+	}
+	/* A successful response without usage (a stream without include_usage, or one cut short)
+	 * still cost tokens: estimate them. A call the API does not bill consumed none. */
+	if (ok && !u->have_usage && !u->not_billed) {
+		u->input_tokens = usage_estimate_tokens(u->request_text_bytes);
+		u->output_tokens = usage_estimate_tokens(u->output_text_bytes);
+		u->cache_read_tokens = 0;
+		u->cache_write_tokens = 0;
+		u->reasoning_tokens = 0;
+		u->estimated = 1;
+	}
+	if (u->model[0] == '\0')
+		usage_set_str(u->model, sizeof u->model, u->model_requested);
+}
+
+size_t provider_path_len(const char *path)
+{
+	return path == NULL ? 0 : strcspn(path, "?#");
+}
+
+size_t provider_path_ends(const char *path, size_t len, const char *suffix)
+{
+	size_t slen = strlen(suffix);
+
+	if (len < slen || memcmp(path + len - slen, suffix, slen) != 0)
+		return 0;
+	return len - slen + 1;
+}
+
+/* Providers' own error types and codes, by what they mean for the caller. */
+static const struct {
+	const char *native;
+	const char *type;
+} provider_errors[] = {
+	{"rate_limit_error", ERR_RATE_LIMIT},        /* Anthropic, OpenAI-compatible */
+	{"rate_limit_exceeded", ERR_RATE_LIMIT},     /* OpenAI code */
+	{"insufficient_quota", ERR_RATE_LIMIT},      /* OpenAI: out of credit, also a 429 */
+	{"billing_error", ERR_RATE_LIMIT},           /* Anthropic: out of credit */
+	{"tokens", ERR_RATE_LIMIT},                  /* OpenAI type of a token rate limit */
+	{"requests", ERR_RATE_LIMIT},                /* OpenAI type of a request rate limit */
+	{"overloaded_error", ERR_OVERLOADED},        /* Anthropic 529 */
+	{"overloaded", ERR_OVERLOADED},
+	{"engine_overloaded", ERR_OVERLOADED},
+	{"authentication_error", ERR_AUTH},          /* Anthropic, OpenAI-compatible */
+	{"permission_error", ERR_AUTH},              /* Anthropic 403 */
+	{"invalid_api_key", ERR_AUTH},               /* OpenAI code */
+	{"invalid_authentication", ERR_AUTH},
+	{"invalid_organization", ERR_AUTH},
+	{"permission_denied", ERR_AUTH},
+	{"unauthorized", ERR_AUTH},
+	{"invalid_request_error", ERR_INVALID_REQUEST}, /* OpenAI and Anthropic type */
+	{"not_found_error", ERR_INVALID_REQUEST},
+	{"request_too_large", ERR_INVALID_REQUEST},
+	{"model_not_found", ERR_INVALID_REQUEST},
+	{"context_length_exceeded", ERR_INVALID_REQUEST},
+	{"invalid_value", ERR_INVALID_REQUEST},
+	{"api_error", ERR_SERVER},                   /* Anthropic 500 */
+	{"server_error", ERR_SERVER},                /* OpenAI 500 */
+	{"internal_error", ERR_SERVER},
+	{"timeout_error", ERR_SERVER},
+};
+
+const char *provider_error_type(const char *native)
+{
+	size_t i;
+	const char *type = NULL;
+
+	if (native == NULL)
+		goto done;
+	for (i = 0; i < sizeof provider_errors / sizeof provider_errors[0]; i++) {
+		if (strcmp(provider_errors[i].native, native) == 0) {
+			type = provider_errors[i].type;
+			break;
+		}
+	}
+done:
+	return type;
+}
+
+void provider_set_error(struct usage *u, const char *type, const char *message)
+{
+	if (type != NULL)
+		usage_set_str(u->error, sizeof u->error, type);
+	if (message != NULL && u->error_message[0] == '\0')
+		usage_set_str(u->error_message, sizeof u->error_message, message);
+}

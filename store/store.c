@@ -400,6 +400,16 @@ static int store_ready(struct store *st)
 	return store_dbis_open(st, 0);
 }
 
+/* store_ready, then a read txn. STORE_ENOTFOUND: the file holds no store yet. */
+static int store_read_begin(struct store *st, MDB_txn **txn)
+{
+	int rc = store_ready(st);
+
+	if (rc == 0)
+		rc = store_txn_begin(st, MDB_RDONLY, txn);
+	return rc;
+}
+
 int store_open(struct store **out, const char *path, unsigned flags, uint64_t map_size)
 {
 	unsigned envflags = MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOTLS;
@@ -666,51 +676,88 @@ out:
 	return rc;
 }
 
+/*
+ * Called for each entry of a store_walk: returns 0 to go on, 1 to stop, or a STORE_E* code
+ * to fail the walk.
+ */
+typedef int (*store_visit_fn)(const MDB_val *key, const MDB_val *val, void *ctx);
+
+/*
+ * Walks *dbi in key order from the first key >= *start (from the first key when start is
+ * NULL) inside one read transaction. dbi is a pointer because a reader's handles may only be
+ * opened by the store_ready call in here. Returns 0 or an error; a store whose databases do not
+ * exist yet is walked as empty.
+ */
+static int store_walk(struct store *st, MDB_dbi *dbi, MDB_val *start, store_visit_fn visit,
+		      void *ctx)
+{
+	MDB_val key = { 0, NULL }, val;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	int rc;
+
+	rc = store_read_begin(st, &txn);
+	if (rc != 0)
+		goto out;
+	rc = store_err(mdb_cursor_open(txn, *dbi, &cur));
+	if (rc != 0)
+		goto txn_abort;
+	if (start != NULL)
+		key = *start;
+	rc = mdb_cursor_get(cur, &key, &val, start != NULL ? MDB_SET_RANGE : MDB_FIRST);
+	while (rc == 0) {
+		rc = visit(&key, &val, ctx);
+		if (rc != 0)
+			break;
+		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+	}
+	rc = rc == MDB_NOTFOUND || rc == 1 ? 0 : store_err(rc);
+	mdb_cursor_close(cur);
+txn_abort:
+	store_txn_end(st, txn, 0);
+out:
+	/* Not found before a txn began: no store in the file yet, an empty walk. */
+	return rc == STORE_ENOTFOUND ? 0 : rc;
+}
+
+struct store_scan_ctx {
+	int64_t until_ns;
+	store_record_fn fn;
+	void *arg;
+	int fn_rc;
+};
+
+static int store_scan_visit(const MDB_val *key, const MDB_val *val, void *ctx)
+{
+	struct store_scan_ctx *sc = ctx;
+	int rc;
+
+	if (key->mv_size >= 8 && (int64_t)endian_be64(key->mv_data) >= sc->until_ns)
+		return 1;
+	rc = store_emit(key, val, sc->fn, sc->arg, &sc->fn_rc);
+	return rc != 0 ? rc : sc->fn_rc != 0;
+}
+
 int store_scan(struct store *st, int64_t since_ns, int64_t until_ns, store_record_fn fn,
 	       void *arg)
 {
+	struct store_scan_ctx sc = { until_ns, fn, arg, 0 };
 	unsigned char start[16];
-	MDB_val key, val;
-	MDB_cursor *cur;
-	MDB_txn *txn;
-	int rc = STORE_EINVAL, fn_rc = 0;
+	MDB_val key = { 16, start };
+	int rc = STORE_EINVAL;
 
-	if (fn == NULL)
-		goto out;
-	rc = store_ready(st);
-	if (rc == STORE_ENOTFOUND)
-		rc = 0;
-	if (rc != 0 || !__atomic_load_n(&st->have_dbis, __ATOMIC_ACQUIRE))
+	if (fn == NULL || st == NULL)
 		goto out;
 	/* No record has a negative time (store_append refuses them). */
 	if (since_ns < 0)
 		since_ns = 0;
+	rc = 0;
 	if (until_ns <= since_ns)
 		goto out;
-	rc = store_txn_begin(st, MDB_RDONLY, &txn);
-	if (rc != 0)
-		goto out;
-	rc = store_err(mdb_cursor_open(txn, st->records, &cur));
-	if (rc != 0)
-		goto txn_abort;
 	store_record_key(start, since_ns, 0);
-	key = (MDB_val){ 16, start };
-	rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	while (rc == 0) {
-		if (key.mv_size >= 8 &&
-		    (int64_t)endian_be64(key.mv_data) >= until_ns)
-			break;
-		rc = store_emit(&key, &val, fn, arg, &fn_rc);
-		if (rc != 0 || fn_rc != 0)
-			break;
-		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-	}
-	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+	rc = store_walk(st, &st->records, &key, store_scan_visit, &sc);
 	if (rc == 0)
-		rc = fn_rc;
-	mdb_cursor_close(cur);
-txn_abort:
-	store_txn_end(st, txn, 0);
+		rc = sc.fn_rc;
 out:
 	return rc;
 }
@@ -724,13 +771,10 @@ int store_get(struct store *st, uint64_t id, store_record_fn fn, void *arg)
 
 	if (fn == NULL)
 		goto out;
-	rc = store_ready(st);
-	if (rc != 0)
-		goto out;
-	rc = store_txn_begin(st, MDB_RDONLY, &txn);
-	if (rc != 0)
-		goto out;
 	endian_put_be64(ikey, id);
+	rc = store_read_begin(st, &txn);
+	if (rc != 0)
+		goto out;
 	rc = store_err(mdb_get(txn, st->ids, &key, &rkey));
 	if (rc != 0)
 		goto txn_abort;
@@ -759,13 +803,10 @@ int store_payload_get(struct store *st, uint64_t id, struct payload *out)
 	if (out == NULL)
 		goto out;
 	memset(out, 0, sizeof(*out));
-	rc = store_ready(st);
-	if (rc != 0)
-		goto out;
-	rc = store_txn_begin(st, MDB_RDONLY, &txn);
-	if (rc != 0)
-		goto out;
 	endian_put_be64(ikey, id);
+	rc = store_read_begin(st, &txn);
+	if (rc != 0)
+		goto out;
 	rc = store_err(mdb_get(txn, st->payloads, &key, &val));
 	/* Decoding copies out of the map, so the payload outlives the txn. */
 	if (rc == 0)
@@ -775,46 +816,35 @@ out:
 	return rc;
 }
 
+struct store_counters_ctx {
+	store_counter_fn fn;
+	void *arg;
+	int fn_rc;
+};
+
+static int store_counters_visit(const MDB_val *key, const MDB_val *val, void *ctx)
+{
+	struct store_counters_ctx *cc = ctx;
+	char name[STORE_KEY_MAX + 1];
+
+	if (key->mv_size > STORE_KEY_MAX || val->mv_size != 8)
+		return STORE_EFORMAT;
+	memcpy(name, key->mv_data, key->mv_size);
+	name[key->mv_size] = '\0';
+	cc->fn_rc = cc->fn(name, (int64_t)endian_le64(val->mv_data), cc->arg);
+	return cc->fn_rc != 0;
+}
+
 int store_counters_scan(struct store *st, store_counter_fn fn, void *arg)
 {
-	char name[STORE_KEY_MAX + 1];
-	MDB_val key, val;
-	MDB_cursor *cur;
-	MDB_txn *txn;
-	int rc = STORE_EINVAL, fn_rc = 0;
+	struct store_counters_ctx cc = { fn, arg, 0 };
+	int rc = STORE_EINVAL;
 
-	if (fn == NULL)
+	if (fn == NULL || st == NULL)
 		goto out;
-	rc = store_ready(st);
-	if (rc == STORE_ENOTFOUND)
-		rc = 0;
-	if (rc != 0 || !__atomic_load_n(&st->have_dbis, __ATOMIC_ACQUIRE))
-		goto out;
-	rc = store_txn_begin(st, MDB_RDONLY, &txn);
-	if (rc != 0)
-		goto out;
-	rc = store_err(mdb_cursor_open(txn, st->counters, &cur));
-	if (rc != 0)
-		goto txn_abort;
-	rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-	while (rc == 0) {
-		if (key.mv_size > STORE_KEY_MAX || val.mv_size != 8) {
-			rc = STORE_EFORMAT;
-			break;
-		}
-		memcpy(name, key.mv_data, key.mv_size);
-		name[key.mv_size] = '\0';
-		fn_rc = fn(name, (int64_t)endian_le64(val.mv_data), arg);
-		if (fn_rc != 0)
-			break;
-		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-	}
-	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+	rc = store_walk(st, &st->counters, NULL, store_counters_visit, &cc);
 	if (rc == 0)
-		rc = fn_rc;
-	mdb_cursor_close(cur);
-txn_abort:
-	store_txn_end(st, txn, 0);
+		rc = cc.fn_rc;
 out:
 	return rc;
 }

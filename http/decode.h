@@ -30,7 +30,7 @@ struct body_decoder {
 	void *state;       /* the codec's stream (z_stream, BrotliDecoderState, ZSTD_DStream) */
 	uint64_t out_total;
 	uint64_t out_cap;
-	int failed;
+	int failed;        /* 0, or the error code that failed the decoder */
 	int finished;      /* the codec saw the end of its stream */
 };
 

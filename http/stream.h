@@ -30,19 +30,25 @@ struct sse_parser {
 	char *data;        /* current data lines joined by \n (heap, bounded) */
 	size_t data_len, data_cap;
 	int has_data;      /* a data: field was seen in this event */
-	char *line;        /* the line being gathered */
-	size_t line_len, line_cap;
-	int line_oversize; /* the current line or event passed max_event: drop it */
+	/* Lines are not gathered: once a line's field name is known, its value bytes go straight
+	 * to the event's name or data (or nowhere), so one copy is kept of an event, not two. */
+	int line_state;    /* start of line, field name, just after the colon, value */
+	int line_field;    /* where the value bytes of this line go */
+	char field[8];     /* the field name's first bytes ("data", "event", "id", "retry") */
+	size_t field_len;  /* the field name's whole length */
+	int event_oversize; /* the current event passed max_event: discard it to its blank line */
 	int last_cr;       /* previous byte was CR (CRLF counts as one line end) */
-	int bom_checked;
+	int bom_state;     /* 0..2: UTF-8 BOM bytes matched at the stream start; 3: past it */
 	uint64_t events;   /* events delivered */
 	uint64_t dropped;  /* events dropped for size */
 };
 
+/* max_event 0 means STREAM_EVENT_MAX_DEFAULT. Allocates nothing until the first event. */
 void sse_parser_init(struct sse_parser *p, size_t max_event, stream_event_fn fn, void *ctx);
 /* Frames bytes into events per the WHATWG event-stream rules (LF, CR or CRLF line ends;
- * "data:", "event:", comments, a single space after the colon removed). Returns 0 or
- * HTTP_ENOMEM. */
+ * "data:", "event:", comments, a single space after the colon removed; an event without a
+ * data field is not dispatched). Returns 0 or HTTP_ENOMEM (the event in progress is then
+ * dropped and counted; the parser carries on). */
 int sse_parser_feed(struct sse_parser *p, const char *data, size_t len);
 /* End of body: an event not followed by its blank line is discarded, as the spec says. */
 void sse_parser_finish(struct sse_parser *p);
@@ -59,8 +65,10 @@ struct ndjson_parser {
 	uint64_t dropped;
 };
 
+/* max_event 0 means STREAM_EVENT_MAX_DEFAULT. */
 void ndjson_parser_init(struct ndjson_parser *p, size_t max_event, stream_event_fn fn, void *ctx);
-/* Lines end with LF (a CR before it is removed); blank lines are skipped. */
+/* Lines end with LF (a CR before it is removed); blank (or white-space-only) lines are skipped;
+ * a line over max_event is dropped and counted. Returns 0 or HTTP_ENOMEM. */
 int ndjson_parser_feed(struct ndjson_parser *p, const char *data, size_t len);
 /* End of body: a last line without its newline is delivered. */
 void ndjson_parser_finish(struct ndjson_parser *p);

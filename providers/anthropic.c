@@ -45,25 +45,19 @@ static const char *anthropic_api_of(const char *path)
 static void anthropic_request(struct usage *u, const struct provider_request *req)
 {
 	cJSON *root;
-	const char *model;
+	int stream;
 
 	u->api = anthropic_api_of(req->path);
 	if (u->api != NULL && strcmp(u->api, "messages.count_tokens") == 0)
 		u->not_billed = 1;
-	root = pjson_parse(req->body, req->body_len);
-	if (root == NULL) {
-		pjson_scan_str(req->body, req->body_len, "model", u->model_requested,
-			       sizeof u->model_requested);
-		u->stream = pjson_scan_bool(req->body, req->body_len, "stream") == 1;
-		return;
+	root = provider_request_parse(u, req, &stream);
+	u->stream = stream == 1;
+	if (root != NULL) {
+		u->request_text_bytes =
+			pjson_text_bytes(pjson_at(root, "system", NULL)) +
+			pjson_messages_text_bytes(pjson_at(root, "messages", NULL));
+		cJSON_Delete(root);
 	}
-	model = pjson_str(root, "model");
-	if (model != NULL)
-		usage_set_str(u->model_requested, sizeof u->model_requested, model);
-	u->stream = pjson_bool(root, "stream") == 1;
-	u->request_text_bytes = pjson_text_bytes(pjson_at(root, "system", NULL)) +
-				pjson_messages_text_bytes(pjson_at(root, "messages", NULL));
-	cJSON_Delete(root);
 }
 
 static void anthropic_count(const cJSON *usage, const char *key, int64_t *count)
@@ -107,14 +101,6 @@ static void anthropic_error(struct usage *u, const cJSON *root)
 		provider_set_error(u, NULL, err->valuestring);
 }
 
-static void anthropic_model(struct usage *u, const cJSON *o)
-{
-	const char *model = pjson_str(o, "model");
-
-	if (model != NULL && model[0] != '\0')
-		usage_set_str(u->model, sizeof u->model, model);
-}
-
 static void anthropic_event(struct usage *u, const char *name, size_t name_len,
 			    const char *data, size_t len)
 {
@@ -134,7 +120,7 @@ static void anthropic_event(struct usage *u, const char *name, size_t name_len,
 		goto free_root;
 	if (strcmp(type, "message_start") == 0) {
 		const cJSON *msg = pjson_at(root, "message", NULL);
-		anthropic_model(u, msg);
+		provider_set_model(u, msg);
 		anthropic_usage(u, pjson_at(msg, "usage", NULL));
 	} else if (strcmp(type, "message_delta") == 0) {
 		anthropic_usage(u, pjson_at(root, "usage", NULL));
@@ -159,7 +145,7 @@ static void anthropic_body(struct usage *u, int status, const char *data, size_t
 	/* count_tokens answers {"input_tokens": N}: a count, not tokens consumed. */
 	if (u->not_billed)
 		goto free_root;
-	anthropic_model(u, root);
+	provider_set_model(u, root);
 	anthropic_usage(u, pjson_at(root, "usage", NULL));
 	u->output_text_bytes += pjson_text_bytes(pjson_at(root, "content", NULL));
 free_root:

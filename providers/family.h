@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "providers/provider.h"
 
 extern const struct provider_family provider_family_openai;
@@ -28,5 +30,16 @@ const char *provider_error_type(const char *native);
 /* Sets u's error type (when type is not NULL) and message (when message is not NULL and none
  * is set yet: the first message of an exchange is the one that explains it). */
 void provider_set_error(struct usage *u, const char *type, const char *message);
+
+/*
+ * Reads what every family's request has: the body parsed, "model" into u->model_requested and
+ * "stream" into *stream (1 true, 0 false, -1 absent). A body that does not parse (cut short by
+ * the capture cap) is scanned as raw text for the two keys instead. Returns the parsed tree
+ * for the family to read further and free with cJSON_Delete, or NULL.
+ */
+cJSON *provider_request_parse(struct usage *u, const struct provider_request *req, int *stream);
+
+/* Sets u->model from the non-empty string member "model" of o (o may be NULL). */
+void provider_set_model(struct usage *u, const cJSON *o);
 
 #endif

@@ -45,37 +45,28 @@ static const char *ollama_api_of(const char *path)
 static void ollama_request(struct usage *u, const struct provider_request *req)
 {
 	cJSON *root;
-	const char *model;
 	int stream, generates;
 
 	u->api = ollama_api_of(req->path);
 	generates = u->api != NULL &&
 		    (strcmp(u->api, "chat") == 0 || strcmp(u->api, "generate") == 0);
-	root = pjson_parse(req->body, req->body_len);
-	if (root == NULL) {
-		pjson_scan_str(req->body, req->body_len, "model", u->model_requested,
-			       sizeof u->model_requested);
-		stream = pjson_scan_bool(req->body, req->body_len, "stream");
-		goto stream_flag;
-	}
-	model = pjson_str(root, "model");
-	if (model != NULL)
-		usage_set_str(u->model_requested, sizeof u->model_requested, model);
-	stream = pjson_bool(root, "stream");
-	u->request_text_bytes = pjson_messages_text_bytes(pjson_at(root, "messages", NULL)) +
-				pjson_text_bytes(pjson_at(root, "system", NULL)) +
-				pjson_text_bytes(pjson_at(root, "prompt", NULL)) +
-				pjson_text_bytes(pjson_at(root, "input", NULL));
-	cJSON_Delete(root);
-stream_flag:
+	root = provider_request_parse(u, req, &stream);
 	u->stream = stream == 1 || (stream == -1 && generates);
+	if (root != NULL) {
+		u->request_text_bytes =
+			pjson_messages_text_bytes(pjson_at(root, "messages", NULL)) +
+			pjson_text_bytes(pjson_at(root, "system", NULL)) +
+			pjson_text_bytes(pjson_at(root, "prompt", NULL)) +
+			pjson_text_bytes(pjson_at(root, "input", NULL));
+		cJSON_Delete(root);
+	}
 }
 
 /* One response object: a stream line or a whole non-streamed body. in_error_status: the
  * response's status already says it failed (the status then names the error type). */
 static void ollama_object(struct usage *u, const cJSON *o, int in_error_status)
 {
-	const char *model = pjson_str(o, "model"), *err = pjson_str(o, "error");
+	const char *err = pjson_str(o, "error");
 	const cJSON *msg = pjson_at(o, "message", NULL);
 	int64_t in = 0, out = 0;
 	int have_in, have_out;
@@ -85,8 +76,7 @@ static void ollama_object(struct usage *u, const cJSON *o, int in_error_status)
 		provider_set_error(u, in_error_status ? NULL : ERR_SERVER, err);
 		return;
 	}
-	if (model != NULL && model[0] != '\0')
-		usage_set_str(u->model, sizeof u->model, model);
+	provider_set_model(u, o);
 	u->output_text_bytes += pjson_text_bytes(pjson_at(o, "response", NULL)) +
 				pjson_text_bytes(pjson_at(o, "thinking", NULL));
 	if (msg != NULL)

@@ -76,29 +76,20 @@ static void openai_model_from_path(struct usage *u, const char *path)
 
 static void openai_request(struct usage *u, const struct provider_request *req)
 {
-	cJSON *root = NULL;
-	const char *model;
+	cJSON *root;
 	int stream;
 
 	u->api = openai_api_of(req->path);
-	root = pjson_parse(req->body, req->body_len);
-	if (root == NULL) {
-		pjson_scan_str(req->body, req->body_len, "model", u->model_requested,
-			       sizeof u->model_requested);
-		stream = pjson_scan_bool(req->body, req->body_len, "stream");
-		u->stream = stream == 1;
-		goto model_from_path;
+	root = provider_request_parse(u, req, &stream);
+	u->stream = stream == 1;
+	if (root != NULL) {
+		u->request_text_bytes =
+			pjson_messages_text_bytes(pjson_at(root, "messages", NULL)) +
+			pjson_text_bytes(pjson_at(root, "prompt", NULL)) +
+			pjson_text_bytes(pjson_at(root, "input", NULL)) +
+			pjson_text_bytes(pjson_at(root, "instructions", NULL));
+		cJSON_Delete(root);
 	}
-	model = pjson_str(root, "model");
-	if (model != NULL)
-		usage_set_str(u->model_requested, sizeof u->model_requested, model);
-	u->stream = pjson_bool(root, "stream") == 1;
-	u->request_text_bytes = pjson_messages_text_bytes(pjson_at(root, "messages", NULL)) +
-				pjson_text_bytes(pjson_at(root, "prompt", NULL)) +
-				pjson_text_bytes(pjson_at(root, "input", NULL)) +
-				pjson_text_bytes(pjson_at(root, "instructions", NULL));
-	cJSON_Delete(root);
-model_from_path:
 	if (u->model_requested[0] == '\0')
 		openai_model_from_path(u, req->path);
 }
@@ -160,14 +151,6 @@ static void openai_error(struct usage *u, const cJSON *root)
 	provider_set_error(u, type, pjson_str(err, "message"));
 }
 
-static void openai_model(struct usage *u, const cJSON *o)
-{
-	const char *model = pjson_str(o, "model");
-
-	if (model != NULL && model[0] != '\0')
-		usage_set_str(u->model, sizeof u->model, model);
-}
-
 /* Generated text in chat choices (message or delta) and legacy completion choices. */
 static uint64_t openai_choices_text_bytes(const cJSON *choices)
 {
@@ -208,7 +191,7 @@ static void openai_responses_event(struct usage *u, const char *type, const cJSO
 		return;
 	}
 	if (resp != NULL) {
-		openai_model(u, resp);
+		provider_set_model(u, resp);
 		openai_usage(u, pjson_at(resp, "usage", NULL));
 		openai_error(u, resp);
 	}
@@ -234,7 +217,7 @@ static void openai_event(struct usage *u, const char *name, size_t name_len, con
 		openai_responses_event(u, type, root);
 		goto free_root;
 	}
-	openai_model(u, root);
+	provider_set_model(u, root);
 	usage = pjson_at(root, "usage", NULL);
 	if (!cJSON_IsObject(usage))
 		usage = pjson_at(root, "x_groq", "usage", NULL);
@@ -253,7 +236,7 @@ static void openai_body(struct usage *u, int status, const char *data, size_t le
 	u->stream = 0;
 	if (!cJSON_IsObject(root))
 		goto free_root;
-	openai_model(u, root);
+	provider_set_model(u, root);
 	openai_usage(u, pjson_at(root, "usage", NULL));
 	u->output_text_bytes += openai_choices_text_bytes(pjson_at(root, "choices", NULL));
 	/* Responses API: output items (messages, function calls, reasoning summaries). */

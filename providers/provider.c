@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "providers/family.h"
+#include "providers/pjson.h"
 
 struct provider_row {
 	const char *name;  /* provider name for records; NULL: the host name */
@@ -255,4 +256,31 @@ void provider_set_error(struct usage *u, const char *type, const char *message)
 		usage_set_str(u->error, sizeof u->error, type);
 	if (message != NULL && u->error_message[0] == '\0')
 		usage_set_str(u->error_message, sizeof u->error_message, message);
+}
+
+cJSON *provider_request_parse(struct usage *u, const struct provider_request *req, int *stream)
+{
+	cJSON *root = pjson_parse(req->body, req->body_len);
+	const char *model;
+
+	if (root == NULL) {
+		pjson_scan_str(req->body, req->body_len, "model", u->model_requested,
+			       sizeof u->model_requested);
+		*stream = pjson_scan_bool(req->body, req->body_len, "stream");
+		goto done;
+	}
+	model = pjson_str(root, "model");
+	if (model != NULL)
+		usage_set_str(u->model_requested, sizeof u->model_requested, model);
+	*stream = pjson_bool(root, "stream");
+done:
+	return root;
+}
+
+void provider_set_model(struct usage *u, const cJSON *o)
+{
+	const char *model = pjson_str(o, "model");
+
+	if (model != NULL && model[0] != '\0')
+		usage_set_str(u->model, sizeof u->model, model);
 }

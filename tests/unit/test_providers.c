@@ -739,6 +739,54 @@ static void test_truncated_request(void)
 	CHECK_STR(u.model_requested, "prod-gpt4o");
 }
 
+/* Every prefix of every recorded request and response, as a capture cap or a cut connection
+ * would leave it: the families must neither crash nor over-read (run under ASan), and a model
+ * name read from a cut request is the whole name or nothing. */
+static void test_every_prefix(void)
+{
+	static const char *const names[] = {
+		"openai_chat_nonstream_cached", "openai_chat_stream_include_usage_toolcall",
+		"openai_responses_nonstream", "anthropic_messages_nonstream_cache_write_and_read",
+		"ollama_chat_nonstream", "mistral_chat_completions", "openai_embeddings",
+	};
+	static const char *const paths[] = {"/v1/chat/completions", "/v1/messages", "/api/chat"};
+	size_t i, j, n, rlen;
+
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		size_t blen = 0;
+		char *body = fixture(names[i], ".body", &blen);
+		char *req = fixture(names[i], ".req.json", &rlen);
+
+		CHECK(body != NULL);
+		for (j = 0; body && j < sizeof paths / sizeof paths[0]; j++) {
+			struct provider_match m;
+			CHECK(provider_match("localhost", 11434, paths[j], &m));
+			for (n = 0; n <= blen; n++) {
+				/* An exact-size copy, so that ASan sees any read past n. */
+				char *cut = malloc(n ? n : 1);
+				struct usage u;
+				struct provider_request pr = {.method = "POST", .host = "localhost",
+							      .path = paths[j], .body = cut,
+							      .body_len = n, .body_truncated = 1};
+				memcpy(cut, body, n);
+				usage_init(&u);
+				m.family->body(&u, 200, cut, n);
+				m.family->event(&u, NULL, 0, cut, n);
+				if (req != NULL && n <= rlen) {
+					memcpy(cut, req, n);
+					m.family->request(&u, &pr);
+					CHECK(u.model_requested[0] == '\0' ||
+					      strstr(req, u.model_requested) != NULL);
+				}
+				usage_finish(&u, 200, n == blen);
+				free(cut);
+			}
+		}
+		free(body);
+		free(req);
+	}
+}
+
 struct match_case {
 	const char *host;
 	unsigned port;
@@ -859,5 +907,6 @@ int main(void)
 	RUN(test_estimate_and_strings);
 	RUN(test_truncated_request);
 	RUN(test_match);
+	RUN(test_every_prefix);
 	CHECK_DONE();
 }

@@ -1,0 +1,481 @@
+/*
+ * test_pricing.c - the price table: exact pico-USD costs for the recorded usages, name
+ * normalisation, the long-context tier, override merging and malformed overrides.
+ *
+ * Expected costs are worked out by hand from USD per 1M tokens (× 10^6 = pico-USD per
+ * token), so a wrong price in providers/pricing.json or a wrong formula fails here.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "providers/pricing.h"
+#include "tests/unit/check.h"
+
+extern const unsigned char pricing_json[];
+extern const size_t pricing_json_len;
+
+static struct pricing *builtin(void)
+{
+	struct pricing *p = NULL;
+	char err[256] = "";
+	int rc = pricing_parse(&p, (const char *)pricing_json, pricing_json_len, err, sizeof err);
+
+	if (rc != 0)
+		fprintf(stderr, "built-in table: %s\n", err);
+	return p;
+}
+
+static struct record_str rs(const char *s)
+{
+	struct record_str r = {s, s ? (uint32_t)strlen(s) : 0};
+	return r;
+}
+
+static struct record rec(const char *provider, const char *model, int64_t in, int64_t out,
+			 int64_t cr, int64_t cw)
+{
+	struct record r;
+
+	memset(&r, 0, sizeof r);
+	r.provider = rs(provider);
+	r.model = rs(model);
+	r.input_tokens = in;
+	r.output_tokens = out;
+	r.cache_read_tokens = cr;
+	r.cache_write_tokens = cw;
+	return r;
+}
+
+static const struct price *look(const struct pricing *p, const char *provider, const char *m)
+{
+	return pricing_lookup(p, provider, provider ? strlen(provider) : 0, m, strlen(m));
+}
+
+static int64_t cost_of(const struct pricing *p, struct record r)
+{
+	int64_t c = -1;
+
+	if (!pricing_record_cost(p, &r, &c))
+		c = -2; /* unpriced */
+	return c;
+}
+
+static void test_builtin(void)
+{
+	struct pricing *p = builtin();
+	const struct price *pr;
+
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	CHECK_STR(pricing_taken(p), "2025-10-15");
+	pr = look(p, NULL, "gpt-4o-mini");
+	CHECK(pr != NULL);
+	if (pr) {
+		CHECK_INT(pr->input, 150000);
+		CHECK_INT(pr->cache_read, 75000); /* 0.075 $/M, exactly */
+		CHECK_INT(pr->output, 600000);
+	}
+	pr = look(p, NULL, "command-r7b");
+	CHECK(pr != NULL && pr->input == 37500); /* 0.0375 $/M */
+	pr = look(p, NULL, "gemini-2.0-flash-lite");
+	CHECK(pr != NULL && pr->input == 75000);
+	pr = look(p, NULL, "claude-haiku-4-5");
+	CHECK(pr != NULL && pr->cache_write == 1250000 && pr->cache_read == 100000);
+	pricing_free(p);
+}
+
+/* The fixtures' usages (tests/unit/test_providers.c reads them) priced exactly. */
+static void test_fixture_costs(void)
+{
+	struct pricing *p = builtin();
+
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	/* gpt-4.1: input 2, cached 0.5, output 8 $/M. 120 uncached × 2e6 + 1024 × 5e5 +
+	 * 2 × 8e6 = 240,000,000 + 512,000,000 + 16,000,000. */
+	CHECK_INT(cost_of(p, rec("openai", "gpt-4.1-2025-04-14", 1144, 2, 1024, 0)), 768000000);
+	/* gpt-4o-mini: 53 × 150,000 + 15 × 600,000. */
+	CHECK_INT(cost_of(p, rec("openai", "gpt-4o-mini-2024-07-18", 53, 15, 0, 0)), 16950000);
+	/* claude-sonnet-4-5: 3 × 3e6 + 403 × 3.75e6 + 1111 × 3e5 + 33 × 15e6. */
+	CHECK_INT(cost_of(p, rec("anthropic", "claude-sonnet-4-5-20250929", 1517, 33, 1111, 403)),
+		  9000000LL + 1511250000LL + 333300000LL + 495000000LL);
+	/* mistral-large-latest: 4 × 2e6 + 36 × 6e6. */
+	CHECK_INT(cost_of(p, rec("mistral_ai", "mistral-large-latest", 4, 36, 0, 0)), 224000000);
+	/* gpt-4o (responses fixture): 32 × 2.5e6 + 8 × 10e6. */
+	CHECK_INT(cost_of(p, rec("openai", "gpt-4o-2024-08-06", 32, 8, 0, 0)), 160000000);
+	/* text-embedding-3-small: 12 × 20,000. */
+	CHECK_INT(cost_of(p, rec("openai", "text-embedding-3-small", 12, 0, 0, 0)), 240000);
+	/* gemini-2.5-flash with thinking: 15 × 3e5 + 24 × 2.5e6. */
+	CHECK_INT(cost_of(p, rec("gcp.gemini", "gemini-2.5-flash", 15, 24, 0, 0)), 64500000);
+	/* Bedrock's name for Sonnet 4.5: 1324 in (1322 written) + 5 out. */
+	CHECK_INT(cost_of(p, rec("aws.bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+				 1324, 5, 0, 1322)),
+		  2 * 3000000LL + 1322 * 3750000LL + 5 * 15000000LL);
+	pricing_free(p);
+}
+
+static void test_record_flags(void)
+{
+	struct pricing *p = builtin();
+	struct record r;
+	int64_t c = -1;
+
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	/* Local: free, even for a model the table does not know. */
+	r = rec("ollama", "mistral:7b-instruct", 37, 24, 0, 0);
+	r.flags = RECORD_LOCAL;
+	CHECK_INT(pricing_record_cost(p, &r, &c), 1);
+	CHECK_INT(c, 0);
+	r = rec("ollama", "mistral:7b-instruct", 37, 24, 0, 0);
+	CHECK_INT(pricing_record_cost(p, &r, &c), 0);
+	/* Billed by the provider: that figure wins. */
+	r = rec("openrouter", "anthropic/claude-sonnet-4.5", 1000, 10, 0, 0);
+	r.flags = RECORD_BILLED;
+	r.billed_cost_pusd = 3210000;
+	CHECK_INT(pricing_record_cost(p, &r, &c), 1);
+	CHECK_INT(c, 3210000);
+	/* count_tokens: free. */
+	r = rec("anthropic", "claude-sonnet-4-5", 0, 0, 0, 0);
+	r.flags = RECORD_NOT_BILLED;
+	CHECK_INT(pricing_record_cost(p, &r, &c), 1);
+	CHECK_INT(c, 0);
+	/* No model in the response: the requested one prices it. */
+	r = rec("openai", "", 1000, 0, 0, 0);
+	r.model_requested = rs("gpt-4o");
+	CHECK_INT(cost_of(p, r), 2500000000LL);
+	/* Unpriced: not $0. */
+	CHECK_INT(cost_of(p, rec("openai", "my-finetune", 10, 10, 0, 0)), -2);
+	pricing_free(p);
+}
+
+static void test_normalisation(void)
+{
+	struct pricing *p = builtin();
+	const struct price *gpt4o, *mini, *sonnet45, *s35, *haiku45, *ha35;
+	static const struct {
+		const char *provider, *model, *as;
+	} same[] = {
+		{NULL, "gpt-4o-2024-08-06", "gpt-4o"},
+		{NULL, "gpt-4o-2024-11-20", "gpt-4o"},
+		{NULL, "GPT-4o", "gpt-4o"},
+		{NULL, "openai/gpt-4o", "gpt-4o"},
+		{NULL, "gpt-4o-mini-2024-07-18", "gpt-4o-mini"},
+		{NULL, "openai/gpt-4o-mini", "gpt-4o-mini"},
+		{NULL, "o3-mini-2025-01-31", "o3-mini"},
+		{NULL, "gpt-4.1-2025-04-14", "gpt-4.1"},
+		{NULL, "gpt-4.1-mini-2025-04-14", "gpt-4.1-mini"},
+		{NULL, "gpt-5-2025-08-07", "gpt-5"},
+		{NULL, "gpt-5-chat-latest", "gpt-5-chat"},
+		{NULL, "claude-sonnet-4-5-20250929", "claude-sonnet-4-5"},
+		{NULL, "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"},
+		{NULL, "anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"},
+		{NULL, "claude-sonnet-4-5@20250929", "claude-sonnet-4-5"},
+		{NULL, "anthropic/claude-sonnet-4.5", "claude-sonnet-4-5"},
+		{NULL, "global.anthropic.claude-haiku-4-5-20251001-v1:0", "claude-haiku-4-5"},
+		{NULL, "eu.anthropic.claude-3-5-haiku-20241022-v1:0", "claude-3-5-haiku"},
+		{NULL, "apac.anthropic.claude-3-5-sonnet-20240620-v1:0", "claude-3-5-sonnet"},
+		{NULL, "claude-3-5-sonnet@20240620", "claude-3-5-sonnet"},
+		{NULL, "claude-3-5-sonnet-v2@20241022", "claude-3-5-sonnet"},
+		{NULL, "claude-3-7-sonnet-latest", "claude-3-7-sonnet"},
+		{NULL, "claude-opus-4-20250514", "claude-opus-4"},
+		{NULL, "claude-opus-4-1-20250805", "claude-opus-4-1"},
+		{NULL, "mistral-large-latest", "mistral-large"},
+		{NULL, "mistral-large-2411", "mistral-large"},
+		{NULL, "command-r7b-12-2024", "command-r7b"},
+		{NULL, "command-r-plus-08-2024", "command-r-plus"},
+		{NULL, "command-a-03-2025", "command-a"},
+		{NULL, "models/gemini-2.5-pro", "gemini-2.5-pro"},
+		{NULL, "gemini-2.0-flash-001", "gemini-2.0-flash"},
+		{NULL, "grok-4-0709", "grok-4"},
+		{NULL, "grok-4-fast-non-reasoning", "grok-4-fast-reasoning"},
+		{"groq", "openai/gpt-oss-120b", "groq/gpt-oss-120b"},
+	};
+	size_t i;
+
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	gpt4o = look(p, NULL, "gpt-4o");
+	mini = look(p, NULL, "gpt-4o-mini");
+	sonnet45 = look(p, NULL, "claude-sonnet-4-5");
+	s35 = look(p, NULL, "claude-3-5-sonnet");
+	haiku45 = look(p, NULL, "claude-haiku-4-5");
+	ha35 = look(p, NULL, "claude-3-5-haiku");
+	CHECK(gpt4o && mini && sonnet45 && s35 && haiku45 && ha35);
+	CHECK(gpt4o != mini);
+	for (i = 0; i < sizeof same / sizeof same[0]; i++) {
+		const struct price *got = look(p, same[i].provider, same[i].model);
+		const struct price *want = look(p, NULL, same[i].as);
+		if (got == NULL || got != want) {
+			fprintf(stderr, "'%s' does not price as '%s'\n", same[i].model, same[i].as);
+			check_case_failed = 1;
+		}
+	}
+	/* A dated snapshot with its own price keeps it. */
+	CHECK(look(p, NULL, "gpt-4o-2024-05-13") != gpt4o);
+	CHECK(look(p, NULL, "gpt-4o-2024-05-13") && look(p, NULL, "gpt-4o-2024-05-13")->input ==
+							   5000000);
+	/* Never a shorter model's price. */
+	CHECK(look(p, NULL, "command-r-plus")->input == 2500000);
+	CHECK(look(p, NULL, "gpt-4o-mini-search") == NULL);
+	CHECK(look(p, NULL, "gpt-4o-audio-preview") == NULL);
+	CHECK(look(p, NULL, "my-finetune") == NULL);
+	CHECK(look(p, NULL, "ft:gpt-4o-mini:acme::abc123") == NULL);
+	CHECK(look(p, "openai", "gpt-oss-120b") == NULL);
+	CHECK(look(p, NULL, "-latest") == NULL);
+	CHECK(pricing_lookup(p, NULL, 0, "gpt-4o", 0) == NULL);
+	pricing_free(p);
+}
+
+static void test_long_context(void)
+{
+	struct pricing *p = builtin();
+
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	/* Sonnet 4.5 at 200,000 input: base tier. 200,000 × 3e6 + 1,000 × 15e6. */
+	CHECK_INT(cost_of(p, rec("anthropic", "claude-sonnet-4-5", 200000, 1000, 0, 0)),
+		  615000000000LL);
+	/* One token more: the whole call at 6 / 22.5 $/M. */
+	CHECK_INT(cost_of(p, rec("anthropic", "claude-sonnet-4-5", 200001, 1000, 0, 0)),
+		  200001LL * 6000000 + 1000LL * 22500000);
+	/* With cache: 250,000 in of which 150,000 read (0.6) and 50,000 written (7.5). */
+	CHECK_INT(cost_of(p, rec("anthropic", "claude-sonnet-4-5", 250000, 2000, 150000, 50000)),
+		  50000LL * 6000000 + 150000LL * 600000 + 50000LL * 7500000 + 2000LL * 22500000);
+	/* Gemini 2.5 Pro over 200k: 2.5 / 15, cache 0.25. */
+	CHECK_INT(cost_of(p, rec("gcp.gemini", "gemini-2.5-pro", 300000, 100, 100000, 0)),
+		  200000LL * 2500000 + 100000LL * 250000 + 100LL * 15000000);
+	/* Haiku 4.5 has no tier. */
+	CHECK_INT(cost_of(p, rec("anthropic", "claude-haiku-4-5", 300000, 0, 0, 0)),
+		  300000LL * 1000000);
+	pricing_free(p);
+}
+
+static void test_exact_decimals(void)
+{
+	static const char doc[] =
+		"{\"taken\":\"2030-01-01\",\"currency\":\"USD\",\"unit\":\"per 1M tokens\","
+		"\"_note\":\"comment\",\"models\":{"
+		"\"a\":{\"input\":0.1,\"output\":3.3,\"cache_read\":0.075,\"cache_write\":1e-6},"
+		"\"b\":{\"input\":1.0000005,\"output\":0.0000001,\"cache_read\":1.25E1},"
+		"\"c\":{\"input\":0,\"output\":0.000001}}}";
+	struct pricing *p = NULL;
+	char err[256] = "";
+	const struct price *a, *b, *c;
+
+	CHECK_INT(pricing_parse(&p, doc, strlen(doc), err, sizeof err), 0);
+	if (p == NULL)
+		return;
+	CHECK_STR(pricing_taken(p), "2030-01-01");
+	a = look(p, NULL, "a");
+	b = look(p, NULL, "b");
+	c = look(p, NULL, "c");
+	CHECK(a && b && c);
+	if (a && b && c) {
+		CHECK_INT(a->input, 100000);
+		CHECK_INT(a->output, 3300000);
+		CHECK_INT(a->cache_read, 75000);
+		CHECK_INT(a->cache_write, 1);
+		CHECK_INT(b->input, 1000001); /* 1000000.5 rounds half up */
+		CHECK_INT(b->output, 0);      /* 0.1 pico-USD: below the unit */
+		CHECK_INT(b->cache_read, 12500000);
+		CHECK_INT(b->cache_write, 1000001); /* absent: the input price */
+		CHECK_INT(c->output, 1);
+		CHECK_INT(a->long_threshold, 0);
+	}
+	pricing_free(p);
+}
+
+static int count_models(const char *model, const char *provider, const struct price *pr,
+			void *arg)
+{
+	char **last = arg;
+
+	(void)provider;
+	(void)pr;
+	if (*last != NULL && strcmp(*last, model) >= 0)
+		check_case_failed = 1; /* not in name order */
+	*last = (char *)model;
+	return 0;
+}
+
+static void test_each(void)
+{
+	struct pricing *p = builtin();
+	char *last = NULL;
+
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	CHECK_INT(pricing_each(p, count_models, &last), 0);
+	CHECK(last != NULL);
+	pricing_free(p);
+}
+
+static void test_merge(void)
+{
+	static const char over[] =
+		"{\"models\":{\"gpt-4o\":{\"provider\":\"openai\",\"input\":1,\"output\":2},"
+		"\"my-model\":{\"provider\":\"vllm\",\"input\":0.5,\"output\":0.5,"
+		"\"cache_read\":0.1},"
+		"\"claude-sonnet-4-5\":{\"input\":2,\"output\":10,\"cache_read\":0.2,"
+		"\"cache_write\":2.5}}}";
+	struct pricing *p = builtin();
+	const struct price *pr;
+	char err[256] = "";
+
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	CHECK_INT(pricing_merge(p, over, strlen(over), err, sizeof err), 0);
+	pr = look(p, NULL, "gpt-4o");
+	CHECK(pr && pr->input == 1000000 && pr->output == 2000000 && pr->cache_read == 1000000);
+	/* Snapshots follow the new price. */
+	CHECK(look(p, NULL, "gpt-4o-2024-08-06") == pr);
+	/* Other models untouched. */
+	pr = look(p, NULL, "gpt-4o-mini");
+	CHECK(pr && pr->input == 150000);
+	pr = look(p, NULL, "my-model");
+	CHECK(pr && pr->cache_read == 100000);
+	/* An alias of a replaced model prices at the new price; the tier went with the old. */
+	pr = look(p, NULL, "anthropic/claude-sonnet-4.5");
+	CHECK(pr && pr->input == 2000000 && pr->long_threshold == 0);
+	CHECK_STR(pricing_taken(p), "2025-10-15");
+	pricing_free(p);
+}
+
+static void test_malformed(void)
+{
+	static const struct {
+		const char *doc, *field;
+	} bad[] = {
+		{"{\"models\":{\"gpt-4o\":{\"input\":\"cheap\",\"output\":2}}}",
+		 "models.gpt-4o.input"},
+		{"{\"models\":{\"gpt-4o\":{\"input\":-1,\"output\":2}}}", "models.gpt-4o.input"},
+		{"{\"models\":{\"gpt-4o\":{\"input\":1}}}", "models.gpt-4o"},
+		{"{\"models\":{\"gpt-4o\":{\"input\":1,\"output\":2,\"cache_raed\":0.5}}}",
+		 "models.gpt-4o.cache_raed"},
+		{"{\"models\":{\"x\":{\"input\":1,\"output\":2,\"long_context\":{\"input\":2,"
+		 "\"output\":4}}}}",
+		 "models.x.long_context.threshold"},
+		{"{\"models\":{\"x\":{\"input\":1,\"output\":2,\"aliases\":[\"y\"]},"
+		 "\"y\":{\"input\":1,\"output\":2}}}",
+		 "models.y"},
+		{"{\"currency\":\"EUR\",\"models\":{}}", "currency"},
+		{"{\"models\":[]}", "models"},
+		{"{\"model\":{}}", "model"},
+		{"{\"models\":{\"gpt-4o\":{\"input\":1,", "not valid JSON"},
+	};
+	struct pricing *p = builtin();
+	size_t i;
+
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char err[256] = "";
+		int rc = pricing_merge(p, bad[i].doc, strlen(bad[i].doc), err, sizeof err);
+		if (rc != PRICING_EFORMAT || strstr(err, bad[i].field) == NULL) {
+			fprintf(stderr, "malformed %zu: rc %d, err '%s', want '%s'\n", i, rc, err,
+				bad[i].field);
+			check_case_failed = 1;
+		}
+	}
+	/* A failed merge changes nothing. */
+	CHECK(look(p, NULL, "gpt-4o") && look(p, NULL, "gpt-4o")->input == 2500000);
+	CHECK(look(p, NULL, "x") == NULL);
+	pricing_free(p);
+}
+
+static int write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	int ok = f != NULL && fputs(text, f) >= 0;
+
+	if (f != NULL)
+		ok &= fclose(f) == 0;
+	return ok;
+}
+
+static void test_load(void)
+{
+	char dir[] = "/tmp/tokshim-pricing-XXXXXX", path[512], sub[128], err[512];
+	struct pricing *p = NULL;
+	int rc;
+
+	CHECK(mkdtemp(dir) != NULL);
+	/* No override anywhere: the built-in table. */
+	unsetenv("TOKSHIM_PRICING");
+	setenv("XDG_CONFIG_HOME", dir, 1);
+	rc = pricing_load(&p, err, sizeof err);
+	CHECK_INT(rc, 0);
+	CHECK(p && look(p, NULL, "gpt-4o")->input == 2500000);
+	pricing_free(p);
+
+	/* $XDG_CONFIG_HOME/tokshim/pricing.json */
+	snprintf(sub, sizeof sub, "%s/tokshim", dir);
+	CHECK(mkdir(sub, 0700) == 0);
+	snprintf(path, sizeof path, "%s/pricing.json", sub);
+	CHECK(write_file(path, "{\"models\":{\"gpt-4o\":{\"input\":1.5,\"output\":6}}}"));
+	rc = pricing_load(&p, err, sizeof err);
+	CHECK_INT(rc, 0);
+	CHECK(p && look(p, NULL, "gpt-4o")->input == 1500000);
+	pricing_free(p);
+
+	/* A malformed override: negative code, one line naming file and field, no table. */
+	CHECK(write_file(path, "{\"models\":{\"gpt-4o\":{\"input\":true,\"output\":6}}}"));
+	p = NULL;
+	rc = pricing_load(&p, err, sizeof err);
+	CHECK(rc < 0);
+	CHECK(p == NULL);
+	CHECK(strstr(err, path) != NULL);
+	CHECK(strstr(err, "models.gpt-4o.input") != NULL);
+	CHECK(strchr(err, '\n') == NULL);
+
+	/* TOKSHIM_PRICING wins, and must exist. */
+	snprintf(path, sizeof path, "%s/mine.json", dir);
+	CHECK(write_file(path, "{\"models\":{\"gpt-4o\":{\"input\":0.5,\"output\":1}}}"));
+	setenv("TOKSHIM_PRICING", path, 1);
+	rc = pricing_load(&p, err, sizeof err);
+	CHECK_INT(rc, 0);
+	CHECK(p && look(p, NULL, "gpt-4o")->input == 500000);
+	pricing_free(p);
+	snprintf(path, sizeof path, "%s/missing.json", dir);
+	setenv("TOKSHIM_PRICING", path, 1);
+	p = NULL;
+	rc = pricing_load(&p, err, sizeof err);
+	CHECK_INT(rc, PRICING_EIO);
+	CHECK(p == NULL && strstr(err, path) != NULL);
+	unsetenv("TOKSHIM_PRICING");
+	unsetenv("XDG_CONFIG_HOME");
+
+	snprintf(path, sizeof path, "%s/tokshim/pricing.json", dir);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/mine.json", dir);
+	unlink(path);
+	rmdir(sub);
+	rmdir(dir);
+	CHECK_STR(pricing_strerror(PRICING_EFORMAT), "malformed pricing file");
+}
+
+int main(void)
+{
+	RUN(test_builtin);
+	RUN(test_fixture_costs);
+	RUN(test_record_flags);
+	RUN(test_normalisation);
+	RUN(test_long_context);
+	RUN(test_exact_decimals);
+	RUN(test_each);
+	RUN(test_merge);
+	RUN(test_malformed);
+	RUN(test_load);
+	CHECK_DONE();
+}

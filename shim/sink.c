@@ -125,6 +125,12 @@ void shim_sink_emit(void *ctx, struct record *rec, const struct payload *pl)
 	}
 	nd = pending_deltas(d);
 	r = store_append(sink_store, rec, pl, d, nd);
+	if (r == STORE_EFULL && pl != NULL) {
+		/* The record is worth more than its payload: keep it where the payload won't fit. */
+		shim_log("payload dropped: %s", store_strerror(r));
+		rec->flags &= ~(uint32_t)RECORD_PAYLOAD;
+		r = store_append(sink_store, rec, NULL, d, nd);
+	}
 	if (r == 0) {
 		pending_clear();
 		goto unlock;

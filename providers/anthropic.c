@@ -73,7 +73,7 @@ static void anthropic_usage(struct usage *u, const cJSON *usage)
 	int64_t uncached, cw, cr, out;
 
 	if (!cJSON_IsObject(usage))
-		return;
+		goto done;
 	cw = u->cache_write_tokens;
 	cr = u->cache_read_tokens;
 	uncached = u->input_tokens - cw - cr;
@@ -87,6 +87,8 @@ static void anthropic_usage(struct usage *u, const cJSON *usage)
 	u->cache_read_tokens = cr;
 	u->output_tokens = out;
 	u->have_usage = 1;
+done:
+	return;
 }
 
 /* {"type": "error", "error": {"type": "overloaded_error", "message": "…"}} */

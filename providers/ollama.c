@@ -74,7 +74,7 @@ static void ollama_object(struct usage *u, const cJSON *o, int in_error_status)
 	if (err != NULL) {
 		/* An error line inside a 200 stream is the server failing mid-generation. */
 		provider_set_error(u, in_error_status ? NULL : ERR_SERVER, err);
-		return;
+		goto done;
 	}
 	provider_set_model(u, o);
 	u->output_text_bytes += pjson_text_bytes(pjson_at(o, "response", NULL)) +
@@ -94,6 +94,8 @@ static void ollama_object(struct usage *u, const cJSON *o, int in_error_status)
 		u->reasoning_tokens = 0;
 		u->have_usage = 1;
 	}
+done:
+	return;
 }
 
 static void ollama_line(struct usage *u, const char *data, size_t len, int in_error_status)

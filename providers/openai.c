@@ -65,13 +65,15 @@ static void openai_model_from_path(struct usage *u, const char *path)
 	size_t n;
 
 	if (p == NULL)
-		return;
+		goto done;
 	p += 13;
 	n = strcspn(p, "/?#");
 	if (n == 0 || n >= sizeof u->model_requested)
-		return;
+		goto done;
 	memcpy(u->model_requested, p, n);
 	u->model_requested[n] = '\0';
+done:
+	return;
 }
 
 static void openai_request(struct usage *u, const struct provider_request *req)
@@ -101,12 +103,12 @@ static void openai_usage(struct usage *u, const cJSON *usage)
 	int have;
 
 	if (!cJSON_IsObject(usage))
-		return;
+		goto done;
 	have = pjson_int(usage, "prompt_tokens", &in) | pjson_int(usage, "input_tokens", &in);
 	have |= pjson_int(usage, "completion_tokens", &out) |
 		pjson_int(usage, "output_tokens", &out);
 	if (!have)
-		return;
+		goto done;
 	if (!pjson_int(pjson_at(usage, "prompt_tokens_details", NULL), "cached_tokens", &cached) &&
 	    !pjson_int(pjson_at(usage, "input_tokens_details", NULL), "cached_tokens", &cached))
 		pjson_int(usage, "prompt_cache_hit_tokens", &cached);
@@ -124,6 +126,8 @@ static void openai_usage(struct usage *u, const cJSON *usage)
 	u->cache_write_tokens = 0;
 	u->reasoning_tokens = reasoning;
 	u->have_usage = 1;
+done:
+	return;
 }
 
 /* {"error": {"type", "code", "message"}}, or {"error": "text"}, or Mistral's top-level
@@ -131,16 +135,15 @@ static void openai_usage(struct usage *u, const cJSON *usage)
 static void openai_error(struct usage *u, const cJSON *root)
 {
 	const cJSON *err = pjson_at(root, "error", NULL);
-	const char *type;
+	const char *type, *object = pjson_str(root, "object");
 
 	if (cJSON_IsString(err)) {
 		provider_set_error(u, NULL, err->valuestring);
-		return;
+		goto done;
 	}
 	if (!cJSON_IsObject(err)) {
-		const char *object = pjson_str(root, "object");
 		if (object == NULL || strcmp(object, "error") != 0)
-			return;
+			goto done;
 		err = root;
 	}
 	/* The code is the more precise of the two (type invalid_request_error, code
@@ -149,6 +152,8 @@ static void openai_error(struct usage *u, const cJSON *root)
 	if (type == NULL)
 		type = provider_error_type(pjson_str(err, "type"));
 	provider_set_error(u, type, pjson_str(err, "message"));
+done:
+	return;
 }
 
 /* Generated text in chat choices (message or delta) and legacy completion choices. */
@@ -156,13 +161,12 @@ static uint64_t openai_choices_text_bytes(const cJSON *choices)
 {
 	static const char *const keys[] = {"content", "reasoning_content", "reasoning", "refusal",
 					   "tool_calls"};
-	const cJSON *c;
+	/* Only an array's children are choices ("choices": null is no choice at all). */
+	const cJSON *list = cJSON_IsArray(choices) ? choices : NULL, *c;
 	uint64_t n = 0;
 	size_t i;
 
-	if (!cJSON_IsArray(choices))
-		return 0;
-	cJSON_ArrayForEach(c, choices) {
+	cJSON_ArrayForEach(c, list) {
 		const cJSON *msg = pjson_at(c, "delta", NULL);
 
 		if (msg == NULL)
@@ -180,17 +184,13 @@ static void openai_responses_event(struct usage *u, const char *type, const cJSO
 	const cJSON *resp = pjson_at(root, "response", NULL);
 
 	if (strcmp(type, "error") == 0) {
-		const char *t = provider_error_type(pjson_str(root, "code"));
-		provider_set_error(u, t, pjson_str(root, "message"));
-		return;
-	}
-	if (strstr(type, ".delta") != NULL) {
+		provider_set_error(u, provider_error_type(pjson_str(root, "code")),
+				   pjson_str(root, "message"));
+	} else if (strstr(type, ".delta") != NULL) {
 		/* Text, refusal, function-call arguments and reasoning summaries all stream as
 		 * deltas; counting every one is what estimation needs. */
 		u->output_text_bytes += pjson_text_bytes(pjson_at(root, "delta", NULL));
-		return;
-	}
-	if (resp != NULL) {
+	} else if (resp != NULL) {
 		provider_set_model(u, resp);
 		openai_usage(u, pjson_at(resp, "usage", NULL));
 		openai_error(u, resp);
@@ -207,8 +207,7 @@ static void openai_event(struct usage *u, const char *name, size_t name_len, con
 	(void)name;
 	(void)name_len;
 	u->stream = 1;
-	if (len == 6 && memcmp(data, "[DONE]", 6) == 0)
-		return;
+	/* "[DONE]" is not JSON: it parses to nothing and is passed over. */
 	root = pjson_parse(data, len);
 	if (!cJSON_IsObject(root))
 		goto free_root;

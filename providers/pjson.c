@@ -20,9 +20,7 @@
 
 cJSON *pjson_parse(const char *data, size_t len)
 {
-	if (data == NULL || len == 0)
-		return NULL;
-	return cJSON_ParseWithLength(data, len);
+	return data == NULL || len == 0 ? NULL : cJSON_ParseWithLength(data, len);
 }
 
 const cJSON *pjson_at(const cJSON *o, ...)

@@ -79,18 +79,17 @@ struct pricing {
 
 const char *pricing_strerror(int code)
 {
-	switch (code) {
-	case 0:
-		return "success";
-	case PRICING_EFORMAT:
-		return "malformed pricing file";
-	case PRICING_ENOMEM:
-		return "out of memory";
-	case PRICING_EIO:
-		return "cannot read pricing file";
-	default:
-		return "unknown pricing error";
-	}
+	const char *s = "unknown pricing error";
+
+	if (code == 0)
+		s = "success";
+	else if (code == PRICING_EFORMAT)
+		s = "malformed pricing file";
+	else if (code == PRICING_ENOMEM)
+		s = "out of memory";
+	else if (code == PRICING_EIO)
+		s = "cannot read pricing file";
+	return s;
 }
 
 static void pricing_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -100,11 +99,11 @@ static void pricing_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
 }
 
 /*
@@ -323,9 +322,7 @@ static struct pricing_model *pricing_find(const struct pricing *p, const char *n
 {
 	struct pricing_model key = {.name = (char *)name};
 
-	if (p->n == 0)
-		return NULL;
-	return bsearch(&key, p->m, p->n, sizeof *p->m, pricing_model_cmp);
+	return p->n == 0 ? NULL : bsearch(&key, p->m, p->n, sizeof *p->m, pricing_model_cmp);
 }
 
 /* Appends (unsorted) a new model built from the given parts, taking copies. */
@@ -508,12 +505,12 @@ void pricing_free(struct pricing *p)
 {
 	size_t i;
 
-	if (p == NULL)
-		return;
-	for (i = 0; i < p->n; i++)
-		pricing_model_release(&p->m[i]);
-	free(p->m);
-	free(p);
+	if (p != NULL) {
+		for (i = 0; i < p->n; i++)
+			pricing_model_release(&p->m[i]);
+		free(p->m);
+		free(p);
+	}
 }
 
 const char *pricing_taken(const struct pricing *p)
@@ -665,13 +662,11 @@ static const struct price *pricing_try(const struct pricing *p, const char *prov
 
 static int pricing_all_digits(const char *s, size_t n)
 {
-	size_t i;
+	size_t i = 0;
 
-	for (i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)s[i]))
-			return 0;
-	}
-	return 1;
+	while (i < n && isdigit((unsigned char)s[i]))
+		i++;
+	return i == n;
 }
 
 /* The start of the run of digits that ends at s[n-1] (n when s[n-1] is not a digit). */
@@ -738,15 +733,16 @@ static size_t pricing_snapshot_suffix(const char *s, size_t n)
 static int pricing_strip_prefix(char *s, const char *const *prefixes)
 {
 	size_t i, plen;
+	int stripped = 0;
 
-	for (i = 0; prefixes[i] != NULL; i++) {
+	for (i = 0; prefixes[i] != NULL && !stripped; i++) {
 		plen = strlen(prefixes[i]);
 		if (strncmp(s, prefixes[i], plen) == 0 && s[plen] != '\0') {
 			memmove(s, s + plen, strlen(s + plen) + 1);
-			return 1;
+			stripped = 1;
 		}
 	}
-	return 0;
+	return stripped;
 }
 
 const struct price *pricing_lookup(const struct pricing *p, const char *provider,
@@ -787,10 +783,13 @@ const struct price *pricing_lookup(const struct pricing *p, const char *provider
 		name[n - pricing_version_suffix(name, n)] = '\0';
 		pr = pricing_try(p, provider, provider_len, name);
 	}
-	for (n = strlen(name); pr == NULL && (cut = pricing_snapshot_suffix(name, n)) > 0;) {
+	n = strlen(name);
+	cut = pricing_snapshot_suffix(name, n);
+	while (pr == NULL && cut > 0) {
 		n -= cut;
 		name[n] = '\0';
 		pr = pricing_try(p, provider, provider_len, name);
+		cut = pricing_snapshot_suffix(name, n);
 	}
 done:
 	return pr;
@@ -799,11 +798,11 @@ done:
 /* a × b, saturating: one absurd record must not wrap a sum negative. */
 static int64_t pricing_mul(int64_t a, int64_t b)
 {
-	if (a <= 0 || b <= 0)
-		return 0;
-	if (a > INT64_MAX / b)
-		return INT64_MAX;
-	return a * b;
+	int64_t r = 0;
+
+	if (a > 0 && b > 0)
+		r = a > INT64_MAX / b ? INT64_MAX : a * b;
+	return r;
 }
 
 static int64_t pricing_add(int64_t a, int64_t b)

@@ -129,7 +129,7 @@ void usage_set_str(char *dst, size_t cap, const char *src)
 	size_t n;
 
 	if (dst == NULL || cap == 0)
-		return;
+		goto done;
 	if (src == NULL)
 		src = "";
 	n = strnlen(src, cap);
@@ -141,6 +141,8 @@ void usage_set_str(char *dst, size_t cap, const char *src)
 	}
 	memcpy(dst, src, n);
 	dst[n] = '\0';
+done:
+	return;
 }
 
 static const char *provider_error_of_status(int status, int complete)
@@ -194,10 +196,9 @@ size_t provider_path_len(const char *path)
 size_t provider_path_ends(const char *path, size_t len, const char *suffix)
 {
 	size_t slen = strlen(suffix);
+	int ends = len >= slen && memcmp(path + len - slen, suffix, slen) == 0;
 
-	if (len < slen || memcmp(path + len - slen, suffix, slen) != 0)
-		return 0;
-	return len - slen + 1;
+	return ends ? len - slen + 1 : 0;
 }
 
 /* Providers' own error types and codes, by what they mean for the caller. */

@@ -310,6 +310,32 @@ static void field(FILE *f, const struct style *st, const char *name)
 	fprintf(f, "%s%-10s%s ", st->dim, name, st->off);
 }
 
+/* Parses p[0..n) as one JSON value followed by nothing but white space: cJSON alone would
+ * accept the first line of an NDJSON stream as the whole body. NULL when it is not that. */
+static cJSON *parse_whole_json(const char *p, size_t n)
+{
+	const char *end = NULL;
+	cJSON *json = cJSON_ParseWithLengthOpts(p, n, &end, 0);
+
+	while (json && end && end < p + n && isspace((unsigned char)*end))
+		end++;
+	if (json && end != p + n) {
+		cJSON_Delete(json);
+		json = NULL;
+	}
+	return json;
+}
+
+/* A head without the blank line that ends it (print_text adds the last newline). */
+static void print_head(FILE *f, const struct record_str *head)
+{
+	size_t n = head->n;
+
+	while (n > 0 && (head->p[n - 1] == '\n' || head->p[n - 1] == '\r'))
+		n--;
+	print_text(f, head->p, n);
+}
+
 /* A body: pretty JSON when it parses, else the text; says when the stored part is cut. */
 static void print_body(FILE *f, const struct style *st, const char *title,
 		       const struct record_str *body, uint64_t size)
@@ -325,7 +351,7 @@ static void print_body(FILE *f, const struct style *st, const char *title,
 	else
 		snprintf(detail, sizeof detail, "(%u bytes)", body->n);
 	section(f, st, title, detail);
-	json = cJSON_ParseWithLength(body->p, body->n);
+	json = parse_whole_json(body->p, body->n);
 	pretty = json ? cJSON_Print(json) : NULL;
 	if (pretty) {
 		fputs(pretty, f);
@@ -348,21 +374,22 @@ static void print_stream(FILE *f, const struct style *st, enum exchange_stream k
 	snprintf(detail, sizeof detail, "(%s, %" PRIu64 " events)",
 		 kind == EXCHANGE_SSE ? "server-sent events" : "ndjson", s.events);
 	section(f, st, "stream reassembled", detail);
-	field(f, st, "text");
 	if (s.text_len) {
-		putc('\n', f);
+		fprintf(f, "%stext%s\n", st->dim, st->off);
 		print_text(f, s.text, s.text_len);
 		if (s.text_cut)
 			fprintf(f, "[text cut at %u bytes]\n", EXCHANGE_TEXT_MAX);
 	} else {
+		field(f, st, "text");
 		fputs("(none: the stream carried no text deltas)\n", f);
 	}
-	field(f, st, "usage");
 	usage = s.usage ? cJSON_Print(s.usage) : NULL;
 	if (usage) {
+		fprintf(f, "%susage%s\n", st->dim, st->off);
 		fputs(usage, f);
 		putc('\n', f);
 	} else {
+		field(f, st, "usage");
 		fputs("(none: the stream carried no usage)\n", f);
 	}
 	free(usage);
@@ -506,12 +533,12 @@ void exchange_print(FILE *f, const struct record *rec, const struct payload *pl,
 	}
 	if (pl->req_head.n) {
 		section(f, &st, "request head", NULL);
-		print_text(f, pl->req_head.p, pl->req_head.n);
+		print_head(f, &pl->req_head);
 	}
 	print_body(f, &st, "request body", &pl->req_body, pl->req_body_size);
 	if (pl->resp_head.n) {
 		section(f, &st, "response head", NULL);
-		print_text(f, pl->resp_head.p, pl->resp_head.n);
+		print_head(f, &pl->resp_head);
 	}
 	print_body(f, &st, "response body", &pl->resp_body, pl->resp_body_size);
 	kind = exchange_stream_kind(pl->resp_head.p, pl->resp_head.n, pl->resp_body.p,

@@ -551,7 +551,8 @@ int filter_scan(const struct filter *f, int ordered, store_record_fn fn, void *a
 	}
 	if (ret != 0)
 		goto free_copies;
-	qsort(c.v, c.n, sizeof *c.v, rec_copy_cmp);
+	if (c.n > 1)
+		qsort(c.v, c.n, sizeof *c.v, rec_copy_cmp);
 	for (i = 0; i < c.n && ret == 0; i++)
 		ret = fn(&c.v[i]->rec, arg);
 free_copies:

@@ -184,7 +184,8 @@ static int entry_cmp(const void *a, const void *b)
 
 static void group_sort(struct report_group *g)
 {
-	qsort(g->v, g->n, sizeof *g->v, entry_cmp);
+	if (g->n > 1)
+		qsort(g->v, g->n, sizeof *g->v, entry_cmp);
 	/* The index points at positions that just moved: rebuild it at the same size. */
 	if (g->index_cap) {
 		g->index_cap /= 2;
@@ -368,8 +369,8 @@ void report_write_table(const struct report *r, FILE *f, int colour)
 	fmt_count_human(req, r->total.requests);
 	fmt_count_human(tok, r->total.total);
 	cost_cell(cost, &r->total);
-	fprintf(f, "%s%s requests, %s tokens, %s%s", colour ? "\033[1m" : "", req, tok, cost,
-		colour ? "\033[0m" : "");
+	fprintf(f, "%s%s request%s, %s tokens, %s%s", colour ? "\033[1m" : "", req,
+		r->total.requests == 1 ? "" : "s", tok, cost, colour ? "\033[0m" : "");
 	if (r->total.failed)
 		fprintf(f, " (%" PRId64 " failed)", r->total.failed);
 	fputc('\n', f);
@@ -378,9 +379,10 @@ void report_write_table(const struct report *r, FILE *f, int colour)
 	if (r->total.unpriced_tokens) {
 		fmt_count_human(unpriced, r->total.unpriced_tokens);
 		fprintf(f,
-			"%s tokens in %" PRId64 " requests are unpriced (no price for their "
+			"%s tokens in %" PRId64 " request%s are unpriced (no price for their "
 			"model) and not in the cost%s\n",
 			unpriced, r->total.unpriced_requests,
+			r->total.unpriced_requests == 1 ? "" : "s",
 			r->total.unpriced_requests < r->total.requests ? " (marked *)" : "");
 	}
 	write_group_table(f, "By agent", "AGENT", &r->by_agent, colour);

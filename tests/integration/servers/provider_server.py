@@ -750,13 +750,17 @@ def chunk_frame(data):
     return b"%x\r\n" % len(data) + data + b"\r\n"
 
 
-def send_response(conn, req, resp, close):
+def plan(req, resp):
+    """(gzip?, "length" | "chunked") for this response."""
     gz = resp.compressible and accepts_gzip(req)
     if resp.stream:
-        framing = "chunked"
-    else:
-        f = (req.header("X-Test-Framing") or "").strip().lower()
-        framing = f if f in ("length", "chunked") else ("chunked" if gz else "length")
+        return gz, "chunked"
+    f = (req.header("X-Test-Framing") or "").strip().lower()
+    return gz, f if f in ("length", "chunked") else ("chunked" if gz else "length")
+
+
+def send_response(conn, req, resp, close):
+    gz, framing = plan(req, resp)
     body = None
     if not resp.stream:
         body = resp.parts[0]
@@ -886,11 +890,10 @@ class Server:
                          "body_sha256": hashlib.sha256(body).hexdigest(),
                          "sent_100_continue": sent_continue, "status": resp.status,
                          "fixture": resp.fixture, "stream": resp.stream}
-                try:
-                    gz, framing = send_response(conn, req, resp, close)
-                    entry.update(encoding="gzip" if gz else "identity", framing=framing)
-                finally:
-                    self._log(entry)
+                gz, framing = plan(req, resp)
+                entry.update(encoding="gzip" if gz else "identity", framing=framing)
+                self._log(entry)  # before answering: a client that has its answer finds it
+                send_response(conn, req, resp, close)
                 if close:
                     break
         except ClientGone:

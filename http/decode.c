@@ -42,15 +42,14 @@ static int decode_lower(unsigned char c)
 	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
 }
 
+/* s[0..n) is the lowercase word, ignoring ASCII case. */
 static int decode_word_is(const char *s, size_t n, const char *word)
 {
-	size_t i;
+	size_t i = 0;
 
-	for (i = 0; i < n; i++) {
-		if (word[i] == '\0' || decode_lower((unsigned char)s[i]) != word[i])
-			return 0;
-	}
-	return word[n] == '\0';
+	while (i < n && word[i] != '\0' && decode_lower((unsigned char)s[i]) == word[i])
+		i++;
+	return i == n && word[i] == '\0';
 }
 
 enum http_coding http_coding_parse(const char *value, size_t len)

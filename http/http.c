@@ -29,9 +29,8 @@
 /* RFC 9110 tchar: the characters of a token (method, header name). */
 static int http_is_tchar(unsigned char c)
 {
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-		return 1;
-	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 static int http_lower(unsigned char c)
@@ -42,13 +41,12 @@ static int http_lower(unsigned char c)
 /* a[0..alen) equals the NUL-terminated b, ignoring ASCII case. */
 static int http_name_eq(const char *a, size_t alen, const char *b)
 {
-	size_t i;
+	size_t i = 0;
 
-	for (i = 0; i < alen; i++) {
-		if (b[i] == '\0' || http_lower((unsigned char)a[i]) != http_lower((unsigned char)b[i]))
-			return 0;
-	}
-	return b[alen] == '\0';
+	while (i < alen && b[i] != '\0' &&
+	       http_lower((unsigned char)a[i]) == http_lower((unsigned char)b[i]))
+		i++;
+	return i == alen && b[i] == '\0';
 }
 
 const struct http_header *http_head_get(const struct http_head *h, const char *name)
@@ -101,9 +99,7 @@ static int http_token_match(const char *e, size_t n, const void *arg)
 
 int http_header_has_token(const struct http_header *hdr, const char *token)
 {
-	if (hdr == NULL)
-		return 0;
-	return http_list_each(hdr->value, hdr->value_len, http_token_match, token);
+	return hdr != NULL && http_list_each(hdr->value, hdr->value_len, http_token_match, token);
 }
 
 /* Remembers whether the last non-empty element of a list is "chunked". */
@@ -191,12 +187,13 @@ out:
  * before data; -1 before the start of the head. */
 static int http_byte_before(const struct http_parser *p, const char *data, size_t k, size_t back)
 {
+	int b = -1;
+
 	if (back <= k)
-		return (unsigned char)data[k - back];
-	back -= k;
-	if (back > p->head_len)
-		return -1;
-	return (unsigned char)p->head[p->head_len - back];
+		b = (unsigned char)data[k - back];
+	else if (back - k <= p->head_len)
+		b = (unsigned char)p->head[p->head_len - (back - k)];
+	return b;
 }
 
 /* Looks for the blank line that ends the head in data[0..len); returns the length up to and
@@ -221,7 +218,8 @@ static size_t http_find_head_end(const struct http_parser *p, const char *data, 
 	return found;
 }
 
-/* Appends data to the head buffer, growing it up to HTTP_HEAD_MAX. */
+/* Appends data to the head buffer, growing it up to HTTP_HEAD_MAX; what goes past that is not
+ * kept and makes the head too big. */
 static int http_head_append(struct http_parser *p, const char *data, size_t n)
 {
 	size_t need = p->head_len + n, cap;
@@ -230,7 +228,8 @@ static int http_head_append(struct http_parser *p, const char *data, size_t n)
 
 	if (need > HTTP_HEAD_MAX) {
 		rc = HTTP_ETOOBIG;
-		goto out;
+		need = HTTP_HEAD_MAX;
+		n = need - p->head_len;
 	}
 	if (need > p->head_cap) {
 		cap = p->head_cap ? p->head_cap : HEAD_CAP_INITIAL;
@@ -255,9 +254,11 @@ out:
 /* Reads "HTTP/1.x" at s[0..n); returns the minor version, or -1. */
 static int http_parse_version(const char *s, size_t n)
 {
-	if (n < 8 || memcmp(s, "HTTP/1.", 7) != 0 || s[7] < '0' || s[7] > '9')
-		return -1;
-	return s[7] - '0';
+	int minor = -1;
+
+	if (n >= 8 && memcmp(s, "HTTP/1.", 7) == 0 && s[7] >= '0' && s[7] <= '9')
+		minor = s[7] - '0';
+	return minor;
 }
 
 /* A byte allowed in a header value or reason phrase: anything but controls, tab excepted. */
@@ -482,8 +483,10 @@ static int http_head_done(struct http_parser *p)
 			http_message_end(p, 1);
 			p->state = HTTP_S_UPGRADED;
 		} else {
-			/* An interim response: the real one follows on this connection. */
-			p->in_message = 0;
+			/* An interim response: the real one follows, and until it has ended the
+			 * exchange is in progress (an eof now ends it incomplete). Setting head_len
+			 * to 0 frees nothing: this head stays readable until more bytes come. */
+			p->head_len = 0;
 			p->state = HTTP_S_HEAD;
 		}
 		goto out;
@@ -529,13 +532,15 @@ static int http_feed_head(struct http_parser *p, const char *data, size_t len, s
 	size_t i = 0, take, end, old_len;
 	int rc = HTTP_OK;
 
-	if (!p->in_message) {
-		/* Empty lines between messages are ignored (RFC 9112 2.2): clients send a CRLF
+	if (!p->in_message || p->head_len == 0) {
+		/* Empty lines before a head are ignored (RFC 9112 2.2): clients send a CRLF
 		 * after a POST body. */
 		while (i < len && (data[i] == '\r' || data[i] == '\n'))
 			i++;
 		if (i == len)
 			goto out;
+	}
+	if (!p->in_message) {
 		p->in_message = 1;
 		p->head_len = 0;
 	}
@@ -544,8 +549,9 @@ static int http_feed_head(struct http_parser *p, const char *data, size_t len, s
 	old_len = p->head_len;
 	rc = http_head_append(p, data + i, take);
 	i += take;
-	if (rc == HTTP_OK && old_len <= METHOD_MAX)
-		rc = http_check_prefix(p);
+	/* A bad start is reported as such however the head was split, even when too big. */
+	if (rc != HTTP_ENOMEM && old_len <= METHOD_MAX && http_check_prefix(p) != HTTP_OK)
+		rc = HTTP_EPARSE;
 	if (rc == HTTP_OK && end)
 		rc = http_head_done(p);
 out:
@@ -578,12 +584,13 @@ static int http_chunk_size_done(struct http_parser *p)
 
 static int http_hex_value(unsigned char c)
 {
+	int v = -1;
+
 	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (unsigned char)http_lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+		v = c - '0';
+	else if (http_lower(c) >= 'a' && http_lower(c) <= 'f')
+		v = http_lower(c) - 'a' + 10;
+	return v;
 }
 
 /* One byte of chunk framing: size line, extensions, the CRLF after data, trailers. */

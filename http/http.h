@@ -68,7 +68,8 @@ enum http_body_mode {
 
 struct http_parser_callbacks {
 	/* A head is complete. 1xx responses are reported too (their body mode is ignored): an
-	 * interim one (100 Continue) gets no on_end, the real response follows; a 101 gets
+	 * interim one (100 Continue) gets no on_end, the real response follows (an eof before it
+	 * gives on_end(ctx, 0)); a 101 gets
 	 * on_end(ctx, 1) and the connection stops being HTTP. HTTP_BODY_UPGRADE also ends the
 	 * message (on_end(ctx, 1)) before the parser stops. */
 	enum http_body_mode (*on_head)(void *ctx, const struct http_head *head);

@@ -36,10 +36,10 @@ static void redact_put(struct redact_out *w, const char *s, size_t n)
 {
 	if (n > w->cap - w->len)
 		n = w->cap - w->len;
-	if (n == 0) /* out may be NULL with cap 0 */
-		return;
-	memcpy(w->buf + w->len, s, n);
-	w->len += n;
+	if (n > 0) { /* out may be NULL with cap 0 */
+		memcpy(w->buf + w->len, s, n);
+		w->len += n;
+	}
 }
 
 static int redact_lower(unsigned char c)
@@ -67,13 +67,8 @@ static int redact_name_listed(const char *s, size_t n, const char *const *names)
 static void redact_target_into(struct redact_out *w, const char *target, size_t len)
 {
 	const char *q = memchr(target, '?', len), *eq;
-	size_t pos, end;
+	size_t pos = q ? (size_t)(q - target) + 1 : len, end;
 
-	if (q == NULL) {
-		redact_put(w, target, len);
-		return;
-	}
-	pos = (size_t)(q - target) + 1;
 	redact_put(w, target, pos);
 	while (pos < len && target[pos] != '#') {
 		end = pos;
@@ -116,11 +111,11 @@ static void redact_start_line(struct redact_out *w, const char *s, size_t n)
 	}
 	if (sp2 == NULL) {
 		redact_put(w, s, n);
-		return;
+	} else {
+		redact_put(w, s, t);
+		redact_target_into(w, s + t, (size_t)(sp2 - (s + t)));
+		redact_put(w, sp2, n - (size_t)(sp2 - s));
 	}
-	redact_put(w, s, t);
-	redact_target_into(w, s + t, (size_t)(sp2 - (s + t)));
-	redact_put(w, sp2, n - (size_t)(sp2 - s));
 }
 
 /* Writes a header line with its value replaced when its name is a secret one. */
@@ -132,13 +127,13 @@ static void redact_header_line(struct redact_out *w, const char *s, size_t n)
 	if (colon == NULL ||
 	    !redact_name_listed(s, (size_t)(colon - s), redact_header_names)) {
 		redact_put(w, s, n);
-		return;
+	} else {
+		v = (size_t)(colon - s) + 1;
+		while (v < n && (s[v] == ' ' || s[v] == '\t'))
+			v++;
+		redact_put(w, s, v);
+		redact_put(w, redact_mark, sizeof(redact_mark) - 1);
 	}
-	v = (size_t)(colon - s) + 1;
-	while (v < n && (s[v] == ' ' || s[v] == '\t'))
-		v++;
-	redact_put(w, s, v);
-	redact_put(w, redact_mark, sizeof(redact_mark) - 1);
 }
 
 size_t http_redact_head(const char *raw, size_t len, char *out, size_t cap)

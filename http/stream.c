@@ -108,11 +108,13 @@ out:
 /* Which field the line's name is. */
 static int sse_field_of(const struct sse_parser *p)
 {
+	int f = SSE_FIELD_IGNORE; /* id, retry and unknown fields change no event we report */
+
 	if (p->field_len == 4 && memcmp(p->field, "data", 4) == 0)
-		return SSE_FIELD_DATA;
-	if (p->field_len == 5 && memcmp(p->field, "event", 5) == 0)
-		return SSE_FIELD_EVENT;
-	return SSE_FIELD_IGNORE; /* id, retry and unknown fields change no event we report */
+		f = SSE_FIELD_DATA;
+	else if (p->field_len == 5 && memcmp(p->field, "event", 5) == 0)
+		f = SSE_FIELD_EVENT;
+	return f;
 }
 
 /* The line's field name is known: start its value. */
@@ -283,15 +285,15 @@ static void ndjson_line(struct ndjson_parser *p, const char *s, size_t n)
 		n--;
 	for (k = 0; k < n && (s[k] == ' ' || s[k] == '\t' || s[k] == '\r'); k++)
 		;
-	if (k == n)
-		return; /* blank */
-	if (n > p->max_event) {
+	if (k == n) {
+		/* blank: skipped */
+	} else if (n > p->max_event) {
 		p->dropped++;
-		return;
+	} else {
+		p->events++;
+		if (p->on_event)
+			p->on_event(p->ctx, NULL, 0, s, n);
 	}
-	p->events++;
-	if (p->on_event)
-		p->on_event(p->ctx, NULL, 0, s, n);
 }
 
 /* Appends part of a line that goes on past this piece of input. A CR may end the line, so

@@ -336,6 +336,9 @@ static void test_eof_cut_short(void)
 			 NULL, "H200/1;B:abc;E0;", 0);
 	check_all_splits(HTTP_DIR_RESPONSE, S("HTTP/1.1 200 OK\r\nContent-Le"), 1, NULL, "E0;",
 			 0);
+	/* After an interim response the exchange is still open. */
+	check_all_splits(HTTP_DIR_RESPONSE, S("HTTP/1.1 100 Continue\r\n\r\n\r\n"), 1, NULL,
+			 "H100/0;E0;", 0);
 	/* Between messages, eof ends nothing. */
 	check_all_splits(HTTP_DIR_REQUEST, S("GET / HTTP/1.1\r\n\r\n\r\n"), 1, NULL,
 			 "HGET //0;E1;", 0);
@@ -434,6 +437,58 @@ static void test_keepalive_random_splits(void)
 		CHECK_STR(r.log, want);
 		rec_free(&r);
 	}
+}
+
+/* Mutated streams (good and bad alike) give the same callbacks and error whatever the split,
+ * and never crash or read past a piece. */
+static void check_mutations(enum http_dir dir, const char *in, size_t n, int rounds)
+{
+	static const char alphabet[] = "\r\n :;\t09afAFH/.-\x00\x80\xff";
+	char *m = malloc(n);
+	struct rec whole, other;
+	int round, k, rc_whole, rc;
+	long piece;
+
+	for (round = 0; round < rounds; round++) {
+		memcpy(m, in, n);
+		for (k = 0; k < 1 + (int)(prng_next() % 4); k++)
+			m[prng_next() % n] = alphabet[prng_next() % (sizeof(alphabet) - 1)];
+		memset(&whole, 0, sizeof(whole));
+		rc_whole = feed_split(&whole, dir, m, n, 0, 1);
+		for (piece = -1; piece <= 1; piece += 2) {
+			memset(&other, 0, sizeof(other));
+			rc = feed_split(&other, dir, m, n, piece, 1);
+			CHECK_INT(rc, rc_whole);
+			if (strcmp(whole.log ? whole.log : "", other.log ? other.log : "") != 0) {
+				fprintf(stderr, "round %d: \"%s\" vs \"%s\"\n", round,
+					whole.log ? whole.log : "", other.log ? other.log : "");
+				check_case_failed = 1;
+			}
+			rec_free(&other);
+		}
+		rec_free(&whole);
+	}
+	free(m);
+}
+
+static void test_mutated_streams(void)
+{
+	static const char responses[] =
+		"HTTP/1.1 100 Continue\r\n\r\n"
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b\r\nabc\r\n0\r\nT: 1\r\n\r\n"
+		"HTTP/1.1 204 No Content\r\n\r\n"
+		"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nabcdefghijkl"
+		"HTTP/1.1 500 Oops\r\nServer: x\r\n\r\nclosing body";
+	static const char requests[] =
+		"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+		"POST /b?key=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc\r\n"
+		"PUT /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n"
+		"HEAD /d HTTP/1.0\n\n";
+
+	prng_state = 0x0123456789abcdefull;
+	check_mutations(HTTP_DIR_RESPONSE, S(responses), 1500);
+	check_mutations(HTTP_DIR_REQUEST, S(requests), 1500);
 }
 
 struct bad_case {
@@ -547,6 +602,16 @@ static void test_head_too_big(void)
 	http_parser_release(&p);
 	CHECK(p.head == NULL);
 	CHECK_INT(p.head_cap, 0);
+	rec_free(&r);
+	/* Not HTTP and too big: the same error fed whole as fed in pieces. */
+	in[0] = 'X';
+	memset(&r, 0, sizeof(r));
+	CHECK_INT(feed_split(&r, HTTP_DIR_RESPONSE, in, n, 0, 1), HTTP_EPARSE);
+	CHECK_STR(r.log, "E0;X-1;");
+	rec_free(&r);
+	memset(&r, 0, sizeof(r));
+	CHECK_INT(feed_split(&r, HTTP_DIR_RESPONSE, in, n, 1, 1), HTTP_EPARSE);
+	CHECK_STR(r.log, "E0;X-1;");
 	rec_free(&r);
 	free(in);
 }
@@ -763,6 +828,7 @@ int main(void)
 	RUN(test_upgrade);
 	RUN(test_keepalive_random_splits);
 	RUN(test_parse_errors);
+	RUN(test_mutated_streams);
 	RUN(test_failed_stays_failed);
 	RUN(test_head_too_big);
 	RUN(test_too_many_headers);

@@ -403,30 +403,37 @@ static void test_sse_finish(void)
 	events_free(&e);
 }
 
-static char *fixture(const char *name, size_t *len)
+/* Frames a recorded body split as asked; its events are left in e, its length in *n.
+ * Returns 0 when the fixture cannot be read (a failed check). */
+static int frame_fixture(enum framing f, const char *name, int split, struct events *e,
+			 size_t *n)
 {
-	char path[1024];
+	char path[1024], *in;
+	uint64_t dropped;
 
 	snprintf(path, sizeof(path), "%s/%s", check_fixtures_dir(), name);
-	return check_read_file(path, len);
+	in = check_read_file(path, n);
+	CHECK(in != NULL);
+	if (in == NULL)
+		return 0;
+	frame_split(f, in, *n, split, 0, e, &dropped);
+	CHECK_INT(dropped, 0);
+	free(in);
+	return 1;
 }
 
 static void test_fixture_openai_chat_stream(void)
 {
-	size_t n;
 	static const char first[] = "-{{\"id\":\"chatcmpl-Dx0XpqH8w09uBXwq1zFGYdETjtnEl\",";
-	char *in = fixture("openai_chat_stream_include_usage_toolcall.body", &n);
 	struct events e;
-	uint64_t dropped;
+	size_t n;
 	int split;
 
-	CHECK(in != NULL);
-	if (in == NULL)
-		return;
 	for (split = 0; split < 5; split++) {
-		frame_split(SSE, in, n, split, 0, &e, &dropped);
+		if (!frame_fixture(SSE, "openai_chat_stream_include_usage_toolcall.body", split, &e,
+				   &n))
+			return;
 		CHECK_INT(e.count, 9);
-		CHECK_INT(dropped, 0);
 		CHECK_MEM(e.last, e.last_len, "[DONE]");
 		/* the usage chunk is the one before [DONE] */
 		CHECK(e.log != NULL &&
@@ -435,22 +442,18 @@ static void test_fixture_openai_chat_stream(void)
 		CHECK(e.log != NULL && strncmp(e.log, first, sizeof(first) - 1) == 0);
 		events_free(&e);
 	}
-	free(in);
 }
 
 static void test_fixture_gemini_stream(void)
 {
-	size_t n;
-	char *in = fixture("gemini_stream_generate_content_single_chunk.body", &n);
 	struct events e;
-	uint64_t dropped;
+	size_t n;
 	int split;
 
-	CHECK(in != NULL);
-	if (in == NULL)
-		return;
 	for (split = 0; split < 5; split++) {
-		frame_split(SSE, in, n, split, 0, &e, &dropped);
+		if (!frame_fixture(SSE, "gemini_stream_generate_content_single_chunk.body", split,
+				   &e, &n))
+			return;
 		CHECK_INT(e.count, 1);
 		CHECK_MEM(e.last, e.last_len,
 			  "{\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"The capital of "
@@ -462,7 +465,6 @@ static void test_fixture_gemini_stream(void)
 			  "\"ezh8aaKTCYSnqtsP-qXkqQI\"}");
 		events_free(&e);
 	}
-	free(in);
 }
 
 /* ---- NDJSON ---- */
@@ -517,24 +519,19 @@ static void test_ndjson_oversize(void)
 
 static void test_fixture_ollama_ndjson(void)
 {
-	size_t n;
-	char *in = fixture("ollama_chat_nonstream.body", &n);
 	struct events e;
-	uint64_t dropped;
+	size_t n;
 	int split;
 
-	CHECK(in != NULL);
-	if (in == NULL)
-		return;
 	for (split = 0; split < 5; split++) {
-		frame_split(NDJSON, in, n, split, 0, &e, &dropped);
+		if (!frame_fixture(NDJSON, "ollama_chat_nonstream.body", split, &e, &n))
+			return;
 		CHECK_INT(e.count, 1); /* one line without its newline, delivered at finish */
 		CHECK_INT(e.last_len, n);
 		CHECK(e.last_len > 20 && memcmp(e.last + e.last_len - 20, "uration\":1135413666}",
 						20) == 0);
 		events_free(&e);
 	}
-	free(in);
 }
 
 int main(void)

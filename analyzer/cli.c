@@ -43,7 +43,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	return CLI_USAGE;
 }
 
-int cli_opt_value(int argc, char **argv, int *i, const char *name, const char **value)
+int cli_opt_value(const char *cmd, int argc, char **argv, int *i, const char *name,
+		  const char **value)
 {
 	const char *arg = argv[*i];
 	size_t n = strlen(name);
@@ -56,7 +57,7 @@ int cli_opt_value(int argc, char **argv, int *i, const char *name, const char **
 		ret = 1;
 	} else if (arg[n] == '\0') {
 		if (*i + 1 >= argc) {
-			cli_error("option '%s' needs a value", name);
+			cli_usage_error(cmd, "option '%s' needs a value", name);
 			ret = -1;
 			goto out;
 		}

@@ -37,9 +37,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /*
  * Matches option name at argv[*i], given as "--name VALUE" or "--name=VALUE". Returns 1 and
  * sets *value (and advances *i past a separate value) when it matches, 0 when argv[*i] is
- * another option, and -1 when the value is missing (an error has been printed).
+ * another option, and -1 when the value is missing (a usage error naming cmd is printed).
  */
-int cli_opt_value(int argc, char **argv, int *i, const char *name, const char **value);
+int cli_opt_value(const char *cmd, int argc, char **argv, int *i, const char *name,
+		  const char **value);
 
 /* Is argv[i] "-h" or "--help"? */
 int cli_is_help(const char *arg);

@@ -96,14 +96,14 @@ int cmd_records(int argc, char **argv)
 		if (m == 1)
 			continue;
 		num = NULL;
-		m = cli_opt_value(argc, argv, &i, "--format", &format);
+		m = cli_opt_value("records", argc, argv, &i, "--format", &format);
 		if (m == 0) {
 			num = &l.limit;
-			m = cli_opt_value(argc, argv, &i, "--limit", &v);
+			m = cli_opt_value("records", argc, argv, &i, "--limit", &v);
 		}
 		if (m == 0) {
 			num = &l.offset;
-			m = cli_opt_value(argc, argv, &i, "--offset", &v);
+			m = cli_opt_value("records", argc, argv, &i, "--offset", &v);
 		}
 		if (m == 0) {
 			ret = cli_usage_error("records", "%s '%s'",

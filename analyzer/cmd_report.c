@@ -63,7 +63,7 @@ int cmd_report(int argc, char **argv)
 		}
 		if (m == 1)
 			continue;
-		m = cli_opt_value(argc, argv, &i, "--format", &format);
+		m = cli_opt_value("report", argc, argv, &i, "--format", &format);
 		if (m == 0) {
 			ret = cli_usage_error("report", "%s '%s'",
 					      argv[i][0] == '-' ? "unknown option"

@@ -95,7 +95,7 @@ int cmd_run(int argc, char **argv)
 			goto out;
 		}
 		for (k = 0, m = 0; k < sizeof opts / sizeof opts[0] && m == 0; k++)
-			m = cli_opt_value(argc, argv, &i, opts[k].opt, &values[k]);
+			m = cli_opt_value("run", argc, argv, &i, opts[k].opt, &values[k]);
 		if (m < 0) {
 			ret = CLI_USAGE;
 			goto out;

@@ -52,7 +52,7 @@ int cmd_show(int argc, char **argv)
 			fputs(usage_text, stdout);
 			goto out;
 		}
-		m = cli_opt_value(argc, argv, &i, "--db", &v);
+		m = cli_opt_value("show", argc, argv, &i, "--db", &v);
 		if (m < 0) {
 			ret = CLI_USAGE;
 			goto out;

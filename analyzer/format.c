@@ -184,25 +184,30 @@ void fmt_count_human(char out[FMT_HUMAN_MAX], int64_t n)
 	static const char suffix[] = "kMBT";
 	uint64_t mag = n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n;
 	const char *sign = n < 0 ? "-" : "";
-	uint64_t unit = 1000, tenths;
-	int i = 0;
+	uint64_t unit = 1000, tenths, whole;
+	int i;
 
 	if (mag < 1000) {
 		snprintf(out, FMT_HUMAN_MAX, "%s%" PRIu64, sign, mag);
-		return;
+		goto out;
 	}
-	for (;;) {
+	/* One decimal below 100 of a unit ("1.2k"), none from there ("123M"); a value that
+	 * rounds up to 1000 of a unit moves to the next one ("1.0M", not "1000k"). */
+	for (i = 0;; i++, unit *= 1000) {
 		tenths = (mag + unit / 20) / (unit / 10);
-		if (tenths < 10000 || i == 3)
+		if (tenths < 1000) {
+			snprintf(out, FMT_HUMAN_MAX, "%s%" PRIu64 ".%" PRIu64 "%c", sign,
+				 tenths / 10, tenths % 10, suffix[i]);
 			break;
-		unit *= 1000;
-		i++;
+		}
+		whole = (mag + unit / 2) / unit;
+		if (whole < 1000 || i == 3) {
+			snprintf(out, FMT_HUMAN_MAX, "%s%" PRIu64 "%c", sign, whole, suffix[i]);
+			break;
+		}
 	}
-	if (tenths >= 1000)
-		snprintf(out, FMT_HUMAN_MAX, "%s%" PRIu64 "%c", sign, (tenths + 5) / 10, suffix[i]);
-	else
-		snprintf(out, FMT_HUMAN_MAX, "%s%" PRIu64 ".%" PRIu64 "%c", sign, tenths / 10,
-			 tenths % 10, suffix[i]);
+out:
+	return;
 }
 
 void fmt_ms(char out[FMT_MS_MAX], int64_t us)

@@ -187,5 +187,44 @@ def ollama_openai_compatible_not_confused(c):
     capture(c, argv, [w])
 
 
+@test
+def report_totals_match_records(c):
+    """`tokshim report --format json` adds up to the records of a store written by 3 agents."""
+    db = h.tmp_store()
+    case = "anthropic_messages_nonstream_cache_write_and_read"
+    runs = [("researcher", client_argv(c, "requests", OPENAI, CHAT,
+                                       h.fixture_bytes("openai_chat_nonstream_cached.req.json"),
+                                       OPENAI_HDRS, False)),
+            ("writer", client_argv(c, "curl", ANTHROPIC, "/v1/messages?beta=true",
+                                   '{"model":"claude-sonnet-4-5","max_tokens":9,"messages":[]}',
+                                   ANTHROPIC_HDRS, False)),
+            ("local-coder", client_argv(c, "httpx", LOCAL, "/api/chat",
+                                        h.fixture_bytes("ollama_chat_nonstream.req.json"),
+                                        OLLAMA_HDRS, False))]
+    for agent, argv in runs:
+        r = h.run(argv, shim=True, db=db, agent=agent)
+        expect_eq(r.rc, 0, agent + " exit: %r" % r)
+    recs = h.records(db)
+    expect_eq(sorted(r["agent"] for r in recs), ["local-coder", "researcher", "writer"], "agents")
+    p = subprocess.run([h.CLI, "report", "--db", db, "--format", "json"], env=h.clean_env(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    expect_eq(p.returncode, 0, "report exit (%s)" % p.stderr[-300:])
+    rep = json.loads(p.stdout, parse_float=h.decimal.Decimal)
+    for k in ("totalTokens", "totalCost", "byAgent", "byModel", "byProvider", "fallbackUsage",
+              "locality"):
+        expect(k in rep, "report lacks %s: keys %s" % (k, sorted(rep)))
+    want_tokens = sum(r["total_tokens"] for r in recs)
+    expect_eq(rep["totalTokens"], want_tokens, "report totalTokens (sum of records)")
+    want_cost = sum((h.Fraction(str(r["cost_usd"])) for r in recs), h.Fraction(0))
+    expect(h.cost_matches(rep["totalCost"], want_cost),
+           "report totalCost %r, records add up to %s" % (rep["totalCost"], float(want_cost)))
+    want = (fx_usage(c, "openai_chat_nonstream_cached")["total_tokens"] +
+            fx_usage(c, case)["total_tokens"] + fx_usage(c, "ollama_chat_nonstream")["total_tokens"])
+    expect_eq(want_tokens, want, "records' total_tokens vs the fixtures' manifest")
+    names = json.dumps(rep["byAgent"], default=str)
+    for a in ("researcher", "writer", "local-coder"):
+        expect(a in names, "byAgent lacks %s: %s" % (a, names[:300]))
+
+
 if __name__ == "__main__":
     h.main(setup, teardown)

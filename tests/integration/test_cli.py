@@ -32,6 +32,7 @@ itself); they are written in Python below. The last line printed is "N passed, N
 """
 
 import decimal
+import http.server
 import json
 import os
 import re
@@ -40,6 +41,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("TOKSHIM_BUILD") or os.path.join(TOP, "build")
@@ -327,6 +329,87 @@ def python_cases(env):
                "exit %d\n%s\n%s" % (r.returncode, r.stdout[-2000:], r.stderr[-2000:]))
 
 
+class NdjsonChat(http.server.BaseHTTPRequestHandler):
+    """A local Ollama-like /api/chat answering with a three-line NDJSON stream."""
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        lines = [{"model": "llama3.2", "message": {"role": "assistant", "content": "Hi"},
+                  "done": False},
+                 {"model": "llama3.2", "message": {"role": "assistant", "content": " there"},
+                  "done": False},
+                 {"model": "llama3.2", "message": {"role": "assistant", "content": ""},
+                  "done": True, "prompt_eval_count": 11, "eval_count": 2}]
+        body = "".join(json.dumps(l) + "\n" for l in lines).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def end_to_end_cases(env):
+    """curl under the real shim against a local server, then the CLI reads what it wrote."""
+    if not os.path.exists(os.path.join(BUILD, "libtokshim.so")):
+        return
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NdjsonChat)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:%d/api/chat" % server.server_address[1]
+    db = os.path.join(env.tmp, "e2e.mdb")
+    body = '{"model":"llama3.2","messages":[{"role":"user","content":"hi"}]}'
+    try:
+        for capture in ("full", "off"):
+            r = subprocess.run([TOKSHIM, "run", "--agent", "e2e", "--tenant", "t1", "--db", db,
+                                "--capture", capture, "--", "curl", "-s", url, "-H",
+                                "Authorization: Bearer sk-not-a-secret", "-d", body],
+                               capture_output=True, text=True, env=env.base_environ(),
+                               timeout=60)
+            report(r.returncode == 0 and '"done": true' in r.stdout,
+                   "end to end: curl under tokshim run --capture %s" % capture,
+                   "exit %d\n%s\n%s" % (r.returncode, r.stdout[-1000:], r.stderr[-1000:]))
+    finally:
+        server.shutdown()
+    r = subprocess.run([TOKSHIM, "records", "--db", db, "--format", "jsonl"],
+                       capture_output=True, text=True, env=env.base_environ())
+    try:
+        got = [loads(l) for l in r.stdout.splitlines()]
+        want = [{"id": 1, "agent": "e2e", "tenant": "t1", "process": "curl", "provider": "ollama",
+                 "locality": "local", "model": "llama3.2", "status": 200, "stream": True,
+                 "input_tokens": 11, "output_tokens": 2, "total_tokens": 13, "cost_usd": 0,
+                 "error": None},
+                {"id": 2, "agent": "e2e", "total_tokens": 13}]
+        d = contains(want, got)
+    except ValueError as e:
+        d = str(e)
+    report(r.returncode == 0 and d is None, "end to end: records of the captured calls",
+           "%s\n%s%s" % (d, r.stdout, r.stderr))
+    r = subprocess.run([TOKSHIM, "show", "--db", db, "1"], capture_output=True, text=True,
+                       env=env.base_environ())
+    ok = r.returncode == 0 and "\nHi there\n" in r.stdout and \
+        "Authorization: [REDACTED]" in r.stdout and "sk-not-a-secret" not in r.stdout and \
+        "(ndjson, 3 events)" in r.stdout
+    report(ok, "end to end: show reassembles the captured stream, secrets redacted",
+           r.stdout[-3000:] + r.stderr)
+    r = subprocess.run([TOKSHIM, "show", "--db", db, "2"], capture_output=True, text=True,
+                       env=env.base_environ())
+    report(r.returncode == 0 and "no payload stored" in r.stdout,
+           "end to end: show of a call captured with --capture off", r.stdout + r.stderr)
+    r = subprocess.run([TOKSHIM, "report", "--db", db, "--format", "json"],
+                       capture_output=True, text=True, env=env.base_environ())
+    try:
+        d = contains({"totalRequests": 2, "totalTokens": 26, "totalCost": 0,
+                      "byAgent": {"e2e": {"requests": 2, "inputTokens": 22}},
+                      "locality": {"local": {"requests": 2}}}, loads(r.stdout))
+    except ValueError as e:
+        d = str(e)
+    report(r.returncode == 0 and d is None, "end to end: report of the captured calls",
+           "%s\n%s%s" % (d, r.stdout, r.stderr))
+
+
 def main():
     for exe in (TOKSHIM, MKSTORE):
         if not os.access(exe, os.X_OK):
@@ -343,6 +426,7 @@ def main():
                         continue
                     run_case(env, path, lineno, lines)
         python_cases(env)
+        end_to_end_cases(env)
     finally:
         shutil.rmtree(env.tmp, ignore_errors=True)
     print("%d passed, %d failed" % (passed, failed))

@@ -14,28 +14,31 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Flushes stdout first so that an error lands after the output it interrupts. */
+static void verror(const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fputs("tokshim: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void cli_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("tokshim: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	verror(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("tokshim: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	verror(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	if (cmd)
 		fprintf(stderr, "tokshim: see 'tokshim %s --help'\n", cmd);
 	else
@@ -65,6 +68,51 @@ int cli_opt_value(const char *cmd, int argc, char **argv, int *i, const char *na
 		ret = 1;
 	}
 out:
+	return ret;
+}
+
+int cli_unknown_arg(const char *cmd, const char *arg)
+{
+	return cli_usage_error(cmd, "%s '%s'",
+			       arg[0] == '-' && arg[1] != '\0' ? "unknown option"
+								: "unexpected argument",
+			       arg);
+}
+
+enum cli_arg cli_reading_arg(const char *cmd, const char *usage, struct filter *f, int argc,
+			     char **argv, int *i, int64_t now_ns)
+{
+	enum cli_arg found = CLI_ARG_OTHER;
+	char err[512];
+	int m;
+
+	if (cli_is_help(argv[*i])) {
+		fputs(usage, stdout);
+		fputs(filter_help, stdout);
+		found = CLI_ARG_HELP;
+		goto out;
+	}
+	m = filter_parse_arg(f, argc, argv, i, now_ns, err, sizeof err);
+	if (m < 0) {
+		cli_usage_error(cmd, "%s", err);
+		found = CLI_ARG_BAD;
+	} else if (m == 1) {
+		found = CLI_ARG_TAKEN;
+	}
+out:
+	return found;
+}
+
+int cli_reading_setup(struct filter *f, struct pricing **pricing)
+{
+	char err[512];
+	int ret = CLI_OK;
+
+	*pricing = NULL;
+	if (filter_finish(f, err, sizeof err) != 0 || pricing_load(pricing, err, sizeof err) != 0) {
+		cli_error("%s", err);
+		ret = CLI_ERR;
+	}
 	return ret;
 }
 

@@ -12,6 +12,9 @@
 
 #include <stdint.h>
 
+#include "analyzer/filter.h"
+#include "providers/pricing.h"
+
 /* Exit codes: 2 for a command line that is wrong, 1 for anything that went wrong running it. */
 enum { CLI_OK = 0, CLI_ERR = 1, CLI_USAGE = 2 };
 
@@ -41,6 +44,27 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
  */
 int cli_opt_value(const char *cmd, int argc, char **argv, int *i, const char *name,
 		  const char **value);
+
+/* Prints the usage error for an argument no option matched: "unknown option '--x'" or
+ * "unexpected argument 'x'". Returns CLI_USAGE. */
+int cli_unknown_arg(const char *cmd, const char *arg);
+
+/* What cli_reading_arg found at argv[*i]. */
+enum cli_arg {
+	CLI_ARG_OTHER, /* not a shared argument: the command's own, or unknown */
+	CLI_ARG_TAKEN, /* a filter, now in f */
+	CLI_ARG_HELP,  /* -h or --help: usage and filter_help were printed */
+	CLI_ARG_BAD,   /* a filter with a bad or missing value: the usage error was printed */
+};
+
+/* The arguments every reading command shares: --help (printing usage, then the filters'
+ * help) and the common filters of filter.h. now_ns anchors relative times. */
+enum cli_arg cli_reading_arg(const char *cmd, const char *usage, struct filter *f, int argc,
+			     char **argv, int *i, int64_t now_ns);
+
+/* After parsing: completes f (the default store) and loads the price table into *pricing
+ * (freed with pricing_free). Returns CLI_OK, or CLI_ERR with the error printed. */
+int cli_reading_setup(struct filter *f, struct pricing **pricing);
 
 /* Is argv[i] "-h" or "--help"? */
 int cli_is_help(const char *arg);

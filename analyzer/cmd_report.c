@@ -46,29 +46,22 @@ int cmd_report(int argc, char **argv)
 	struct filter f;
 	char err[512];
 	int64_t now = filter_now_ns();
+	enum cli_arg arg;
 	int i, m, ret = CLI_OK;
 
 	filter_init(&f);
 	report_init(&s.report);
 	for (i = 1; i < argc; i++) {
-		if (cli_is_help(argv[i])) {
-			fputs(usage_text, stdout);
-			fputs(filter_help, stdout);
+		arg = cli_reading_arg("report", usage_text, &f, argc, argv, &i, now);
+		if (arg == CLI_ARG_HELP || arg == CLI_ARG_BAD) {
+			ret = arg == CLI_ARG_HELP ? CLI_OK : CLI_USAGE;
 			goto out;
 		}
-		m = filter_parse_arg(&f, argc, argv, &i, now, err, sizeof err);
-		if (m < 0) {
-			ret = cli_usage_error("report", "%s", err);
-			goto out;
-		}
-		if (m == 1)
+		if (arg == CLI_ARG_TAKEN)
 			continue;
 		m = cli_opt_value("report", argc, argv, &i, "--format", &format);
 		if (m == 0) {
-			ret = cli_usage_error("report", "%s '%s'",
-					      argv[i][0] == '-' ? "unknown option"
-								: "unexpected argument",
-					      argv[i]);
+			ret = cli_unknown_arg("report", argv[i]);
 			goto out;
 		}
 		if (m < 0) {
@@ -81,12 +74,9 @@ int cmd_report(int argc, char **argv)
 				      format);
 		goto out;
 	}
-	if (filter_finish(&f, err, sizeof err) != 0 ||
-	    pricing_load(&pricing, err, sizeof err) != 0) {
-		cli_error("%s", err);
-		ret = CLI_ERR;
+	ret = cli_reading_setup(&f, &pricing);
+	if (ret != CLI_OK)
 		goto out;
-	}
 	s.pricing = pricing;
 	m = filter_scan(&f, 0, add_one, &s, err, sizeof err);
 	if (m < 0) {

@@ -101,7 +101,7 @@ int cmd_run(int argc, char **argv)
 			goto out;
 		}
 		if (m == 0) {
-			ret = cli_usage_error("run", "unknown option '%s'", argv[i]);
+			ret = cli_unknown_arg("run", argv[i]);
 			goto out;
 		}
 	}

@@ -63,11 +63,8 @@ int cmd_show(int argc, char **argv)
 				goto out;
 			}
 			f.db[f.ndb++] = v;
-		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-			ret = cli_usage_error("show", "unknown option '%s'", argv[i]);
-			goto out;
-		} else if (id_arg) {
-			ret = cli_usage_error("show", "unexpected argument '%s'", argv[i]);
+		} else if ((argv[i][0] == '-' && argv[i][1] != '\0') || id_arg) {
+			ret = cli_unknown_arg("show", argv[i]);
 			goto out;
 		} else {
 			id_arg = argv[i];
@@ -81,12 +78,9 @@ int cmd_show(int argc, char **argv)
 		ret = cli_usage_error("show", "invalid record id '%s'", id_arg);
 		goto out;
 	}
-	if (filter_finish(&f, err, sizeof err) != 0 ||
-	    pricing_load(&pricing, err, sizeof err) != 0) {
-		cli_error("%s", err);
-		ret = CLI_ERR;
+	ret = cli_reading_setup(&f, &pricing);
+	if (ret != CLI_OK)
 		goto out;
-	}
 	if (filter_open(&f, stores, err, sizeof err) != 0) {
 		cli_error("%s", err);
 		ret = CLI_ERR;

@@ -104,34 +104,33 @@ static void split_ns(int64_t ts_ns, time_t *sec, long *ns)
 	*ns = (long)r;
 }
 
-void fmt_rfc3339(char out[FMT_TIME_MAX], int64_t ts_ns)
+/* Formats ts_ns as UTC: long is RFC 3339 with microseconds, else the short table form. */
+static void format_time(char out[FMT_TIME_MAX], int64_t ts_ns, int long_form)
 {
 	struct tm tm;
 	time_t sec;
 	long ns;
 
 	split_ns(ts_ns, &sec, &ns);
-	if (gmtime_r(&sec, &tm) == NULL) {
+	if (gmtime_r(&sec, &tm) == NULL)
 		snprintf(out, FMT_TIME_MAX, "invalid");
-		return;
-	}
-	snprintf(out, FMT_TIME_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ns / 1000));
+	else if (long_form)
+		snprintf(out, FMT_TIME_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, (int)(ns / 1000));
+	else
+		snprintf(out, FMT_TIME_MAX, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+void fmt_rfc3339(char out[FMT_TIME_MAX], int64_t ts_ns)
+{
+	format_time(out, ts_ns, 1);
 }
 
 void fmt_time_short(char out[FMT_TIME_MAX], int64_t ts_ns)
 {
-	struct tm tm;
-	time_t sec;
-	long ns;
-
-	split_ns(ts_ns, &sec, &ns);
-	if (gmtime_r(&sec, &tm) == NULL) {
-		snprintf(out, FMT_TIME_MAX, "invalid");
-		return;
-	}
-	snprintf(out, FMT_TIME_MAX, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	format_time(out, ts_ns, 0);
 }
 
 void fmt_pusd(char out[FMT_PUSD_MAX], int64_t pusd)

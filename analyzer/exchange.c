@@ -281,7 +281,7 @@ struct style {
 
 /* Writes text with control characters other than newline and tab shown as '.', so a binary
  * or hostile body cannot drive the terminal. CR of CRLF line ends is dropped. */
-static void print_text(FILE *f, const char *p, size_t n)
+static void print_raw(FILE *f, const char *p, size_t n)
 {
 	size_t i;
 
@@ -290,13 +290,25 @@ static void print_text(FILE *f, const char *p, size_t n)
 
 		if (c == '\r' && i + 1 < n && p[i + 1] == '\n')
 			continue;
-		if (c == '\n' || c == '\t' || c >= 0x20)
-			putc(c == 0x7f ? '.' : c, f);
+		if (c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f))
+			putc(c, f);
 		else
 			putc('.', f);
 	}
+}
+
+/* A block of text, ending with a newline. */
+static void print_text(FILE *f, const char *p, size_t n)
+{
+	print_raw(f, p, n);
 	if (n > 0 && p[n - 1] != '\n')
 		putc('\n', f);
+}
+
+/* A record string inside a line (from the network or the environment: never trusted). */
+static void print_str(FILE *f, const struct record_str *s)
+{
+	print_raw(f, s->p, s->n);
 }
 
 static void section(FILE *f, const struct style *st, const char *title, const char *detail)
@@ -371,8 +383,9 @@ static void print_stream(FILE *f, const struct style *st, enum exchange_stream k
 	char *usage;
 
 	exchange_reassemble(kind, body->p, body->n, &s);
-	snprintf(detail, sizeof detail, "(%s, %" PRIu64 " events)",
-		 kind == EXCHANGE_SSE ? "server-sent events" : "ndjson", s.events);
+	snprintf(detail, sizeof detail, "(%s, %" PRIu64 " event%s)",
+		 kind == EXCHANGE_SSE ? "server-sent events" : "ndjson", s.events,
+		 s.events == 1 ? "" : "s");
 	section(f, st, "stream reassembled", detail);
 	if (s.text_len) {
 		fprintf(f, "%stext%s\n", st->dim, st->off);
@@ -430,10 +443,13 @@ static void print_fields(FILE *f, const struct style *st, const struct record *r
 	field(f, st, "time");
 	fprintf(f, "%s\n", t);
 	field(f, st, "request");
-	if (method.n)
-		fprintf(f, "%.*s ", (int)method.n, method.p);
-	fprintf(f, "%.*s%.*s\n", (int)rec->host.n, rec->host.p ? rec->host.p : "", (int)rec->path.n,
-		rec->path.p ? rec->path.p : "");
+	if (method.n) {
+		print_str(f, &method);
+		putc(' ', f);
+	}
+	print_str(f, &rec->host);
+	print_str(f, &rec->path);
+	putc('\n', f);
 	field(f, st, "status");
 	if (rec->status)
 		fprintf(f, "%d\n", (int)rec->status);
@@ -448,29 +464,38 @@ static void print_fields(FILE *f, const struct style *st, const struct record *r
 	}
 	putc('\n', f);
 	field(f, st, "agent");
-	fprintf(f, "%.*s", (int)rec->agent.n, rec->agent.p ? rec->agent.p : "");
-	if (rec->agent_type.n)
-		fprintf(f, " (type %.*s)", (int)rec->agent_type.n, rec->agent_type.p);
+	print_str(f, &rec->agent);
+	if (rec->agent_type.n) {
+		fputs(" (type ", f);
+		print_str(f, &rec->agent_type);
+		putc(')', f);
+	}
 	putc('\n', f);
 	if (rec->tenant.n) {
 		field(f, st, "tenant");
-		fprintf(f, "%.*s\n", (int)rec->tenant.n, rec->tenant.p);
+		print_str(f, &rec->tenant);
+		putc('\n', f);
 	}
 	field(f, st, "session");
-	fprintf(f, "%.*s\n", (int)rec->session.n, rec->session.p ? rec->session.p : "");
+	print_str(f, &rec->session);
+	putc('\n', f);
 	field(f, st, "process");
-	fprintf(f, "%.*s (pid %d)\n", (int)rec->process.n, rec->process.p ? rec->process.p : "",
-		(int)rec->pid);
+	print_str(f, &rec->process);
+	fprintf(f, " (pid %d)\n", (int)rec->pid);
 	field(f, st, "provider");
-	fprintf(f, "%.*s (%.*s, %s)\n", (int)rec->provider.n, rec->provider.p ? rec->provider.p : "",
-		(int)rec->api.n, rec->api.p ? rec->api.p : "",
-		rec->flags & RECORD_LOCAL ? "local" : "cloud");
+	print_str(f, &rec->provider);
+	fputs(" (", f);
+	print_str(f, &rec->api);
+	fprintf(f, ", %s)\n", rec->flags & RECORD_LOCAL ? "local" : "cloud");
 	field(f, st, "model");
-	fprintf(f, "%.*s", (int)rec->model.n, rec->model.p ? rec->model.p : "");
+	print_str(f, &rec->model);
 	if (rec->model_requested.n &&
 	    (rec->model_requested.n != rec->model.n ||
-	     memcmp(rec->model_requested.p, rec->model.p, rec->model.n) != 0))
-		fprintf(f, " (asked for %.*s)", (int)rec->model_requested.n, rec->model_requested.p);
+	     memcmp(rec->model_requested.p, rec->model.p, rec->model.n) != 0)) {
+		fputs(" (asked for ", f);
+		print_str(f, &rec->model_requested);
+		putc(')', f);
+	}
 	putc('\n', f);
 	field(f, st, "tokens");
 	fprintf(f,
@@ -490,9 +515,11 @@ static void print_fields(FILE *f, const struct style *st, const struct record *r
 	}
 	if (rec->error.n || rec->error_message.n || rec->retry_after_s >= 0) {
 		field(f, st, "error");
-		fprintf(f, "%.*s", (int)rec->error.n, rec->error.p ? rec->error.p : "");
-		if (rec->error_message.n)
-			fprintf(f, ": %.*s", (int)rec->error_message.n, rec->error_message.p);
+		print_str(f, &rec->error);
+		if (rec->error_message.n) {
+			fputs(": ", f);
+			print_str(f, &rec->error_message);
+		}
 		if (rec->retry_after_s >= 0)
 			fprintf(f, " (retry after %d s)", (int)rec->retry_after_s);
 		putc('\n', f);

@@ -19,10 +19,11 @@ const struct table_col recordfmt_cols[RECORDFMT_NCOLS] = {
 
 void recordfmt_cstr(char *out, const struct record_str *s)
 {
-	size_t n = s->n < RECORD_STR_MAX ? s->n : RECORD_STR_MAX;
+	size_t n = s->n < RECORD_STR_MAX ? s->n : RECORD_STR_MAX, i;
 
-	if (n)
-		memcpy(out, s->p, n);
+	/* Control characters become '.': a name from the network must not drive the terminal. */
+	for (i = 0; i < n; i++)
+		out[i] = (unsigned char)s->p[i] < 0x20 || s->p[i] == 0x7f ? '.' : s->p[i];
 	out[n] = '\0';
 }
 

@@ -33,7 +33,8 @@ struct recordfmt_cells {
 void recordfmt_row(struct recordfmt_cells *buf, const char *cells[RECORDFMT_NCOLS],
 		   const struct record *rec, int priced, int64_t pusd);
 
-/* Copies a record string into a NUL-terminated buffer of RECORD_STR_MAX + 1 bytes. */
+/* Copies a record string into a NUL-terminated buffer of RECORD_STR_MAX + 1 bytes, control
+ * characters shown as '.'. */
 void recordfmt_cstr(char *out, const struct record_str *s);
 
 #endif

@@ -10,6 +10,7 @@ Every tests/cli/*.test file holds cases separated by blank lines. A case is:
     > line                                            stdout, exactly (all '>' lines together)
     ! line                                            stderr, exactly (all '!' lines together)
     ~ regex                                           some stdout line matches (re.search)
+    no regex                                          no stdout line matches
     !~ regex                                          some stderr line matches
     lines N                                           stdout has exactly N lines
     width N                                           no stdout line is wider than N characters
@@ -158,12 +159,12 @@ def run_case(env, path, lineno, lines):
     cmd = None
     extra_env = {}
     want_status = 0
-    out_lines, err_lines, out_res, err_res = None, None, [], []
+    out_lines, err_lines, out_res, err_res, out_nos = None, None, [], [], []
     want_count = None
     max_width = None
     json_text, json_kind = None, None
     for line in lines:
-        if json_kind and not re.match(r"^(\$ |env |\? |> |>$|! |!$|~ |!~ |lines |width |json |jsonl |#)", line):
+        if json_kind and not re.match(r"^(\$ |env |\? |> |>$|! |!$|~ |!~ |no |lines |width |json |jsonl |#)", line):
             json_text += "\n" + line
             continue
         if line.startswith("#"):
@@ -184,6 +185,8 @@ def run_case(env, path, lineno, lines):
             out_res.append(line[2:])
         elif line.startswith("!~ "):
             err_res.append(line[3:])
+        elif line.startswith("no "):
+            out_nos.append(line[3:])
         elif line.startswith("lines "):
             want_count = int(line[6:])
         elif line.startswith("width "):
@@ -223,6 +226,10 @@ def run_case(env, path, lineno, lines):
     for rx in out_res:
         if not any(re.search(rx, l) for l in out.split("\n")):
             problems.append("no stdout line matches %r" % rx)
+    for rx in out_nos:
+        hits = [l for l in out.split("\n") if re.search(rx, l)]
+        if hits:
+            problems.append("a stdout line matches %r: %r" % (rx, hits[0]))
     for rx in err_res:
         if not any(re.search(rx, l) for l in err.split("\n")):
             problems.append("no stderr line matches %r" % rx)

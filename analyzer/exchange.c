@@ -92,38 +92,157 @@ enum exchange_stream exchange_stream_kind(const char *resp_head, size_t head_len
 	return kind;
 }
 
-static void text_append(struct stream_summary *s, const char *p, size_t n)
+/* Appends p[0..n) to t up to max bytes. Returns 0, or -1 when out of memory. */
+static int text_add(struct exchange_text *t, size_t max, const char *p, size_t n)
 {
 	size_t cap;
 	char *grown;
+	int ret = 0;
 
-	if (s->text_len + n > EXCHANGE_TEXT_MAX) {
-		s->text_cut = 1;
-		n = EXCHANGE_TEXT_MAX - s->text_len;
+	if (t->len + n > max) {
+		t->cut = 1;
+		n = max - t->len;
 	}
-	if (s->text_len + n + 1 > s->text_cap) {
-		cap = s->text_cap ? s->text_cap : 4096;
-		while (cap < s->text_len + n + 1)
+	if (t->len + n + 1 > t->cap) {
+		cap = t->cap ? t->cap : 256;
+		while (cap < t->len + n + 1)
 			cap *= 2;
-		grown = realloc(s->text, cap);
+		grown = realloc(t->p, cap);
 		if (grown == NULL) {
-			s->failed = 1;
+			ret = -1;
 			goto out;
 		}
-		s->text = grown;
-		s->text_cap = cap;
+		t->p = grown;
+		t->cap = cap;
 	}
-	memcpy(s->text + s->text_len, p, n);
-	s->text_len += n;
-	s->text[s->text_len] = '\0';
+	memcpy(t->p + t->len, p, n);
+	t->len += n;
+	t->p[t->len] = '\0';
 out:
-	return;
+	return ret;
+}
+
+/* Appends a JSON string's value to t. */
+static void text_add_item(struct stream_summary *s, struct exchange_text *t, size_t max,
+			  const cJSON *item)
+{
+	if (cJSON_IsString(item) && item->valuestring &&
+	    text_add(t, max, item->valuestring, strlen(item->valuestring)) != 0)
+		s->failed = 1;
 }
 
 static void text_append_item(struct stream_summary *s, const cJSON *item)
 {
-	if (cJSON_IsString(item) && item->valuestring)
-		text_append(s, item->valuestring, strlen(item->valuestring));
+	text_add_item(s, &s->text, EXCHANGE_TEXT_MAX, item);
+}
+
+/* The tool call at this index, created when new; NULL past EXCHANGE_TOOLS_MAX. */
+static struct stream_tool *tool_at(struct stream_summary *s, int64_t index)
+{
+	struct stream_tool *t = NULL;
+	size_t i;
+
+	for (i = 0; i < s->ntools && t == NULL; i++)
+		if (s->tools[i].index == index)
+			t = &s->tools[i];
+	if (t == NULL && s->ntools == EXCHANGE_TOOLS_MAX) {
+		s->tools_cut = 1;
+	} else if (t == NULL) {
+		t = &s->tools[s->ntools++];
+		memset(t, 0, sizeof *t);
+		t->index = index;
+	}
+	return t;
+}
+
+static int64_t index_of(const cJSON *obj, const char *key, int64_t dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
+}
+
+/* A whole call in one piece (Ollama, Gemini): name and an arguments object. */
+static void tool_whole(struct stream_summary *s, const cJSON *name, const cJSON *args)
+{
+	/* Negative indexes: whole calls never meet the indexed deltas of other APIs. */
+	struct stream_tool *t = tool_at(s, -1 - (int64_t)s->ntools);
+	char *text = NULL;
+
+	if (t != NULL) {
+		text_add_item(s, &t->name, EXCHANGE_ARGS_MAX, name);
+		text = args ? cJSON_PrintUnformatted(args) : NULL;
+		if (text && text_add(&t->args, EXCHANGE_ARGS_MAX, text, strlen(text)) != 0)
+			s->failed = 1;
+	}
+	free(text);
+}
+
+/* The tool-call shapes of each wire API (see exchange.h). */
+static void tools_of_event(struct stream_summary *s, const cJSON *root, const char *type)
+{
+	const cJSON *call, *fn, *block, *delta, *item, *part;
+	struct stream_tool *t;
+
+	item = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "choices"), 0);
+	delta = cJSON_GetObjectItemCaseSensitive(item, "delta");
+	cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"))
+	{
+		t = tool_at(s, index_of(call, "index", 0));
+		fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+		if (t) {
+			text_add_item(s, &t->name, EXCHANGE_ARGS_MAX,
+				      cJSON_GetObjectItemCaseSensitive(fn, "name"));
+			text_add_item(s, &t->args, EXCHANGE_ARGS_MAX,
+				      cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
+		}
+	}
+	block = cJSON_GetObjectItemCaseSensitive(root, "content_block");
+	delta = cJSON_GetObjectItemCaseSensitive(root, "delta");
+	item = cJSON_GetObjectItemCaseSensitive(root, "item");
+	if (strcmp(type, "content_block_start") == 0 &&
+	    cJSON_IsString(cJSON_GetObjectItemCaseSensitive(block, "type")) &&
+	    strcmp(cJSON_GetObjectItemCaseSensitive(block, "type")->valuestring, "tool_use") == 0) {
+		t = tool_at(s, index_of(root, "index", 0));
+		if (t)
+			text_add_item(s, &t->name, EXCHANGE_ARGS_MAX,
+				      cJSON_GetObjectItemCaseSensitive(block, "name"));
+	} else if (strcmp(type, "content_block_delta") == 0 &&
+		   cJSON_GetObjectItemCaseSensitive(delta, "partial_json")) {
+		t = tool_at(s, index_of(root, "index", 0));
+		if (t)
+			text_add_item(s, &t->args, EXCHANGE_ARGS_MAX,
+				      cJSON_GetObjectItemCaseSensitive(delta, "partial_json"));
+	} else if (strcmp(type, "response.output_item.added") == 0 &&
+		   cJSON_IsString(cJSON_GetObjectItemCaseSensitive(item, "type")) &&
+		   strcmp(cJSON_GetObjectItemCaseSensitive(item, "type")->valuestring,
+			  "function_call") == 0) {
+		t = tool_at(s, index_of(root, "output_index", 0));
+		if (t)
+			text_add_item(s, &t->name, EXCHANGE_ARGS_MAX,
+				      cJSON_GetObjectItemCaseSensitive(item, "name"));
+	} else if (strcmp(type, "response.function_call_arguments.delta") == 0) {
+		t = tool_at(s, index_of(root, "output_index", 0));
+		if (t)
+			text_add_item(s, &t->args, EXCHANGE_ARGS_MAX, delta);
+	}
+	item = cJSON_GetObjectItemCaseSensitive(root, "message");
+	cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(item, "tool_calls"))
+	{
+		fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+		tool_whole(s, cJSON_GetObjectItemCaseSensitive(fn, "name"),
+			   cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
+	}
+	item = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "candidates"), 0);
+	item = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(item, "content"),
+						"parts");
+	cJSON_ArrayForEach(part, item)
+	{
+		fn = cJSON_GetObjectItemCaseSensitive(part, "functionCall");
+		if (fn)
+			tool_whole(s, cJSON_GetObjectItemCaseSensitive(fn, "name"),
+				   cJSON_GetObjectItemCaseSensitive(fn, "args"));
+	}
 }
 
 /* Copies the members of src over s->usage (later events carry the cumulative values). */
@@ -233,6 +352,7 @@ static void on_event(void *ctx, const char *name, size_t name_len, const char *d
 	usage_merge(s, cJSON_GetObjectItemCaseSensitive(root, "usageMetadata"));
 	/* Any family: a top-level usage object (OpenAI's last chunk, Anthropic message_delta). */
 	usage_merge(s, cJSON_GetObjectItemCaseSensitive(root, "usage"));
+	tools_of_event(s, root, cJSON_IsString(type) ? type->valuestring : "");
 	cJSON_Delete(root);
 out:
 	return;
@@ -268,7 +388,13 @@ int exchange_reassemble(enum exchange_stream kind, const char *body, size_t len,
 
 void stream_summary_release(struct stream_summary *s)
 {
-	free(s->text);
+	size_t i;
+
+	for (i = 0; i < s->ntools; i++) {
+		free(s->tools[i].name.p);
+		free(s->tools[i].args.p);
+	}
+	free(s->text.p);
 	cJSON_Delete(s->usage);
 	memset(s, 0, sizeof *s);
 }
@@ -381,21 +507,36 @@ static void print_stream(FILE *f, const struct style *st, enum exchange_stream k
 	struct stream_summary s;
 	char detail[96];
 	char *usage;
+	size_t i;
 
 	exchange_reassemble(kind, body->p, body->n, &s);
 	snprintf(detail, sizeof detail, "(%s, %" PRIu64 " event%s)",
 		 kind == EXCHANGE_SSE ? "server-sent events" : "ndjson", s.events,
 		 s.events == 1 ? "" : "s");
 	section(f, st, "stream reassembled", detail);
-	if (s.text_len) {
+	if (s.text.len) {
 		fprintf(f, "%stext%s\n", st->dim, st->off);
-		print_text(f, s.text, s.text_len);
-		if (s.text_cut)
+		print_text(f, s.text.p, s.text.len);
+		if (s.text.cut)
 			fprintf(f, "[text cut at %u bytes]\n", EXCHANGE_TEXT_MAX);
-	} else {
+	} else if (s.ntools == 0) {
 		field(f, st, "text");
 		fputs("(none: the stream carried no text deltas)\n", f);
 	}
+	if (s.ntools)
+		fprintf(f, "%stool calls%s\n", st->dim, st->off);
+	for (i = 0; i < s.ntools; i++) {
+		fputs("  ", f);
+		print_raw(f, s.tools[i].name.p, s.tools[i].name.len);
+		putc(' ', f);
+		print_text(f, s.tools[i].args.p ? s.tools[i].args.p : "{}",
+			   s.tools[i].args.p ? s.tools[i].args.len : 2);
+		if (s.tools[i].args.cut)
+			fprintf(f, "  [arguments cut at %u bytes]\n", EXCHANGE_ARGS_MAX);
+	}
+	if (s.tools_cut)
+		fprintf(f, "  [more than %d tool calls: the rest are not shown]\n",
+			EXCHANGE_TOOLS_MAX);
 	usage = s.usage ? cJSON_Print(s.usage) : NULL;
 	if (usage) {
 		fprintf(f, "%susage%s\n", st->dim, st->off);

@@ -15,16 +15,34 @@
 #include "store/record.h"
 #include "store/store.h"
 
-/* The reassembled text is cut past this many bytes (a stream can be any length). */
+/* The reassembled text is cut past this many bytes (a stream can be any length), a tool
+ * call's arguments past EXCHANGE_ARGS_MAX, and tool calls past the first EXCHANGE_TOOLS_MAX. */
 #define EXCHANGE_TEXT_MAX (1u << 20)
+#define EXCHANGE_ARGS_MAX (64u << 10)
+#define EXCHANGE_TOOLS_MAX 32
+
+/* A growable text with a cap: bytes past the cap are dropped and cut is set. */
+struct exchange_text {
+	char *p; /* NUL-terminated once anything was added, owned */
+	size_t len, cap;
+	int cut;
+};
+
+/* One tool call put back together from its streamed pieces. */
+struct stream_tool {
+	int64_t index;             /* the position the wire API gives it */
+	struct exchange_text name;
+	struct exchange_text args; /* the arguments as JSON text */
+};
 
 enum exchange_stream { EXCHANGE_BODY, EXCHANGE_SSE, EXCHANGE_NDJSON };
 
 /* What a stream amounts to. */
 struct stream_summary {
-	char *text;        /* generated text deltas concatenated, NUL-terminated, owned */
-	size_t text_len, text_cap;
-	int text_cut;      /* more text than EXCHANGE_TEXT_MAX arrived */
+	struct exchange_text text; /* generated text deltas concatenated */
+	struct stream_tool tools[EXCHANGE_TOOLS_MAX];
+	size_t ntools;
+	int tools_cut;     /* more tool calls than EXCHANGE_TOOLS_MAX */
 	cJSON *usage;      /* the usage objects of the events merged, later fields winning */
 	uint64_t events;   /* events framed, [DONE] included */
 	uint64_t not_json; /* events whose data was not JSON (besides [DONE]) */
@@ -40,7 +58,10 @@ enum exchange_stream exchange_stream_kind(const char *resp_head, size_t head_len
 /*
  * Frames body as SSE or NDJSON and gathers the text deltas (OpenAI chat choices[0].delta.content
  * and responses output_text deltas, Anthropic content_block_delta delta.text, Ollama
- * message.content or response, Gemini candidates[0].content.parts[].text) and the usage.
+ * message.content or response, Gemini candidates[0].content.parts[].text), the tool calls
+ * (OpenAI chat delta.tool_calls and responses function_call items, Anthropic tool_use blocks
+ * with their input_json_delta pieces, Ollama message.tool_calls, Gemini functionCall parts)
+ * and the usage.
  * out is initialised here and must be released with stream_summary_release. Returns 0 or -1
  * when out of memory (out then holds what was gathered before).
  */

@@ -357,7 +357,10 @@ static void test_reassemble_openai_toolcall(void)
 		CHECK_INT(exchange_stream_kind(head, strlen(head), body, len), EXCHANGE_SSE);
 	}
 	CHECK_INT(exchange_reassemble(EXCHANGE_SSE, body, len, &s), 0);
-	CHECK_INT(s.text_len, 0); /* a tool call: no text */
+	CHECK_INT(s.text.len, 0); /* a tool call: no text */
+	CHECK_INT(s.ntools, 1);
+	CHECK_STR(s.tools[0].name.p, "get_capital");
+	CHECK_STR(s.tools[0].args.p, "{\"country\":\"UK\"}");
 	v = cJSON_GetObjectItemCaseSensitive(s.usage, "prompt_tokens");
 	CHECK(cJSON_IsNumber(v) && v->valuedouble == 53);
 	v = cJSON_GetObjectItemCaseSensitive(s.usage, "completion_tokens");
@@ -381,7 +384,7 @@ static void test_reassemble_gemini(void)
 	/* No head stored: the body's "data:" says SSE. */
 	CHECK_INT(exchange_stream_kind(NULL, 0, body, len), EXCHANGE_SSE);
 	CHECK_INT(exchange_reassemble(EXCHANGE_SSE, body, len, &s), 0);
-	CHECK_STR(s.text, "The capital of France is **Paris**.");
+	CHECK_STR(s.text.p, "The capital of France is **Paris**.");
 	CHECK_INT(s.events, 1);
 	v = cJSON_GetObjectItemCaseSensitive(s.usage, "thoughtsTokenCount");
 	CHECK(cJSON_IsNumber(v) && v->valuedouble == 16);
@@ -409,7 +412,7 @@ static void test_reassemble_inline(void)
 	const cJSON *v;
 
 	CHECK_INT(exchange_reassemble(EXCHANGE_SSE, responses, sizeof responses - 1, &s), 0);
-	CHECK_STR(s.text, "Hello");
+	CHECK_STR(s.text.p, "Hello");
 	CHECK_INT(s.events, 4);
 	CHECK_INT(s.not_json, 1);
 	v = cJSON_GetObjectItemCaseSensitive(s.usage, "output_tokens");
@@ -420,13 +423,52 @@ static void test_reassemble_inline(void)
 	CHECK_INT(exchange_stream_kind(nd_head, strlen(nd_head), generate, sizeof generate - 1),
 		  EXCHANGE_NDJSON);
 	CHECK_INT(exchange_reassemble(EXCHANGE_NDJSON, generate, sizeof generate - 1, &s), 0);
-	CHECK_STR(s.text, "ab");
+	CHECK_STR(s.text.p, "ab");
 	CHECK_INT(s.events, 2);
 	v = cJSON_GetObjectItemCaseSensitive(s.usage, "eval_count");
 	CHECK(cJSON_IsNumber(v) && v->valuedouble == 2);
 	stream_summary_release(&s);
 
 	CHECK_INT(exchange_stream_kind(json_head, strlen(json_head), "data: x", 7), EXCHANGE_BODY);
+}
+
+static void test_reassemble_tools(void)
+{
+	static const char anthropic[] =
+		"event: content_block_start\n"
+		"data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":"
+		"{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"get_weather\",\"input\":{}}}\n\n"
+		"event: content_block_delta\n"
+		"data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
+		"{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \"}}\n\n"
+		"event: content_block_delta\n"
+		"data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
+		"{\"type\":\"input_json_delta\",\"partial_json\":\"\\\"Paris\\\"}\"}}\n\n";
+	static const char responses[] =
+		"data: {\"type\":\"response.output_item.added\",\"output_index\":0,\"item\":"
+		"{\"type\":\"function_call\",\"name\":\"lookup\",\"arguments\":\"\"}}\n\n"
+		"data: {\"type\":\"response.function_call_arguments.delta\",\"output_index\":0,"
+		"\"delta\":\"{\\\"q\\\":1}\"}\n\n";
+	static const char ollama[] =
+		"{\"message\":{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"function\":"
+		"{\"name\":\"add\",\"arguments\":{\"a\":1,\"b\":2}}}]},\"done\":false}\n";
+	struct stream_summary s;
+
+	CHECK_INT(exchange_reassemble(EXCHANGE_SSE, anthropic, sizeof anthropic - 1, &s), 0);
+	CHECK_INT(s.ntools, 1);
+	CHECK_STR(s.tools[0].name.p, "get_weather");
+	CHECK_STR(s.tools[0].args.p, "{\"city\": \"Paris\"}");
+	stream_summary_release(&s);
+	CHECK_INT(exchange_reassemble(EXCHANGE_SSE, responses, sizeof responses - 1, &s), 0);
+	CHECK_INT(s.ntools, 1);
+	CHECK_STR(s.tools[0].name.p, "lookup");
+	CHECK_STR(s.tools[0].args.p, "{\"q\":1}");
+	stream_summary_release(&s);
+	CHECK_INT(exchange_reassemble(EXCHANGE_NDJSON, ollama, sizeof ollama - 1, &s), 0);
+	CHECK_INT(s.ntools, 1);
+	CHECK_STR(s.tools[0].name.p, "add");
+	CHECK_STR(s.tools[0].args.p, "{\"a\":1,\"b\":2}");
+	stream_summary_release(&s);
 }
 
 static void test_table(void)
@@ -466,6 +508,7 @@ int main(void)
 	RUN(test_reassemble_openai_toolcall);
 	RUN(test_reassemble_gemini);
 	RUN(test_reassemble_inline);
+	RUN(test_reassemble_tools);
 	RUN(test_table);
 	CHECK_DONE();
 }

@@ -483,7 +483,7 @@ static void print_body(FILE *f, const struct style *st, const char *title,
 	char *pretty;
 
 	if (body->n == 0 && size == 0)
-		return;
+		goto out;
 	if (size > body->n)
 		snprintf(detail, sizeof detail, "(%" PRIu64 " bytes, %u stored)", size, body->n);
 	else
@@ -499,6 +499,8 @@ static void print_body(FILE *f, const struct style *st, const char *title,
 	}
 	free(pretty);
 	cJSON_Delete(json);
+out:
+	return;
 }
 
 static void print_stream(FILE *f, const struct style *st, enum exchange_stream kind,

@@ -499,13 +499,15 @@ static int rec_copy_cmp(const void *a, const void *b)
 	const struct rec_copy *x = *(const struct rec_copy *const *)a;
 	const struct rec_copy *y = *(const struct rec_copy *const *)b;
 
+	int c = 0;
+
 	if (x->rec.ts_ns != y->rec.ts_ns)
-		return x->rec.ts_ns < y->rec.ts_ns ? -1 : 1;
-	if (x->store != y->store)
-		return x->store < y->store ? -1 : 1;
-	if (x->rec.id != y->rec.id)
-		return x->rec.id < y->rec.id ? -1 : 1;
-	return 0;
+		c = x->rec.ts_ns < y->rec.ts_ns ? -1 : 1;
+	else if (x->store != y->store)
+		c = x->store < y->store ? -1 : 1;
+	else if (x->rec.id != y->rec.id)
+		c = x->rec.id < y->rec.id ? -1 : 1;
+	return c;
 }
 
 struct pass {

@@ -19,12 +19,13 @@
 /* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 when it is not valid. */
 static size_t utf8_valid_len(const unsigned char *p, size_t n)
 {
-	size_t len = 0;
-	uint32_t cp;
-	size_t i;
+	size_t len = 0, i;
+	uint32_t cp = 0;
 
-	if (p[0] < 0x80)
-		return 1;
+	if (p[0] < 0x80) {
+		len = 1;
+		goto out;
+	}
 	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
 		len = 2;
 		cp = p[0] & 0x1f;
@@ -34,20 +35,22 @@ static size_t utf8_valid_len(const unsigned char *p, size_t n)
 	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
 		len = 4;
 		cp = p[0] & 0x07;
-	} else {
-		return 0;
 	}
-	if (len > n)
-		return 0;
+	if (len == 0 || len > n)
+		goto invalid;
 	for (i = 1; i < len; i++) {
 		if ((p[i] & 0xc0) != 0x80)
-			return 0;
+			goto invalid;
 		cp = (cp << 6) | (p[i] & 0x3f);
 	}
 	/* Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8. */
 	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
 	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
+		goto invalid;
+	goto out;
+invalid:
+	len = 0;
+out:
 	return len;
 }
 
@@ -141,15 +144,15 @@ void fmt_pusd(char out[FMT_PUSD_MAX], int64_t pusd)
 	char digits[16];
 	int len;
 
-	if (frac == 0) {
-		snprintf(out, FMT_PUSD_MAX, "%s%" PRIu64, pusd < 0 ? "-" : "", whole);
-		return;
-	}
 	snprintf(digits, sizeof digits, "%012" PRIu64, frac);
 	len = 12;
 	while (len > 0 && digits[len - 1] == '0')
 		len--;
-	snprintf(out, FMT_PUSD_MAX, "%s%" PRIu64 ".%.*s", pusd < 0 ? "-" : "", whole, len, digits);
+	if (len == 0)
+		snprintf(out, FMT_PUSD_MAX, "%s%" PRIu64, pusd < 0 ? "-" : "", whole);
+	else
+		snprintf(out, FMT_PUSD_MAX, "%s%" PRIu64 ".%.*s", pusd < 0 ? "-" : "", whole, len,
+			 digits);
 }
 
 void fmt_usd_human(char out[FMT_HUMAN_MAX], int64_t pusd)
@@ -162,20 +165,19 @@ void fmt_usd_human(char out[FMT_HUMAN_MAX], int64_t pusd)
 
 	if (mag == 0) {
 		snprintf(out, FMT_HUMAN_MAX, "$0");
-		return;
-	}
-	if (mag >= cent - cent / 200) {
+	} else if (mag >= cent - cent / 200) {
+		/* From what rounds to a cent up: dollars and cents. */
 		cents = (mag + cent / 2) / cent;
 		snprintf(out, FMT_HUMAN_MAX, "%s$%" PRIu64 ".%02" PRIu64, sign, cents / 100,
 			 cents % 100);
-		return;
+	} else {
+		/* Below a cent: keep two significant digits, so $0.0011 does not read as $0.00. */
+		while (unit * 100 <= mag)
+			unit *= 10;
+		mag = (mag + unit / 2) / unit * unit;
+		fmt_pusd(text, (int64_t)mag);
+		snprintf(out, FMT_HUMAN_MAX, "%s$%s", sign, text);
 	}
-	/* Below a cent: keep two significant digits, so $0.0011 does not read as $0.00. */
-	while (unit * 100 <= mag)
-		unit *= 10;
-	mag = (mag + unit / 2) / unit * unit;
-	fmt_pusd(text, (int64_t)mag);
-	snprintf(out, FMT_HUMAN_MAX, "%s$%s", sign, text);
 }
 
 void fmt_count_human(char out[FMT_HUMAN_MAX], int64_t n)
@@ -230,21 +232,20 @@ static void jw_newline(struct jw *w)
 {
 	int i;
 
-	if (!w->pretty)
-		return;
-	putc('\n', w->f);
-	for (i = 0; i < w->depth; i++)
-		fputs("  ", w->f);
+	if (w->pretty) {
+		putc('\n', w->f);
+		for (i = 0; i < w->depth; i++)
+			fputs("  ", w->f);
+	}
 }
 
 /* Writes what goes before a value or a key: a comma and line break between members. */
 static void jw_before(struct jw *w)
 {
 	if (w->after_key) {
+		/* The value of a key goes on the key's line. */
 		w->after_key = 0;
-		return;
-	}
-	if (w->depth > 0 && w->depth <= JW_MAX_DEPTH) {
+	} else if (w->depth > 0 && w->depth <= JW_MAX_DEPTH) {
 		if (w->count[w->depth - 1]++ > 0)
 			putc(',', w->f);
 		jw_newline(w);
@@ -365,10 +366,10 @@ static char *cell_dup(const char *s)
 			n--;
 	}
 	c = malloc(n + 1);
-	if (c == NULL)
-		return NULL;
-	memcpy(c, s, n);
-	c[n] = '\0';
+	if (c != NULL) {
+		memcpy(c, s, n);
+		c[n] = '\0';
+	}
 	return c;
 }
 
@@ -424,7 +425,7 @@ static void print_cell(FILE *f, const char *s, size_t w, int right, int last)
 		fwrite(s, 1, (size_t)(p - s), f);
 		if (w > 0)
 			fputs("…", f);
-		return;
+		goto out;
 	}
 	pad = w - len;
 	if (right)
@@ -434,6 +435,8 @@ static void print_cell(FILE *f, const char *s, size_t w, int right, int last)
 	if (!right && !last)
 		while (pad-- > 0)
 			putc(' ', f);
+out:
+	return;
 }
 
 static void print_row(FILE *f, const struct table *t, const size_t *w, const char *const *cells)

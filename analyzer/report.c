@@ -175,11 +175,15 @@ static int entry_cmp(const void *a, const void *b)
 {
 	const struct report_entry *x = a, *y = b;
 
+	int c;
+
 	if (x->row.cost_pusd != y->row.cost_pusd)
-		return x->row.cost_pusd > y->row.cost_pusd ? -1 : 1;
-	if (x->row.total != y->row.total)
-		return x->row.total > y->row.total ? -1 : 1;
-	return strcmp(x->name, y->name);
+		c = x->row.cost_pusd > y->row.cost_pusd ? -1 : 1;
+	else if (x->row.total != y->row.total)
+		c = x->row.total > y->row.total ? -1 : 1;
+	else
+		c = strcmp(x->name, y->name);
+	return c;
 }
 
 static void group_sort(struct report_group *g)
@@ -310,10 +314,10 @@ static void cost_cell(char out[FMT_HUMAN_MAX + 2], const struct report_row *row)
 
 	if (row->requests > 0 && row->unpriced_requests == row->requests) {
 		snprintf(out, FMT_HUMAN_MAX + 2, "unpriced");
-		return;
+	} else {
+		fmt_usd_human(usd, row->cost_pusd);
+		snprintf(out, FMT_HUMAN_MAX + 2, "%s%s", usd, row->unpriced_requests ? "*" : "");
 	}
-	fmt_usd_human(usd, row->cost_pusd);
-	snprintf(out, FMT_HUMAN_MAX + 2, "%s%s", usd, row->unpriced_requests ? "*" : "");
 }
 
 static void table_row_cells(struct table *t, const char *name, const struct report_row *row)

@@ -52,6 +52,22 @@ out:
 	return ret;
 }
 
+/* Is lib one of the entries of an LD_PRELOAD list (separated by colons or spaces)? */
+static int preload_has(const char *list, const char *lib)
+{
+	size_t n = strlen(lib), len;
+	const char *p = list;
+	int found = 0;
+
+	while (*p && !found) {
+		len = strcspn(p, ": ");
+		found = len == n && strncmp(p, lib, n) == 0;
+		p += len;
+		p += strspn(p, ": ");
+	}
+	return found;
+}
+
 /* An absolute form of a relative store path: the command may change directory. */
 static const char *absolute_db(const char *path, char *buf, size_t cap)
 {
@@ -130,9 +146,17 @@ int cmd_run(int argc, char **argv)
 		ret = CLI_ERR;
 		goto out;
 	}
-	/* Prepend, so the shim sees the TLS calls before any other preloaded library does. */
+	/* Prepend, so the shim sees the TLS calls before any other preloaded library does; a
+	 * `tokshim run` inside another one keeps the list as it is (one copy of the shim). */
 	old = getenv("LD_PRELOAD");
-	if (old && *old) {
+	if (old && *old && preload_has(old, lib)) {
+		preload = strdup(old);
+		if (preload == NULL) {
+			cli_error("out of memory");
+			ret = CLI_ERR;
+			goto out;
+		}
+	} else if (old && *old) {
 		if (asprintf(&preload, "%s:%s", lib, old) < 0) {
 			cli_error("out of memory");
 			ret = CLI_ERR;

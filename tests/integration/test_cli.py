@@ -317,6 +317,14 @@ def python_cases(env):
         got.get("TOKSHIM_TENANT") == "inherited" and "TOKSHIM_AGENT" not in got
     report(ok, "tokshim run env: no options", "exit %d\n%r" % (r.returncode, got))
 
+    # A run inside a run: the shim is not preloaded twice.
+    environ = env.base_environ()
+    r = subprocess.run([os.path.join(kit, "tokshim"), "run", "--", os.path.join(kit, "tokshim"),
+                        "run", "--", "env"], capture_output=True, text=True, env=environ)
+    got = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
+    report(r.returncode == 0 and got.get("LD_PRELOAD") == lib, "tokshim run inside tokshim run",
+           "exit %d\n%r\n%s" % (r.returncode, got.get("LD_PRELOAD"), r.stderr))
+
     # The command's exit status is the caller's to see (exec, not a child).
     r = subprocess.run([os.path.join(kit, "tokshim"), "run", "--", "sh", "-c", "exit 7"],
                        capture_output=True, text=True, env=env.base_environ())

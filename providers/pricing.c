@@ -19,7 +19,12 @@
  *           "threshold": 200000,      the tier's prices apply to the whole call
  *           "input": 6, "output": 22.5, "cache_read": 0.6, "cache_write": 7.5
  *         },
- *         "aliases": ["…"]            optional other names of the same model and price
+ *         "aliases": ["…"],           optional other names of the same model and price
+ *         "request": 0.005,           optional: USD per successful call (a flat fee)
+ *         "request_by_context": {     optional: USD per successful call by the search context
+ *           "low": 0.005, "medium": 0.008, "high": 0.012    size the record carries
+ *         },
+ *         "search": 0.005             optional: USD per search query the response reports
  *       }, …
  *     }
  *   }
@@ -30,7 +35,7 @@
  * lookup tries that form first.
  *
  * Prices are held as integer pico-USD per token: USD per 1M tokens × 10^6, so 0.075 $/M is
- * exactly 75000. cJSON reads numbers as doubles; the double is printed back with 15 significant
+ * exactly 75000; the per-call fees are USD per call × 10^12. cJSON reads numbers as doubles; the double is printed back with 15 significant
  * digits, which reproduces the decimal text of any number written with at most 15, and that
  * decimal is converted with integer arithmetic. So no double rounding reaches a price.
  *
@@ -59,21 +64,29 @@
 extern const unsigned char pricing_json[];
 extern const size_t pricing_json_len;
 
-#define PRICING_NAME_MAX 256
 #define PRICING_FILE_MAX (16u << 20)
-/* A price above this (USD per 1M tokens) is a typo, not a price. */
-#define PRICING_USD_PER_M_MAX 1000000
+/* A price above this (USD per 1M tokens, or per request) is a typo, not a price. */
+#define PRICING_USD_MAX 1000000
+/* Decimal exponents from the document's units to pico-USD: USD per 1M tokens to pico-USD per
+ * token is x 10^6; USD per request (or per search) to pico-USD is x 10^12. */
+#define PRICING_PER_TOKEN 6
+#define PRICING_PER_CALL 12
+#define PRICING_BUILTIN "built-in"
+#define PRICING_MERGED "(merged)"
 
 struct pricing_model {
 	char *name;
 	char *provider; /* may be NULL */
 	char *target;   /* an alias: the name of the model it prices as; NULL otherwise */
+	const char *source; /* one of pricing.sources */
 	struct price price;
 };
 
 struct pricing {
 	struct pricing_model *m; /* sorted by name (strcmp) */
 	size_t n, cap;
+	char **sources; /* names of the documents merged, owned; models point into them */
+	size_t nsources;
 	char taken[16];
 };
 
@@ -108,13 +121,13 @@ static void pricing_errf(char *err, size_t errlen, const char *fmt, ...)
 
 /*
  * Converts a decimal number's text (digits, optional fraction, optional exponent; no sign)
- * to value × 10^6, rounded half up at the last integer digit. Returns 0, or -1 when the text
- * is not such a number or the result does not fit.
+ * to value × 10^scale, rounded half up at the last integer digit. Returns 0, or -1 when the
+ * text is not such a number or the result does not fit.
  */
-static int pricing_decimal_scaled(const char *s, int64_t *out)
+static int pricing_decimal_scaled(const char *s, int scale, int64_t *out)
 {
 	uint64_t mant = 0;
-	int exp10 = 6, digits = 0, rc = -1;
+	int exp10 = scale, digits = 0, rc = -1;
 	long e = 0;
 
 	for (; isdigit((unsigned char)*s); s++, digits++) {
@@ -163,10 +176,11 @@ done:
 	return rc;
 }
 
-/* Reads a JSON number member (USD per 1M tokens) as pico-USD per token. Returns 1 when read,
- * 0 when absent, -1 (with err naming path.key) when present but not a valid price. */
-static int pricing_read_price(const cJSON *o, const char *key, const char *path, int64_t *out,
-			      char *err, size_t errlen)
+/* Reads a JSON number member (USD per 1M tokens, or per call: scale is PRICING_PER_*) as
+ * pico-USD. Returns 1 when read, 0 when absent, -1 (with err naming path.key) when present
+ * but not a valid price. */
+static int pricing_read_scaled(const cJSON *o, const char *key, const char *path, int scale,
+			       int64_t *out, char *err, size_t errlen)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 	char text[64];
@@ -175,14 +189,13 @@ static int pricing_read_price(const cJSON *o, const char *key, const char *path,
 	if (v == NULL)
 		goto done;
 	r = -1;
-	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) ||
-	    v->valuedouble > PRICING_USD_PER_M_MAX) {
-		pricing_errf(err, errlen, "%s.%s: not a price (a number of USD per 1M tokens)",
-			     path, key);
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > PRICING_USD_MAX) {
+		pricing_errf(err, errlen, "%s.%s: not a price (a number of USD per %s)", path, key,
+			     scale == PRICING_PER_TOKEN ? "1M tokens" : "call");
 		goto done;
 	}
 	snprintf(text, sizeof text, "%.15g", v->valuedouble);
-	if (pricing_decimal_scaled(text, out) != 0) {
+	if (pricing_decimal_scaled(text, scale, out) != 0) {
 		pricing_errf(err, errlen, "%s.%s: price %s cannot be held exactly", path, key,
 			     text);
 		goto done;
@@ -190,6 +203,49 @@ static int pricing_read_price(const cJSON *o, const char *key, const char *path,
 	r = 1;
 done:
 	return r;
+}
+
+static int pricing_check_keys(const cJSON *o, const char *const *allowed, const char *path,
+			      char *err, size_t errlen);
+
+static int pricing_read_price(const cJSON *o, const char *key, const char *path, int64_t *out,
+			      char *err, size_t errlen)
+{
+	return pricing_read_scaled(o, key, path, PRICING_PER_TOKEN, out, err, errlen);
+}
+
+/* Reads the per-call fees of a model: request, request_by_context {low, medium, high},
+ * search (USD per call or query). Returns 0 or PRICING_EFORMAT. */
+static int pricing_read_fees(const cJSON *o, const char *path, struct price *pr, char *err,
+			     size_t errlen)
+{
+	static const char *const ctx_keys[] = {"low", "medium", "high", NULL};
+	const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(o, "request_by_context");
+	char cpath[PRICING_NAME_MAX + 64];
+	size_t i;
+	int rc = PRICING_EFORMAT;
+
+	if (pricing_read_scaled(o, "request", path, PRICING_PER_CALL, &pr->request, err,
+				errlen) < 0 ||
+	    pricing_read_scaled(o, "search", path, PRICING_PER_CALL, &pr->search, err, errlen) < 0)
+		goto done;
+	if (ctx != NULL) {
+		snprintf(cpath, sizeof cpath, "%s.request_by_context", path);
+		if (!cJSON_IsObject(ctx)) {
+			pricing_errf(err, errlen, "%s: not an object", cpath);
+			goto done;
+		}
+		if (pricing_check_keys(ctx, ctx_keys, cpath, err, errlen) != 0)
+			goto done;
+		for (i = 0; ctx_keys[i] != NULL; i++) {
+			if (pricing_read_scaled(ctx, ctx_keys[i], cpath, PRICING_PER_CALL,
+						&pr->request_by_context[i], err, errlen) < 0)
+				goto done;
+		}
+	}
+	rc = 0;
+done:
+	return rc;
 }
 
 /* Rejects a key of o that is not in allowed (NULL-terminated) and not a "_" comment. */
@@ -244,8 +300,10 @@ done:
 static int pricing_read_model(const cJSON *o, const char *path, struct price *pr, char *err,
 			      size_t errlen)
 {
-	static const char *const model_keys[] = {"provider", "input", "output", "cache_read",
-						 "cache_write", "long_context", "aliases", NULL};
+	static const char *const model_keys[] = {"provider",	 "input",   "output",
+						 "cache_read",	 "cache_write", "long_context",
+						 "aliases",	 "request", "request_by_context",
+						 "search",	 NULL};
 	static const char *const long_keys[] = {"threshold", "input", "output", "cache_read",
 						"cache_write", NULL};
 	const cJSON *lc, *th, *provider = cJSON_GetObjectItemCaseSensitive(o, "provider");
@@ -276,7 +334,8 @@ static int pricing_read_model(const cJSON *o, const char *path, struct price *pr
 		}
 	}
 	if (pricing_read_four(o, path, &pr->input, &pr->output, &pr->cache_read,
-			      &pr->cache_write, err, errlen) != 0)
+			      &pr->cache_write, err, errlen) != 0 ||
+	    pricing_read_fees(o, path, pr, err, errlen) != 0)
 		goto done;
 	lc = cJSON_GetObjectItemCaseSensitive(o, "long_context");
 	if (lc == NULL) {
@@ -327,7 +386,7 @@ static struct pricing_model *pricing_find(const struct pricing *p, const char *n
 
 /* Appends (unsorted) a new model built from the given parts, taking copies. */
 static int pricing_push(struct pricing *p, const char *name, const char *provider,
-			const char *target, const struct price *pr)
+			const char *target, const char *source, const struct price *pr)
 {
 	struct pricing_model *m;
 	int rc = PRICING_ENOMEM;
@@ -350,6 +409,7 @@ static int pricing_push(struct pricing *p, const char *name, const char *provide
 		goto done;
 	}
 	m->price = *pr;
+	m->source = source;
 	p->n++;
 	rc = 0;
 done:
@@ -379,8 +439,8 @@ static void pricing_settle(struct pricing *p, size_t from)
 
 /* Reads the document's models into p (after its current models, unsorted), and checks the
  * top level. Leaves p as it was on error. */
-static int pricing_read_doc(struct pricing *p, const cJSON *root, int builtin, char *err,
-			    size_t errlen)
+static int pricing_read_doc(struct pricing *p, const cJSON *root, const char *source,
+			    int builtin, char *err, size_t errlen)
 {
 	static const char *const top_keys[] = {"taken", "currency", "unit", "sources", "notes",
 					       "models", NULL};
@@ -430,10 +490,11 @@ static int pricing_read_doc(struct pricing *p, const cJSON *root, int builtin, c
 		rc = pricing_read_model(it, path, &pr, err, errlen);
 		if (rc != 0)
 			goto undo;
-		rc = pricing_push(p, it->string, provider, NULL, &pr);
+		rc = pricing_push(p, it->string, provider, NULL, source, &pr);
 		cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(it, "aliases")) {
 			if (rc == 0)
-				rc = pricing_push(p, a->valuestring, provider, it->string, &pr);
+				rc = pricing_push(p, a->valuestring, provider, it->string, source,
+						  &pr);
 		}
 		if (rc != 0)
 			goto undo;
@@ -459,18 +520,42 @@ done:
 	return rc;
 }
 
-static int pricing_merge_doc(struct pricing *p, const char *json, size_t len, int builtin,
-			     char *err, size_t errlen)
+/* Keeps a copy of a document's name in p, for its models to point at. NULL when out of
+ * memory. */
+static const char *pricing_add_source(struct pricing *p, const char *source)
+{
+	char **grown = realloc(p->sources, (p->nsources + 1) * sizeof *grown);
+	const char *kept = NULL;
+
+	if (grown == NULL)
+		goto done;
+	p->sources = grown;
+	grown[p->nsources] = strdup(source);
+	if (grown[p->nsources] != NULL)
+		kept = grown[p->nsources++];
+done:
+	return kept;
+}
+
+static int pricing_merge_doc(struct pricing *p, const char *json, size_t len, const char *source,
+			     int builtin, char *err, size_t errlen)
 {
 	cJSON *root = pjson_parse(json, len);
-	int rc;
+	const char *kept;
+	int rc = PRICING_EFORMAT;
 
 	if (root == NULL) {
 		pricing_errf(err, errlen, "not valid JSON");
-		rc = PRICING_EFORMAT;
 		goto done;
 	}
-	rc = pricing_read_doc(p, root, builtin, err, errlen);
+	kept = pricing_add_source(p, source);
+	if (kept == NULL) {
+		pricing_errf(err, errlen, "out of memory");
+		rc = PRICING_ENOMEM;
+		goto free_root;
+	}
+	rc = pricing_read_doc(p, root, kept, builtin, err, errlen);
+free_root:
 	cJSON_Delete(root);
 done:
 	return rc;
@@ -486,7 +571,7 @@ int pricing_parse(struct pricing **out, const char *json, size_t len, char *err,
 		pricing_errf(err, errlen, "out of memory");
 		goto done;
 	}
-	rc = pricing_merge_doc(p, json, len, 1, err, errlen);
+	rc = pricing_merge_doc(p, json, len, PRICING_BUILTIN, 1, err, errlen);
 	if (rc != 0) {
 		pricing_free(p);
 		goto done;
@@ -496,9 +581,10 @@ done:
 	return rc;
 }
 
-int pricing_merge(struct pricing *p, const char *json, size_t len, char *err, size_t errlen)
+int pricing_merge(struct pricing *p, const char *json, size_t len, const char *source, char *err,
+		  size_t errlen)
 {
-	return pricing_merge_doc(p, json, len, 0, err, errlen);
+	return pricing_merge_doc(p, json, len, source ? source : PRICING_MERGED, 0, err, errlen);
 }
 
 void pricing_free(struct pricing *p)
@@ -508,6 +594,9 @@ void pricing_free(struct pricing *p)
 	if (p != NULL) {
 		for (i = 0; i < p->n; i++)
 			pricing_model_release(&p->m[i]);
+		for (i = 0; i < p->nsources; i++)
+			free(p->sources[i]);
+		free(p->sources);
 		free(p->m);
 		free(p);
 	}
@@ -518,9 +607,7 @@ const char *pricing_taken(const struct pricing *p)
 	return p->taken;
 }
 
-/* The override file's path into buf; 1 when TOKSHIM_PRICING named it (it must then exist),
- * 0 for the default location, -1 when there is none (no HOME). */
-static int pricing_override_path(char *buf, size_t cap)
+int pricing_user_path(char *buf, size_t cap)
 {
 	const char *env = getenv("TOKSHIM_PRICING"), *xdg = getenv("XDG_CONFIG_HOME");
 	const char *home = getenv("HOME");
@@ -604,7 +691,7 @@ int pricing_load(struct pricing **out, char *err, size_t errlen)
 		pricing_errf(err, errlen, "built-in pricing table: %s", reason);
 		goto done;
 	}
-	explicit = pricing_override_path(path, sizeof path);
+	explicit = pricing_user_path(path, sizeof path);
 	if (explicit < 0)
 		goto loaded;
 	rc = pricing_read_file(path, &data, &len, &err_no);
@@ -619,7 +706,7 @@ int pricing_load(struct pricing **out, char *err, size_t errlen)
 			     strerror(err_no));
 		goto free_table;
 	}
-	rc = pricing_merge(p, data, len, reason, sizeof reason);
+	rc = pricing_merge(p, data, len, path, reason, sizeof reason);
 	free(data);
 	if (rc != 0) {
 		pricing_errf(err, errlen, "pricing file '%s': %s", path, reason);
@@ -634,29 +721,39 @@ done:
 	return rc;
 }
 
-/* Looks name up, following an alias to its model. */
-static const struct price *pricing_get(const struct pricing *p, const char *name)
+/* Looks name up, following an alias to its model; fills m (when not NULL) on a hit. */
+static const struct price *pricing_get(const struct pricing *p, const char *name,
+				       struct pricing_match *m)
 {
-	const struct pricing_model *m = pricing_find(p, name);
+	const struct pricing_model *hit = pricing_find(p, name), *entry = hit;
 
-	if (m != NULL && m->target != NULL)
-		m = pricing_find(p, m->target);
-	return m ? &m->price : NULL;
+	if (entry != NULL && entry->target != NULL)
+		entry = pricing_find(p, entry->target);
+	if (entry != NULL && m != NULL) {
+		m->entry = entry->name;
+		m->key = hit->name;
+		m->provider = entry->provider;
+		m->source = entry->source;
+	}
+	return entry ? &entry->price : NULL;
 }
 
-/* Tries "provider/name" (when a provider is given), then name. */
+/* Tries "provider/name" (when a provider is given), then name. Records name in m->tried. */
 static const struct price *pricing_try(const struct pricing *p, const char *provider,
-				       size_t provider_len, const char *name)
+				       size_t provider_len, const char *name,
+				       struct pricing_match *m)
 {
 	char key[2 * PRICING_NAME_MAX];
 	const struct price *pr = NULL;
 
+	if (m != NULL)
+		snprintf(m->tried, sizeof m->tried, "%s", name);
 	if (provider != NULL && provider_len > 0 && provider_len < PRICING_NAME_MAX) {
 		snprintf(key, sizeof key, "%.*s/%s", (int)provider_len, provider, name);
-		pr = pricing_get(p, key);
+		pr = pricing_get(p, key, m);
 	}
 	if (pr == NULL)
-		pr = pricing_get(p, name);
+		pr = pricing_get(p, name, m);
 	return pr;
 }
 
@@ -748,6 +845,13 @@ static int pricing_strip_prefix(char *s, const char *const *prefixes)
 const struct price *pricing_lookup(const struct pricing *p, const char *provider,
 				   size_t provider_len, const char *model, size_t model_len)
 {
+	return pricing_lookup_match(p, provider, provider_len, model, model_len, NULL);
+}
+
+const struct price *pricing_lookup_match(const struct pricing *p, const char *provider,
+					 size_t provider_len, const char *model, size_t model_len,
+					 struct pricing_match *m)
+{
 	static const char *const regions[] = {"us.", "eu.", "apac.", "global.", "us-gov.", "jp.",
 					      "au.", "ca.", NULL};
 	static const char *const vendors[] = {"anthropic.", "meta.", "amazon.", "mistral.",
@@ -758,13 +862,15 @@ const struct price *pricing_lookup(const struct pricing *p, const char *provider
 	const char *slash;
 	size_t i, n, cut;
 
+	if (m != NULL)
+		memset(m, 0, sizeof *m);
 	if (p == NULL || model == NULL || model_len == 0 || model_len >= sizeof name)
 		goto done;
 	memcpy(name, model, model_len);
 	name[model_len] = '\0';
 	if (strlen(name) != model_len)
 		goto done; /* an embedded NUL: not a model name */
-	pr = pricing_try(p, provider, provider_len, name);
+	pr = pricing_try(p, provider, provider_len, name, m);
 	if (pr != NULL)
 		goto done;
 	for (i = 0; i < model_len; i++)
@@ -772,7 +878,7 @@ const struct price *pricing_lookup(const struct pricing *p, const char *provider
 	slash = strrchr(name, '/');
 	if (slash != NULL && slash[1] != '\0')
 		memmove(name, slash + 1, strlen(slash + 1) + 1);
-	pr = pricing_try(p, provider, provider_len, name);
+	pr = pricing_try(p, provider, provider_len, name, m);
 	if (pr != NULL)
 		goto done;
 	/* Bedrock: us.anthropic.claude-sonnet-4-5-20250929-v1:0 */
@@ -781,14 +887,14 @@ const struct price *pricing_lookup(const struct pricing *p, const char *provider
 	if (cut) {
 		n = strlen(name);
 		name[n - pricing_version_suffix(name, n)] = '\0';
-		pr = pricing_try(p, provider, provider_len, name);
+		pr = pricing_try(p, provider, provider_len, name, m);
 	}
 	n = strlen(name);
 	cut = pricing_snapshot_suffix(name, n);
 	while (pr == NULL && cut > 0) {
 		n -= cut;
 		name[n] = '\0';
-		pr = pricing_try(p, provider, provider_len, name);
+		pr = pricing_try(p, provider, provider_len, name, m);
 		cut = pricing_snapshot_suffix(name, n);
 	}
 done:
@@ -810,6 +916,22 @@ static int64_t pricing_add(int64_t a, int64_t b)
 	return a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
+/* The per-call fee of a successful call: the search context's price where one is set, else
+ * the flat request price. Failed calls are not charged. */
+static int64_t pricing_request_fee(const struct price *pr, const struct record *r)
+{
+	int64_t fee = 0;
+	int ok = r->error.n == 0 && r->status >= 200 && r->status < 300;
+
+	if (ok) {
+		fee = pr->request;
+		if (r->search_context >= RECORD_SEARCH_LOW && r->search_context <= RECORD_SEARCH_HIGH &&
+		    pr->request_by_context[r->search_context - 1] > 0)
+			fee = pr->request_by_context[r->search_context - 1];
+	}
+	return fee;
+}
+
 int64_t pricing_cost_pusd(const struct price *pr, const struct record *r)
 {
 	int64_t in = r->input_tokens, cr = r->cache_read_tokens, cw = r->cache_write_tokens;
@@ -829,6 +951,8 @@ int64_t pricing_cost_pusd(const struct price *pr, const struct record *r)
 	cost = pricing_add(cost, pricing_mul(cr, p_cr));
 	cost = pricing_add(cost, pricing_mul(cw, p_cw));
 	cost = pricing_add(cost, pricing_mul(r->output_tokens, p_out));
+	cost = pricing_add(cost, pricing_request_fee(pr, r));
+	cost = pricing_add(cost, pricing_mul(r->search_queries, pr->search));
 	return cost;
 }
 
@@ -859,14 +983,42 @@ done:
 	return priced;
 }
 
+/* The entry of model m, for the iterators. */
+static void pricing_entry_of(const struct pricing_model *m, struct pricing_entry *e)
+{
+	e->model = m->name;
+	e->provider = m->provider;
+	e->source = m->source;
+	e->price = &m->price;
+}
+
 int pricing_each(const struct pricing *p, pricing_model_fn fn, void *arg)
 {
+	struct pricing_entry e;
 	size_t i;
 	int rc = 0;
 
 	for (i = 0; i < p->n && rc == 0; i++) {
-		if (p->m[i].target == NULL)
-			rc = fn(p->m[i].name, p->m[i].provider, &p->m[i].price, arg);
+		if (p->m[i].target == NULL) {
+			pricing_entry_of(&p->m[i], &e);
+			rc = fn(&e, arg);
+		}
+	}
+	return rc;
+}
+
+int pricing_each_alias(const struct pricing *p, const char *model, pricing_model_fn fn,
+		       void *arg)
+{
+	struct pricing_entry e;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < p->n && rc == 0; i++) {
+		if (p->m[i].target != NULL && strcmp(p->m[i].target, model) == 0) {
+			pricing_entry_of(&p->m[i], &e);
+			rc = fn(&e, arg);
+		}
 	}
 	return rc;
 }

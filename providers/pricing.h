@@ -26,6 +26,25 @@ struct price {
 	 * long_* prices apply to the whole call. */
 	int64_t long_threshold;
 	int64_t long_input, long_output, long_cache_read, long_cache_write;
+	/* Fees that do not scale with tokens (Perplexity's search). request is pico-USD per
+	 * successful call (2xx, no error); request_by_context[c - 1] replaces it when the record's
+	 * search_context is c (RECORD_SEARCH_LOW … HIGH) and that price is set (> 0). search is
+	 * pico-USD per search query the response reports (record.search_queries). */
+	int64_t request;
+	int64_t request_by_context[3];
+	int64_t search;
+};
+
+/* Model names longer than this are never priced. */
+#define PRICING_NAME_MAX 256
+
+/* Where a price came from, and under which name it was found (pricing_lookup_match). */
+struct pricing_match {
+	const char *entry;    /* the table's model (an alias resolved to its model) */
+	const char *key;      /* the name that hit: the entry or an alias, maybe "provider/…" */
+	const char *provider; /* the entry's provider, or NULL */
+	const char *source;   /* "built-in", or the path of the file that set this price */
+	char tried[PRICING_NAME_MAX]; /* the name after normalisation, as last looked up */
 };
 
 struct pricing;
@@ -47,13 +66,23 @@ int pricing_load(struct pricing **out, char *err, size_t errlen);
  * list`. Returns 0 or a negative code with a reason in err. */
 int pricing_parse(struct pricing **out, const char *json, size_t len, char *err, size_t errlen);
 
-/* Merges the models of json over p (same schema). */
-int pricing_merge(struct pricing *p, const char *json, size_t len, char *err, size_t errlen);
+/* Merges the models of json over p (same schema). source names the document for `pricing
+ * list` (copied; NULL: "(merged)"). On error p is unchanged. */
+int pricing_merge(struct pricing *p, const char *json, size_t len, const char *source, char *err,
+		  size_t errlen);
 
 void pricing_free(struct pricing *p);
 
 /* The date the built-in prices were taken ("YYYY-MM-DD"), static. */
 const char *pricing_taken(const struct pricing *p);
+
+/*
+ * The user override file's path into buf (cap bytes): $TOKSHIM_PRICING, else
+ * $XDG_CONFIG_HOME/tokshim/pricing.json, else ~/.config/tokshim/pricing.json. Returns 1 when
+ * TOKSHIM_PRICING named it (it must then exist), 0 for a default location (absent is fine),
+ * -1 when there is none (no HOME).
+ */
+int pricing_user_path(char *buf, size_t cap);
 
 /*
  * The price of a model, after normalising its name the way users write it: case, a
@@ -65,6 +94,13 @@ const char *pricing_taken(const struct pricing *p);
 const struct price *pricing_lookup(const struct pricing *p, const char *provider,
 				   size_t provider_len, const char *model, size_t model_len);
 
+/* pricing_lookup that also tells, in *m (may be NULL), which entry priced the model and where
+ * its price came from (entry, key, provider, source NULL when unpriced; tried always set).
+ * m's pointers are valid until p is freed. */
+const struct price *pricing_lookup_match(const struct pricing *p, const char *provider,
+					 size_t provider_len, const char *model, size_t model_len,
+					 struct pricing_match *m);
+
 /* The cost of a record in pico-USD under price pr (cached tokens at cache prices). */
 int64_t pricing_cost_pusd(const struct price *pr, const struct record *r);
 
@@ -75,9 +111,21 @@ int64_t pricing_cost_pusd(const struct price *pr, const struct record *r);
  */
 int pricing_record_cost(const struct pricing *p, const struct record *r, int64_t *pusd);
 
-/* Iterates the table for `pricing list`, in name order. */
-typedef int (*pricing_model_fn)(const char *model, const char *provider,
-				const struct price *pr, void *arg);
+/* One model of the table, as `pricing list` shows it. Strings are valid until p is freed. */
+struct pricing_entry {
+	const char *model;
+	const char *provider; /* may be NULL */
+	const char *source;   /* "built-in" or the file that set it */
+	const struct price *price;
+};
+
+/* Calls fn for each model (aliases not included) in name order, stopping at fn's first
+ * non-zero return, which is returned. */
+typedef int (*pricing_model_fn)(const struct pricing_entry *e, void *arg);
 int pricing_each(const struct pricing *p, pricing_model_fn fn, void *arg);
+
+/* Calls fn for each alias of model (exact table name), in name order; e->model is the alias. */
+int pricing_each_alias(const struct pricing *p, const char *model, pricing_model_fn fn,
+		       void *arg);
 
 #endif

@@ -30,7 +30,7 @@ struct record_field {
 
 #define FIELD(o, m, w, a) { (o), offsetof(struct record, m), (w), (a) }
 
-/* Version 1 header. New fields go at the end, with the next offsets. */
+/* The header (version 2). New fields go at the end, with the next offsets. */
 static const struct record_field record_fields[] = {
 	FIELD(4, ts_ns, 8, 0),
 	FIELD(12, latency_us, 8, 0),
@@ -46,9 +46,12 @@ static const struct record_field record_fields[] = {
 	FIELD(76, reasoning_tokens, 8, 0),
 	FIELD(84, billed_cost_pusd, 8, 0),
 	FIELD(92, request_hash, 8, 0),
+	/* Version 2 */
+	FIELD(100, search_queries, 8, 0),
+	FIELD(108, search_context, 4, 0),
 };
 
-#define RECORD_HEADER_LEN 100
+#define RECORD_HEADER_LEN 112
 #define NFIELDS (sizeof(record_fields) / sizeof(record_fields[0]))
 
 /* The strings, in their encoded order. New strings go at the end. */

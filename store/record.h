@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RECORD_VERSION 1
+#define RECORD_VERSION 2
 
 /* Strings longer than this are cut when encoded: a record never grows without bound. */
 #define RECORD_STR_MAX 1024
@@ -37,6 +37,14 @@ enum record_flag {
 	RECORD_NOT_BILLED = 1u << 6, /* the API does not charge for this call (count_tokens) */
 };
 
+/* record.search_context: Perplexity's search_context_size ("low", "medium", "high"). */
+enum record_search {
+	RECORD_SEARCH_UNKNOWN = 0,
+	RECORD_SEARCH_LOW = 1,
+	RECORD_SEARCH_MEDIUM = 2,
+	RECORD_SEARCH_HIGH = 3,
+};
+
 struct record {
 	uint64_t id;          /* assigned by store_append, 1, 2, 3 … per store */
 	int64_t ts_ns;        /* UTC wall clock of the request's first byte, ns since the epoch */
@@ -53,6 +61,13 @@ struct record {
 	int64_t reasoning_tokens;
 	int64_t billed_cost_pusd;  /* provider-billed cost in pico-USD, valid with RECORD_BILLED */
 	uint64_t request_hash;     /* FNV-1a 64 of the request body; 0 when none was seen */
+	/* Version 2. For providers that bill searches apart from tokens (Perplexity): the
+	 * number of search queries the response reports (usage.num_search_queries; 0 when it
+	 * says nothing), and the search context size it reports (usage.search_context_size, or
+	 * the request's web_search_options.search_context_size): enum record_search, 0 when
+	 * unknown. pricing.c turns them into the per-request and per-search fees. */
+	int64_t search_queries;
+	int32_t search_context;
 	struct record_str process; /* executable name (comm) */
 	struct record_str agent;
 	struct record_str agent_type;

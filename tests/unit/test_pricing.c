@@ -293,23 +293,22 @@ static void test_exact_decimals(void)
 	pricing_free(p);
 }
 
-static int count_models(const char *model, const char *provider, const struct price *pr,
-			void *arg)
+static int count_models(const struct pricing_entry *e, void *arg)
 {
-	char **last = arg;
+	const char **last = arg;
 
-	(void)provider;
-	(void)pr;
-	if (*last != NULL && strcmp(*last, model) >= 0)
+	if (*last != NULL && strcmp(*last, e->model) >= 0)
 		check_case_failed = 1; /* not in name order */
-	*last = (char *)model;
+	if (e->source == NULL || strcmp(e->source, "built-in") != 0)
+		check_case_failed = 1;
+	*last = e->model;
 	return 0;
 }
 
 static void test_each(void)
 {
 	struct pricing *p = builtin();
-	char *last = NULL;
+	const char *last = NULL;
 
 	CHECK(p != NULL);
 	if (p == NULL)
@@ -334,7 +333,7 @@ static void test_merge(void)
 	CHECK(p != NULL);
 	if (p == NULL)
 		return;
-	CHECK_INT(pricing_merge(p, over, strlen(over), err, sizeof err), 0);
+	CHECK_INT(pricing_merge(p, over, strlen(over), "over.json", err, sizeof err), 0);
 	pr = look(p, NULL, "gpt-4o");
 	CHECK(pr && pr->input == 1000000 && pr->output == 2000000 && pr->cache_read == 1000000);
 	/* Snapshots follow the new price. */
@@ -381,7 +380,7 @@ static void test_malformed(void)
 		return;
 	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char err[256] = "";
-		int rc = pricing_merge(p, bad[i].doc, strlen(bad[i].doc), err, sizeof err);
+		int rc = pricing_merge(p, bad[i].doc, strlen(bad[i].doc), NULL, err, sizeof err);
 		if (rc != PRICING_EFORMAT || strstr(err, bad[i].field) == NULL) {
 			fprintf(stderr, "malformed %zu: rc %d, err '%s', want '%s'\n", i, rc, err,
 				bad[i].field);

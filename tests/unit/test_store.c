@@ -105,6 +105,8 @@ static void record_fill(struct record *r, int k)
 	r->reasoning_tokens = 5 + k;
 	r->billed_cost_pusd = -7; /* a negative value must survive too */
 	r->request_hash = 0xfedcba9876543210ull;
+	r->search_queries = 30 + k;
+	r->search_context = RECORD_SEARCH_HIGH;
 	for (int i = 0; i < 13; i++) {
 		snprintf(strs[i], sizeof(strs[i]), "%s-%d", names[i], k);
 		*s[i] = record_str_of(strs[i]);
@@ -127,6 +129,8 @@ static void check_record_eq(const struct record *a, const struct record *b)
 	CHECK_INT(a->reasoning_tokens, b->reasoning_tokens);
 	CHECK_INT(a->billed_cost_pusd, b->billed_cost_pusd);
 	CHECK(a->request_hash == b->request_hash);
+	CHECK_INT(a->search_queries, b->search_queries);
+	CHECK_INT(a->search_context, b->search_context);
 	const struct record_str *sa = &a->process, *sb = &b->process;
 	for (int i = 0; i < 13; i++) {
 		CHECK_INT(sa[i].n, sb[i].n);
@@ -159,7 +163,7 @@ static void test_record_roundtrip(void)
 	in.flags = UINT32_MAX;
 	in.pid = INT32_MIN;
 	n = record_encode(&in, buf, sizeof(buf));
-	CHECK_INT(n, 100 + 2 + 13 * 2);
+	CHECK_INT(n, 112 + 2 + 13 * 2);
 	CHECK_INT(record_decode(buf, (size_t)n, &out), 0);
 	check_record_eq(&out, &in);
 	CHECK(out.agent.p == NULL);
@@ -249,7 +253,7 @@ static void test_record_versions(void)
 {
 	unsigned char buf[RECORD_ENCODED_MAX], big[RECORD_ENCODED_MAX + 64];
 	struct record in, out;
-	size_t hdr = 100, pos;
+	size_t hdr = 112, pos;
 	int n;
 
 	/* A newer writer: 8 more header bytes and a 14th string, both skipped. */
@@ -284,6 +288,19 @@ static void test_record_versions(void)
 			guard_free(&g);
 		}
 	}
+
+	/* A version 1 writer: the 100-byte header, without the search fields (default 0). */
+	n = record_encode(&in, buf, sizeof(buf));
+	memcpy(big, buf, 100);
+	endian_put_le16(big, 1);
+	endian_put_le16(big + 2, 100);
+	memcpy(big + 100, buf + hdr, (size_t)n - hdr);
+	CHECK_INT(record_decode(big, (size_t)n - (hdr - 100), &out), 0);
+	CHECK_INT(out.search_queries, 0);
+	CHECK_INT(out.search_context, RECORD_SEARCH_UNKNOWN);
+	CHECK_INT(out.reasoning_tokens, in.reasoning_tokens);
+	CHECK(out.request_hash == in.request_hash);
+	CHECK_MEM(out.error_message.p, out.error_message.n, "error_message-4");
 
 	/* An older writer: a header with ts_ns only, and two strings. */
 	memset(big, 0, sizeof(big));

@@ -116,6 +116,52 @@ int cli_reading_setup(struct filter *f, struct pricing **pricing)
 	return ret;
 }
 
+int cli_store_args(const char *cmd, const char *usage, int argc, char **argv, struct filter *f,
+		   const char **format, int *done)
+{
+	char err[512];
+	const char *v;
+	int i, m, ret = CLI_OK;
+
+	*done = 0;
+	for (i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			fputs(usage, stdout);
+			*done = 1;
+			goto out;
+		}
+		m = cli_opt_value(cmd, argc, argv, &i, "--db", &v);
+		if (m == 1 && f->ndb == FILTER_MAX_DB) {
+			ret = cli_usage_error(cmd, "too many '--db' stores");
+			goto out;
+		}
+		if (m == 1) {
+			f->db[f->ndb++] = v;
+			continue;
+		}
+		if (m == 0 && format != NULL)
+			m = cli_opt_value(cmd, argc, argv, &i, "--format", format);
+		if (m < 0) {
+			ret = CLI_USAGE;
+			goto out;
+		}
+		if (m == 0) {
+			ret = cli_unknown_arg(cmd, argv[i]);
+			goto out;
+		}
+	}
+	if (format != NULL && strcmp(*format, "table") != 0 && strcmp(*format, "json") != 0) {
+		ret = cli_usage_error(cmd, "invalid format '%s': expected table or json", *format);
+		goto out;
+	}
+	if (filter_finish(f, err, sizeof err) != 0) {
+		cli_error("%s", err);
+		ret = CLI_ERR;
+	}
+out:
+	return ret;
+}
+
 int cli_is_help(const char *arg)
 {
 	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;

@@ -30,6 +30,8 @@ int cmd_run(int argc, char **argv);
 int cmd_records(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 /* Prints "tokshim: <message>\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -65,6 +67,15 @@ enum cli_arg cli_reading_arg(const char *cmd, const char *usage, struct filter *
 /* After parsing: completes f (the default store) and loads the price table into *pricing
  * (freed with pricing_free). Returns CLI_OK, or CLI_ERR with the error printed. */
 int cli_reading_setup(struct filter *f, struct pricing **pricing);
+
+/*
+ * Parses the arguments of a command that looks at whole stores rather than records (stats,
+ * verify): -h/--help (prints usage, returns CLI_OK with *done set), --db PATH (repeatable)
+ * and, when format is not NULL, --format table|json (default table). Then fills in the
+ * default store. Returns CLI_OK, or CLI_USAGE/CLI_ERR with the error printed.
+ */
+int cli_store_args(const char *cmd, const char *usage, int argc, char **argv, struct filter *f,
+		   const char **format, int *done);
 
 /* Is argv[i] "-h" or "--help"? */
 int cli_is_help(const char *arg);

@@ -22,8 +22,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -443,7 +446,9 @@ int store_open(struct store **out, const char *path, unsigned flags, uint64_t ma
 	if (rc != 0)
 		goto coder_release;
 	rc = store_err(mdb_env_set_maxdbs(st->env, STORE_NDBS));
-	if (rc == 0)
+	/* A reader given no size maps what the writers set (the file's own), so store_info
+	 * reports the writers' cap rather than a default of ours. */
+	if (rc == 0 && (map_size != 0 || !(flags & STORE_READONLY)))
 		rc = store_err(mdb_env_set_mapsize(st->env, map_size ? map_size
 								: STORE_DEFAULT_MAP_SIZE));
 	if (rc == 0)
@@ -849,6 +854,28 @@ out:
 	return rc;
 }
 
+/* Adds up the sizes of every payload value (a walk of the payloads database). */
+static int store_payload_bytes(struct store *st, MDB_txn *txn, uint64_t *total)
+{
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int rc;
+
+	*total = 0;
+	rc = store_err(mdb_cursor_open(txn, st->payloads, &cur));
+	if (rc != 0)
+		goto out;
+	rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+	while (rc == 0) {
+		*total += val.mv_size;
+		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+	}
+	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+	mdb_cursor_close(cur);
+out:
+	return rc;
+}
+
 int store_info(struct store *st, struct store_info *out)
 {
 	MDB_envinfo info;
@@ -883,11 +910,263 @@ int store_info(struct store *st, struct store_info *out)
 	if (rc != 0)
 		goto txn_abort;
 	out->payloads = ms.ms_entries;
-	rc = store_check_format(txn, st->meta, &out->format);
+	rc = store_payload_bytes(st, txn, &out->payload_bytes);
+	if (rc == 0)
+		rc = store_check_format(txn, st->meta, &out->format);
 	if (rc == 0)
 		rc = store_get_u64(txn, st->meta, "next_id", &out->next_id);
 txn_abort:
 	store_txn_end(st, txn, 0);
+out:
+	return rc;
+}
+
+/* ---- store_verify ------------------------------------------------------------------------ */
+
+struct store_verify_ctx {
+	store_problem_fn fn;
+	void *arg;
+	uint64_t problems;
+	uint64_t next_id;
+	int have_next_id;
+};
+
+static void store_problem(struct store_verify_ctx *vc, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Reports one problem (the first STORE_VERIFY_MAX_PROBLEMS of them) and counts it. */
+static void store_problem(struct store_verify_ctx *vc, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+
+	vc->problems++;
+	if (vc->problems > STORE_VERIFY_MAX_PROBLEMS || vc->fn == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	vc->fn(line, vc->arg);
+}
+
+/* Checks meta: a format this code reads and an 8-byte next_id (kept in vc). */
+static int store_verify_meta(struct store *st, MDB_txn *txn, struct store_verify_ctx *vc)
+{
+	uint32_t format;
+	int rc;
+
+	rc = store_check_format(txn, st->meta, &format);
+	if (rc == STORE_EFORMAT)
+		store_problem(vc, "meta 'format' is missing, malformed or newer than this tokshim");
+	else if (rc != 0)
+		goto out;
+	rc = store_get_u64(txn, st->meta, "next_id", &vc->next_id);
+	if (rc == STORE_EFORMAT || rc == STORE_ENOTFOUND)
+		store_problem(vc, "meta 'next_id' is missing or not 8 bytes");
+	else if (rc != 0)
+		goto out;
+	vc->have_next_id = rc == 0;
+	rc = 0;
+out:
+	return rc;
+}
+
+/* Does the payload of id exist (*found) and decode? Returns 0 or an LMDB-level error. */
+static int store_verify_payload(struct store *st, MDB_txn *txn, uint64_t id, int *found,
+				int *decodes)
+{
+	unsigned char ikey[8];
+	MDB_val key = { 8, ikey }, val;
+	struct payload pl;
+	int rc;
+
+	endian_put_be64(ikey, id);
+	*found = *decodes = 0;
+	rc = mdb_get(txn, st->payloads, &key, &val);
+	if (rc == MDB_NOTFOUND) {
+		rc = 0;
+		goto out;
+	}
+	rc = store_err(rc);
+	if (rc != 0)
+		goto out;
+	*found = 1;
+	rc = payload_decode(val.mv_data, val.mv_size, &pl);
+	*decodes = rc == 0;
+	payload_release(&pl);
+	rc = rc == STORE_ENOMEM ? rc : 0;
+out:
+	return rc;
+}
+
+/* records → ids and payloads: every record decodes and is named by its id's entry. */
+static int store_verify_records(struct store *st, MDB_txn *txn, struct store_verify_ctx *vc)
+{
+	MDB_cursor *cur;
+	MDB_val key, val, ival;
+	struct record rec;
+	unsigned char ikey[8];
+	MDB_val ik = { 8, ikey };
+	int rc, found, decodes;
+
+	rc = store_err(mdb_cursor_open(txn, st->records, &cur));
+	if (rc != 0)
+		goto out;
+	rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+	while (rc == 0) {
+		uint64_t id;
+
+		if (key.mv_size != 16) {
+			store_problem(vc, "records: a key of %zu bytes (16 expected)", key.mv_size);
+			goto next;
+		}
+		id = endian_be64((const unsigned char *)key.mv_data + 8);
+		if (record_decode(val.mv_data, val.mv_size, &rec) != 0) {
+			store_problem(vc, "record %" PRIu64 ": does not decode", id);
+			goto next;
+		}
+		if ((uint64_t)rec.ts_ns != endian_be64(key.mv_data))
+			store_problem(vc, "record %" PRIu64 ": its key's time is not its ts_ns", id);
+		if (id == 0 || (vc->have_next_id && id >= vc->next_id))
+			store_problem(vc, "record %" PRIu64 ": id not below meta next_id %" PRIu64,
+				      id, vc->next_id);
+		endian_put_be64(ikey, id);
+		rc = mdb_get(txn, st->ids, &ik, &ival);
+		if (rc == MDB_NOTFOUND)
+			store_problem(vc, "record %" PRIu64 ": no ids entry", id);
+		else if (rc != 0)
+			break;
+		else if (ival.mv_size != 16 || memcmp(ival.mv_data, key.mv_data, 16) != 0)
+			store_problem(vc, "record %" PRIu64 ": its ids entry names another key", id);
+		rc = store_verify_payload(st, txn, id, &found, &decodes);
+		if (rc != 0)
+			break;
+		if ((rec.flags & RECORD_PAYLOAD) && !found)
+			store_problem(vc, "record %" PRIu64 ": flagged with a payload, none stored",
+				      id);
+		else if (found && !decodes)
+			store_problem(vc, "payload %" PRIu64 ": does not decode", id);
+	next:
+		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+	}
+	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+	mdb_cursor_close(cur);
+out:
+	return rc;
+}
+
+/* Looks up the record an id-keyed entry belongs to: *flags receives its flags, -1 when
+ * there is none, -2 when it does not decode (the records walk has reported that). */
+static int store_verify_owner(struct store *st, MDB_txn *txn, const MDB_val *ikey,
+			      int64_t *flags)
+{
+	MDB_val rkey, val;
+	struct record rec;
+	int rc;
+
+	*flags = -1;
+	rc = mdb_get(txn, st->ids, (MDB_val *)ikey, &rkey);
+	if (rc == 0 && rkey.mv_size == 16)
+		rc = mdb_get(txn, st->records, &rkey, &val);
+	if (rc == 0 && rkey.mv_size == 16)
+		*flags = record_decode(val.mv_data, val.mv_size, &rec) == 0 ? (int64_t)rec.flags : -2;
+	return rc == MDB_NOTFOUND ? 0 : store_err(rc);
+}
+
+/* ids → records and payloads → records: no entry without its record. */
+static int store_verify_by_id(struct store *st, MDB_txn *txn, MDB_dbi dbi, const char *what,
+			      struct store_verify_ctx *vc)
+{
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int64_t flags;
+	int rc;
+
+	rc = store_err(mdb_cursor_open(txn, dbi, &cur));
+	if (rc != 0)
+		goto out;
+	rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+	while (rc == 0) {
+		uint64_t id;
+
+		if (key.mv_size != 8) {
+			store_problem(vc, "%s: a key of %zu bytes (8 expected)", what, key.mv_size);
+			goto next;
+		}
+		id = endian_be64(key.mv_data);
+		rc = store_verify_owner(st, txn, &key, &flags);
+		if (rc != 0)
+			break;
+		if (flags == -1)
+			store_problem(vc, "%s %" PRIu64 ": no record with this id", what, id);
+		else if (flags >= 0 && dbi == st->payloads && !(flags & RECORD_PAYLOAD))
+			store_problem(vc, "payload %" PRIu64 ": its record is not flagged with a "
+				      "payload", id);
+	next:
+		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+	}
+	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+	mdb_cursor_close(cur);
+out:
+	return rc;
+}
+
+static int store_verify_counters(struct store *st, MDB_txn *txn, struct store_verify_ctx *vc)
+{
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int rc;
+
+	rc = store_err(mdb_cursor_open(txn, st->counters, &cur));
+	if (rc != 0)
+		goto out;
+	rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+	while (rc == 0) {
+		if (key.mv_size == 0 || key.mv_size > STORE_KEY_MAX ||
+		    memchr(key.mv_data, '\0', key.mv_size) != NULL)
+			store_problem(vc, "counters: a name of %zu bytes that is not 1 to %d bytes "
+				      "of text", key.mv_size, STORE_KEY_MAX);
+		else if (val.mv_size != 8)
+			store_problem(vc, "counter '%.*s': a value of %zu bytes (8 expected)",
+				      (int)(key.mv_size > 64 ? 64 : key.mv_size),
+				      (const char *)key.mv_data, val.mv_size);
+		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+	}
+	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+	mdb_cursor_close(cur);
+out:
+	return rc;
+}
+
+int store_verify(struct store *st, store_problem_fn fn, void *arg, uint64_t *nproblems)
+{
+	struct store_verify_ctx vc = { fn, arg, 0, 0, 0 };
+	MDB_txn *txn;
+	int rc = STORE_EINVAL;
+
+	if (nproblems == NULL)
+		goto out;
+	*nproblems = 0;
+	rc = store_read_begin(st, &txn);
+	if (rc == STORE_ENOTFOUND) {
+		store_problem(&vc, "the file holds no store yet (its creation never committed)");
+		rc = 0;
+		goto done;
+	}
+	if (rc != 0)
+		goto out;
+	rc = store_verify_meta(st, txn, &vc);
+	if (rc == 0)
+		rc = store_verify_records(st, txn, &vc);
+	if (rc == 0)
+		rc = store_verify_by_id(st, txn, st->ids, "ids", &vc);
+	if (rc == 0)
+		rc = store_verify_by_id(st, txn, st->payloads, "payload", &vc);
+	if (rc == 0)
+		rc = store_verify_counters(st, txn, &vc);
+	store_txn_end(st, txn, 0);
+done:
+	*nproblems = vc.problems;
 out:
 	return rc;
 }

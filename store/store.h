@@ -62,7 +62,8 @@ struct store;
 
 /*
  * Opens the store at path. *out receives a handle to be released with store_close.
- * map_size 0 means STORE_DEFAULT_MAP_SIZE. Returns 0 or a STORE_E* code; on error *out is NULL.
+ * map_size 0 means STORE_DEFAULT_MAP_SIZE for writers, and for readers the size the writers
+ * set (the file's own). Returns 0 or a STORE_E* code; on error *out is NULL.
  * A file that exists but is not a tokshim store gives STORE_EFORMAT.
  */
 int store_open(struct store **out, const char *path, unsigned flags, uint64_t map_size);
@@ -132,10 +133,27 @@ struct store_info {
 	uint64_t records;
 	uint64_t payloads;
 	uint64_t next_id;
+	uint64_t payload_bytes; /* stored (compressed) payload bytes, headers included */
 	uint64_t file_bytes; /* size of the data file */
 	uint64_t map_bytes;  /* the map size cap */
 	uint32_t format;
 };
 int store_info(struct store *st, struct store_info *out);
+
+/* Receives each problem store_verify finds: one lowercase line, valid during the call. */
+typedef void (*store_problem_fn)(const char *problem, void *arg);
+
+/*
+ * Checks the store's structure inside one read transaction: meta holds a known format and a
+ * next_id; every record decodes, its key's time is its ts_ns, its id is below next_id and the
+ * ids entry of that id names it; every ids entry names an existing record; every record with
+ * RECORD_PAYLOAD has a payload that decodes and every payload belongs to such a record; every
+ * counter has a 1 to 511 byte name and an 8-byte value. fn is called once per problem (at
+ * most STORE_VERIFY_MAX_PROBLEMS times; *nproblems still counts them all). Returns 0 when the
+ * check ran to its end, whatever it found, or a STORE_E* code when it could not run.
+ * Decompresses every payload: time grows with the store.
+ */
+#define STORE_VERIFY_MAX_PROBLEMS 100
+int store_verify(struct store *st, store_problem_fn fn, void *arg, uint64_t *nproblems);
 
 #endif

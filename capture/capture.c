@@ -34,6 +34,13 @@
 
 enum body_kind { BODY_WHOLE, BODY_SSE, BODY_NDJSON };
 
+const char *const capture_drop_names[CAPTURE_DROP_N] = {
+	"dropped.capture.http_error",   "dropped.capture.queue_full",
+	"dropped.capture.body_cap",     "dropped.capture.request_cap",
+	"dropped.capture.decode_error", "dropped.capture.event_cap",
+	"dropped.capture.no_usage",     "dropped.capture.out_of_memory",
+};
+
 struct exchange {
 	struct provider_match match;
 	struct usage usage;
@@ -81,6 +88,7 @@ struct capture_conn {
 	int req_started;
 	int tls;
 	int dead;
+	enum capture_drop dead_reason; /* why the connection was given up, when dead */
 	int eof;
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
@@ -206,6 +214,12 @@ static void request_host(const struct capture_conn *c, const struct http_head *h
 	}
 }
 
+static void capture_drop(const struct capture_conn *c, enum capture_drop reason)
+{
+	if (c->cfg->drop != NULL)
+		c->cfg->drop(reason);
+}
+
 static int queue_push(struct capture_conn *c, struct exchange *x, int head_request)
 {
 	struct slot *s;
@@ -275,8 +289,11 @@ static enum http_body_mode req_on_head(void *ctx, const struct http_head *h)
 	if (!head_request && provider_match(host, port, path, &m))
 		x = exchange_new(c, h, host, target, target_len, &m);
 	if (queue_push(c, x, head_request) != 0) {
+		if (x != NULL)
+			capture_drop(c, CAPTURE_DROP_QUEUE);
 		exchange_free(x);
 		c->dead = 1;
+		c->dead_reason = CAPTURE_DROP_QUEUE;
 		return HTTP_BODY_UPGRADE;
 	}
 	c->cur_req = x;
@@ -442,6 +459,28 @@ static void resp_on_body(void *ctx, const char *data, size_t len)
 		x->decode_failed = 1;
 }
 
+/* Counts each way this exchange was not read whole; before usage_finish, which estimates. */
+static void exchange_count_drops(const struct capture_conn *c, const struct exchange *x,
+				 int complete)
+{
+	uint64_t oversize = x->kind == BODY_SSE ? x->sse.dropped
+			  : x->kind == BODY_NDJSON ? x->ndjson.dropped : 0;
+
+	if (c->dead)
+		capture_drop(c, c->dead_reason);
+	if (x->decode_failed)
+		capture_drop(c, CAPTURE_DROP_DECODE);
+	if (x->kind == BODY_WHOLE && x->resp_body.cut)
+		capture_drop(c, CAPTURE_DROP_BODY_CAP);
+	if (x->req_body.cut)
+		capture_drop(c, CAPTURE_DROP_REQUEST_CAP);
+	if (oversize > 0)
+		capture_drop(c, CAPTURE_DROP_EVENT_CAP);
+	if (complete && x->kind == BODY_WHOLE && x->status >= 200 && x->status < 300 &&
+	    !x->usage.have_usage && !x->usage.not_billed)
+		capture_drop(c, CAPTURE_DROP_NO_USAGE);
+}
+
 static void exchange_emit(struct capture_conn *c, struct exchange *x, int complete)
 {
 	const struct capture_config *cfg = c->cfg;
@@ -462,6 +501,7 @@ static void exchange_emit(struct capture_conn *c, struct exchange *x, int comple
 	/* A whole body cut at the parse cap could not be read: as good as cut short. For streams
 	 * resp_body only holds the payload part, and being cut there is expected. */
 	complete = complete && !x->decode_failed && !(x->kind == BODY_WHOLE && x->resp_body.cut);
+	exchange_count_drops(c, x, complete);
 	usage_finish(u, x->status, complete);
 
 	memset(&rec, 0, sizeof(rec));

@@ -34,6 +34,28 @@ enum capture_mode {
 #define CAPTURE_PARSE_MAX (32u << 20)
 #define CAPTURE_BODY_CAP_DEFAULT (1u << 20)
 
+/*
+ * What the capture gives up on, counted per LLM exchange (never for traffic that is not an LLM
+ * call). Where a record can still be made it is emitted, flagged cut short or estimated.
+ */
+enum capture_drop {
+	CAPTURE_DROP_HTTP,        /* the connection stopped being valid HTTP/1.x mid-exchange */
+	CAPTURE_DROP_QUEUE,       /* more requests in flight than the queue holds */
+	CAPTURE_DROP_BODY_CAP,    /* a whole response body passed CAPTURE_PARSE_MAX: usage unread */
+	CAPTURE_DROP_REQUEST_CAP, /* the request body passed CAPTURE_PARSE_MAX */
+	CAPTURE_DROP_DECODE,      /* the Content-Encoding could not be decoded */
+	CAPTURE_DROP_EVENT_CAP,   /* stream events over the event size cap were skipped */
+	CAPTURE_DROP_NO_USAGE,    /* a whole 2xx body without usage the provider could read */
+	CAPTURE_DROP_NOMEM,       /* out of memory for a connection (counted by the shim) */
+	CAPTURE_DROP_N
+};
+
+/* The store counter name of each reason: "dropped.capture.http_error" … */
+extern const char *const capture_drop_names[CAPTURE_DROP_N];
+
+/* Receives one count of reason; called just before the exchange's record is emitted. */
+typedef void (*capture_drop_fn)(enum capture_drop reason);
+
 /* Process-wide settings, read once by the shim. Strings must outlive every capture_conn. */
 struct capture_config {
 	const char *process;
@@ -45,6 +67,7 @@ struct capture_config {
 	enum capture_mode mode;
 	size_t body_cap;         /* payload bytes kept per body */
 	int32_t pid;
+	capture_drop_fn drop;    /* counts what the capture gives up on; may be NULL */
 };
 
 /*

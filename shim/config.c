@@ -74,6 +74,7 @@ static void config_load(void)
 	else if (mode != NULL && strcmp(mode, "meta") == 0)
 		config.mode = CAPTURE_META;
 	config.body_cap = cap ? cap : CAPTURE_BODY_CAP_DEFAULT;
+	config.drop = shim_sink_drop;
 }
 
 const struct capture_config *shim_config(void)

@@ -75,7 +75,7 @@ static void tconn_feed(struct tconn *t, enum capture_dir dir, const struct iovec
 								      : NULL,
 					  t->peer_len, t->tls, shim_sink_emit, NULL);
 		if (t->cap == NULL) {
-			shim_sink_drop("out of memory for a connection");
+			shim_sink_drop(CAPTURE_DROP_NOMEM);
 			__atomic_store_n(&t->done, 1, __ATOMIC_RELAXED);
 			goto unlock;
 		}

@@ -59,8 +59,9 @@ void shim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* capture_emit_fn: appends a finished exchange to the store, counting what it must drop. */
 void shim_sink_emit(void *ctx, struct record *rec, const struct payload *pl);
 
-/* Counts a drop that happened before a record existed (e.g. out of memory for a connection). */
-void shim_sink_drop(const char *reason);
+/* capture_drop_fn: counts what the capture gave up on; written with the next record, or at
+ * exit when none follows. */
+void shim_sink_drop(enum capture_drop reason);
 
 /* ---- connections (conns.c) ---- */
 

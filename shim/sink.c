@@ -25,13 +25,14 @@
 /* Retry a store that would not open at most this often. */
 #define REOPEN_INTERVAL_NS 1000000000LL
 
-enum drop_reason { DROP_UNAVAILABLE, DROP_FULL, DROP_WRITE, DROP_OTHER, DROP_N };
+/* The store's own drops, then the capture's reasons (capture_drop_names) after them. */
+enum drop_reason { DROP_UNAVAILABLE, DROP_FULL, DROP_WRITE, DROP_CAPTURE, DROP_N = DROP_CAPTURE +
+									       CAPTURE_DROP_N };
 
-static const char *const drop_names[DROP_N] = {
+static const char *const store_drop_names[DROP_CAPTURE] = {
 	"dropped.store_unavailable",
 	"dropped.store_full",
 	"dropped.store_error",
-	"dropped.capture",
 };
 
 static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -98,7 +99,8 @@ static size_t pending_deltas(struct store_counter_delta *d)
 	for (i = 0; i < DROP_N; i++) {
 		if (pending[i] == 0)
 			continue;
-		d[n].name = drop_names[i];
+		d[n].name = i < DROP_CAPTURE ? store_drop_names[i]
+					     : capture_drop_names[i - DROP_CAPTURE];
 		d[n].delta = pending[i];
 		n++;
 	}
@@ -145,11 +147,33 @@ unlock:
 	pthread_mutex_unlock(&sink_lock);
 }
 
-void shim_sink_drop(const char *reason)
+void shim_sink_drop(enum capture_drop reason)
 {
 	pthread_mutex_lock(&sink_lock);
-	pending[DROP_OTHER]++;
-	shim_log("dropped: %s", reason);
+	pending[DROP_CAPTURE + reason]++;
+	shim_log("capture gave up: %s", capture_drop_names[reason]);
+	pthread_mutex_unlock(&sink_lock);
+}
+
+/*
+ * Drops that no later record carried to the store (a connection given up on as the agent's
+ * last exchange) are written as the process exits. trylock: a thread of the agent may still
+ * be inside the sink, and exit must never wait for it.
+ */
+__attribute__((destructor)) static void sink_flush_at_exit(void)
+{
+	struct store_counter_delta d[DROP_N];
+	size_t nd;
+
+	if (pthread_mutex_trylock(&sink_lock) != 0)
+		return;
+	shim_busy = 1;
+	nd = pending_deltas(d);
+	if (nd > 0 && pending[DROP_UNAVAILABLE] == 0)
+		sink_open();
+	if (nd > 0 && sink_store != NULL && store_counters_add(sink_store, d, nd) == 0)
+		pending_clear();
+	shim_busy = 0;
 	pthread_mutex_unlock(&sink_lock);
 }
 

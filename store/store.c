@@ -550,6 +550,42 @@ static void store_record_key(unsigned char key[16], int64_t ts_ns, uint64_t id)
 	endian_put_be64(key + 8, id);
 }
 
+/*
+ * Appends leave part of the map to counter-only transactions: once LMDB itself reports the
+ * map full, even updating a counter needs fresh pages, so the drops of a full store could
+ * never be counted. Appends stop at the cap minus this reserve; counters may use it, and
+ * steady counter updates reuse the pages they free. Bounds: [128 KiB, 4 MiB], 1/16 between.
+ */
+#define STORE_RESERVE_MIN (128u << 10)
+#define STORE_RESERVE_MAX (4u << 20)
+/* Pages an append may touch besides its data: copies along each B-tree path, the free list. */
+#define STORE_APPEND_SLACK_PAGES 16
+
+/* Inside a write txn: is there room for an append of bytes outside the counters' reserve?
+ * Returns 0 or STORE_EFULL. The file's last page bounds what is in use: the store only grows,
+ * so its free list holds little more than the copies of recent transactions. */
+static int store_room(struct store *st, size_t bytes)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+	uint64_t used, need, reserve;
+	int rc = 0;
+
+	if (mdb_env_info(st->env, &info) != 0 || mdb_env_stat(st->env, &ms) != 0)
+		goto out; /* LMDB will say MDB_MAP_FULL itself if it must */
+	reserve = info.me_mapsize / 16;
+	if (reserve < STORE_RESERVE_MIN)
+		reserve = STORE_RESERVE_MIN;
+	if (reserve > STORE_RESERVE_MAX)
+		reserve = STORE_RESERVE_MAX;
+	used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+	need = bytes + (uint64_t)STORE_APPEND_SLACK_PAGES * ms.ms_psize;
+	if (used + need + reserve > info.me_mapsize)
+		rc = STORE_EFULL;
+out:
+	return rc;
+}
+
 /* Writes what store_append encoded, in the caller's write txn; *id receives the new id. */
 static int store_append_txn(struct store *st, MDB_txn *txn, int64_t ts_ns,
 			    const unsigned char *enc, size_t enc_len, const unsigned char *pay,
@@ -560,6 +596,9 @@ static int store_append_txn(struct store *st, MDB_txn *txn, int64_t ts_ns,
 	MDB_val key, val;
 	int rc;
 
+	rc = store_room(st, enc_len + pay_len);
+	if (rc != 0)
+		goto out;
 	rc = store_get_u64(txn, st->meta, "next_id", id);
 	if (rc == STORE_ENOTFOUND)
 		rc = STORE_EFORMAT;

@@ -22,6 +22,7 @@
 
 #include "capture/dbuf.h"
 #include "http/decode.h"
+#include "http/eventstream.h"
 #include "http/http.h"
 #include "http/stream.h"
 #include "providers/provider.h"
@@ -32,7 +33,7 @@
 /* Redaction may lengthen a head (a short secret becomes "[REDACTED]"): room for that. */
 #define REDACT_SLACK 1024
 
-enum body_kind { BODY_WHOLE, BODY_SSE, BODY_NDJSON };
+enum body_kind { BODY_WHOLE, BODY_SSE, BODY_NDJSON, BODY_JSON_ARRAY, BODY_EVENTSTREAM };
 
 const char *const capture_drop_names[CAPTURE_DROP_N] = {
 	"dropped.capture.http_error",   "dropped.capture.queue_full",
@@ -64,6 +65,8 @@ struct exchange {
 	struct body_decoder dec;
 	struct sse_parser sse;
 	struct ndjson_parser ndjson;
+	struct jsonarray_parser jsonarray;
+	struct eventstream_parser eventstream;
 };
 
 struct slot {
@@ -119,6 +122,10 @@ static void exchange_free(struct exchange *x)
 		sse_parser_release(&x->sse);
 	else if (x->kind == BODY_NDJSON)
 		ndjson_parser_release(&x->ndjson);
+	else if (x->kind == BODY_JSON_ARRAY)
+		jsonarray_parser_release(&x->jsonarray);
+	else if (x->kind == BODY_EVENTSTREAM)
+		eventstream_parser_release(&x->eventstream);
 	free(x);
 }
 
@@ -345,6 +352,10 @@ static void resp_sink(void *ctx, const char *data, size_t len)
 		sse_parser_feed(&x->sse, data, len);
 	else if (x->kind == BODY_NDJSON)
 		ndjson_parser_feed(&x->ndjson, data, len);
+	else if (x->kind == BODY_JSON_ARRAY)
+		jsonarray_parser_feed(&x->jsonarray, data, len);
+	else if (x->kind == BODY_EVENTSTREAM)
+		eventstream_parser_feed(&x->eventstream, data, len);
 }
 
 static int header_is(const struct http_header *hdr, const char *value)
@@ -388,18 +399,28 @@ static void exchange_begin_response(struct capture_conn *c, struct exchange *x,
 	const struct http_header *ct = http_head_get(h, "content-type");
 	const struct http_header *ce = http_head_get(h, "content-encoding");
 	size_t keep = c->cfg->mode == CAPTURE_FULL ? c->cfg->body_cap : 0;
+	enum provider_framing framing = PROVIDER_FRAMING_AUTO;
 
 	x->status = h->status;
 	x->retry_after = parse_retry_after(http_head_get(h, "retry-after"));
 	if (c->cfg->mode != CAPTURE_OFF)
 		copy_redacted_head(&x->resp_head, h);
+	if (x->match.family->response != NULL)
+		framing = x->match.family->response(&x->usage, h);
 	if (header_is(ct, "text/event-stream")) {
 		x->kind = BODY_SSE;
 		sse_parser_init(&x->sse, STREAM_EVENT_MAX_DEFAULT, on_stream_event, x);
 	} else if (header_is(ct, "application/x-ndjson") ||
-		   header_is(ct, "application/jsonl")) {
+		   header_is(ct, "application/jsonl") ||
+		   header_is(ct, "application/stream+json")) { /* Cohere v1 */
 		x->kind = BODY_NDJSON;
 		ndjson_parser_init(&x->ndjson, STREAM_EVENT_MAX_DEFAULT, on_stream_event, x);
+	} else if (header_is(ct, "application/vnd.amazon.eventstream")) {
+		x->kind = BODY_EVENTSTREAM;
+		eventstream_parser_init(&x->eventstream, STREAM_EVENT_MAX_DEFAULT, on_stream_event, x);
+	} else if (framing == PROVIDER_FRAMING_JSON_ARRAY) {
+		x->kind = BODY_JSON_ARRAY;
+		jsonarray_parser_init(&x->jsonarray, STREAM_EVENT_MAX_DEFAULT, on_stream_event, x);
 	}
 	if (x->kind != BODY_WHOLE) {
 		x->usage.stream = 1;
@@ -495,7 +516,9 @@ static void exchange_emit(struct capture_conn *c, struct exchange *x, int comple
 		sse_parser_finish(&x->sse);
 	else if (x->kind == BODY_NDJSON)
 		ndjson_parser_finish(&x->ndjson);
-	else if (x->status != 0 && !x->decode_failed)
+	else if (x->kind == BODY_JSON_ARRAY)
+		jsonarray_parser_finish(&x->jsonarray);
+	else if (x->kind == BODY_WHOLE && x->status != 0 && !x->decode_failed)
 		x->match.family->body(u, x->status, x->resp_body.p ? x->resp_body.p : "",
 				      x->resp_body.len);
 	/* A whole body cut at the parse cap could not be read: as good as cut short. For streams

@@ -1,5 +1,5 @@
 /*
- * stream.c - SSE and NDJSON framing of streamed bodies (stream.h).
+ * stream.c - SSE, NDJSON and JSON-array framing of streamed bodies (stream.h).
  *
  * The SSE parser does not gather lines: it reads a line's field name into a few bytes, and from
  * the colon on sends the value's bytes straight where they belong (the event's data, its name,
@@ -366,4 +366,147 @@ void ndjson_parser_release(struct ndjson_parser *p)
 	p->line = NULL;
 	p->line_len = p->line_cap = 0;
 	p->line_oversize = 0;
+}
+
+enum jsonarray_state { JA_START, JA_BETWEEN, JA_ELEM, JA_DONE };
+
+void jsonarray_parser_init(struct jsonarray_parser *p, size_t max_event, stream_event_fn fn,
+			   void *ctx)
+{
+	memset(p, 0, sizeof(*p));
+	p->on_event = fn;
+	p->ctx = ctx;
+	p->max_event = max_event ? max_event : STREAM_EVENT_MAX_DEFAULT;
+}
+
+static int jsonarray_append(struct jsonarray_parser *p, const char *s, size_t n)
+{
+	int rc = HTTP_OK;
+
+	if (p->elem_oversize || n == 0)
+		goto out;
+	if (n > p->max_event - p->elem_len) {
+		p->elem_oversize = 1;
+		goto out;
+	}
+	rc = stream_reserve(&p->elem, &p->elem_cap, p->elem_len + n, p->max_event);
+	if (rc != HTTP_OK) {
+		p->elem_oversize = 1;
+		goto out;
+	}
+	memcpy(p->elem + p->elem_len, s, n);
+	p->elem_len += n;
+out:
+	return rc;
+}
+
+/* The element is whole: hand it out (or count it dropped) and wait for the next. */
+static void jsonarray_element_done(struct jsonarray_parser *p)
+{
+	if (p->elem_oversize) {
+		p->dropped++;
+	} else if (p->elem_len > 0) {
+		p->events++;
+		if (p->on_event)
+			p->on_event(p->ctx, NULL, 0, p->elem, p->elem_len);
+	}
+	p->elem_len = 0;
+	p->elem_oversize = 0;
+	p->state = p->top_array ? JA_BETWEEN : JA_DONE;
+	stream_shrink(&p->elem, &p->elem_cap);
+}
+
+static int jsonarray_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/*
+ * Where the element that started at s[0] (or earlier) ends in s[0..n): sets *end to the
+ * bytes that belong to it and returns 1 when it ends here, else 0 (all n bytes belong to it).
+ */
+static int jsonarray_scan(struct jsonarray_parser *p, const char *s, size_t n, size_t *end)
+{
+	size_t i;
+	int done = 0;
+	char c;
+
+	for (i = 0; i < n && !done; i++) {
+		c = s[i];
+		if (p->in_string) {
+			if (p->escape) {
+				p->escape = 0;
+			} else if (c == '\\') {
+				p->escape = 1;
+			} else if (c == '"') {
+				p->in_string = 0;
+				done = p->depth == 0; /* the element is a string */
+			}
+		} else if (c == '"') {
+			p->in_string = 1;
+		} else if (c == '{' || c == '[') {
+			p->depth++;
+		} else if ((c == '}' || c == ']') && p->depth > 0) {
+			p->depth--;
+			done = p->depth == 0;
+		} else if (p->depth == 0 && (c == ',' || c == ']' || jsonarray_space(c))) {
+			/* The end of a number or literal: the delimiter is not part of it. */
+			done = 1;
+			break;
+		}
+	}
+	*end = i;
+	return done;
+}
+
+int jsonarray_parser_feed(struct jsonarray_parser *p, const char *data, size_t len)
+{
+	size_t i = 0, end;
+	int rc = HTTP_OK, r, done;
+	char c;
+
+	while (i < len && p->state != JA_DONE) {
+		c = data[i];
+		if (p->state != JA_ELEM) {
+			if (jsonarray_space(c) || (p->state == JA_BETWEEN && c == ',')) {
+				i++;
+			} else if (p->state == JA_START && c == '[') {
+				p->top_array = 1;
+				p->state = JA_BETWEEN;
+				i++;
+			} else if (p->state == JA_BETWEEN && c == ']') {
+				p->state = JA_DONE;
+				i++;
+			} else {
+				p->state = JA_ELEM;
+				p->depth = 0;
+				p->in_string = p->escape = 0;
+			}
+			continue;
+		}
+		done = jsonarray_scan(p, data + i, len - i, &end);
+		r = jsonarray_append(p, data + i, end);
+		if (r != HTTP_OK)
+			rc = r;
+		i += end;
+		if (done)
+			jsonarray_element_done(p);
+	}
+	return rc;
+}
+
+void jsonarray_parser_finish(struct jsonarray_parser *p)
+{
+	if (p->state == JA_ELEM && p->depth == 0 && !p->in_string && p->elem_len > 0)
+		jsonarray_element_done(p);
+	p->elem_len = 0;
+	p->elem_oversize = 0;
+	p->state = JA_DONE;
+}
+
+void jsonarray_parser_release(struct jsonarray_parser *p)
+{
+	free(p->elem);
+	p->elem = NULL;
+	p->elem_len = p->elem_cap = 0;
 }

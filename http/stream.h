@@ -1,6 +1,7 @@
 /*
  * stream.h - framing of streamed response bodies into events: Server-Sent Events
- * (text/event-stream) and newline-delimited JSON (application/x-ndjson).
+ * (text/event-stream), newline-delimited JSON (application/x-ndjson) and a JSON array sent
+ * element by element (Gemini). The binary AWS event-stream has its own decoder, eventstream.h.
  *
  * An event is gathered whole before it is handed out, because providers put what matters in
  * single large events (OpenAI's response.completed carries the whole response). Each parser
@@ -73,5 +74,36 @@ int ndjson_parser_feed(struct ndjson_parser *p, const char *data, size_t len);
 /* End of body: a last line without its newline is delivered. */
 void ndjson_parser_finish(struct ndjson_parser *p);
 void ndjson_parser_release(struct ndjson_parser *p);
+
+/*
+ * A JSON array streamed element by element (Gemini's streamGenerateContent without alt=sse:
+ * `[{…}\n,\r\n{…}]` arriving in any pieces). Each top-level element is one event, handed out
+ * as soon as its last byte is in; a body that is not an array (an error object) is one event.
+ * Strings and escapes are followed so that brackets inside text do not count.
+ */
+struct jsonarray_parser {
+	stream_event_fn on_event;
+	void *ctx;
+	size_t max_event;
+	char *elem;        /* the current element (heap, bounded) */
+	size_t elem_len, elem_cap;
+	int state;         /* before the body's value, between elements, in one, after the array */
+	int top_array;     /* the body is an array (else its one value is the event) */
+	unsigned depth;    /* open brackets and braces inside the element */
+	int in_string, escape;
+	int elem_oversize; /* the element passed max_event: it is discarded when it ends */
+	uint64_t events;
+	uint64_t dropped;
+};
+
+/* max_event 0 means STREAM_EVENT_MAX_DEFAULT. Allocates nothing until the first element. */
+void jsonarray_parser_init(struct jsonarray_parser *p, size_t max_event, stream_event_fn fn,
+			   void *ctx);
+/* Frames bytes into elements (name always NULL; data the element's JSON text without the
+ * separators around it). Returns 0 or HTTP_ENOMEM (the element is dropped and counted). */
+int jsonarray_parser_feed(struct jsonarray_parser *p, const char *data, size_t len);
+/* End of body: a number or literal still open is delivered; a cut object or string is not. */
+void jsonarray_parser_finish(struct jsonarray_parser *p);
+void jsonarray_parser_release(struct jsonarray_parser *p);
 
 #endif

@@ -15,6 +15,9 @@
 extern const struct provider_family provider_family_openai;
 extern const struct provider_family provider_family_anthropic;
 extern const struct provider_family provider_family_ollama;
+extern const struct provider_family provider_family_gemini;
+extern const struct provider_family provider_family_cohere;
+extern const struct provider_family provider_family_bedrock;
 
 /* Length of a request-target's path: the bytes before '?' or '#'. path may be NULL (0). */
 size_t provider_path_len(const char *path);

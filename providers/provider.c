@@ -22,7 +22,7 @@
 
 struct provider_row {
 	const char *name;  /* provider name for records; NULL: the host name */
-	const char *host;  /* exact host, ".suffix" for any subdomain, NULL: any host */
+	const char *host;  /* exact host, ".suffix" or "-suffix" for a family of hosts, NULL: any */
 	unsigned port;     /* 0: any port */
 	int local;
 	const struct provider_family *family;
@@ -48,6 +48,13 @@ static const struct provider_row provider_rows[] = {
 	{"together", "api.together.ai", 0, 0, &provider_family_openai},
 	{"fireworks", "api.fireworks.ai", 0, 0, &provider_family_openai},
 	{"azure.ai.openai", ".openai.azure.com", 0, 0, &provider_family_openai},
+	{"gcp.gemini", "generativelanguage.googleapis.com", 0, 0, &provider_family_gemini},
+	/* Vertex AI: REGION-aiplatform.googleapis.com, and the global endpoint. */
+	{"gcp.vertex_ai", "-aiplatform.googleapis.com", 0, 0, &provider_family_gemini},
+	{"gcp.vertex_ai", "aiplatform.googleapis.com", 0, 0, &provider_family_gemini},
+	{"cohere", "api.cohere.com", 0, 0, &provider_family_cohere},
+	{"cohere", "api.cohere.ai", 0, 0, &provider_family_cohere},
+	{"aws.bedrock", ".amazonaws.com", 0, 0, &provider_family_bedrock},
 	/* Ollama's hosted models: the Ollama API, billed, so not local. */
 	{"ollama", "ollama.com", 0, 0, &provider_family_ollama},
 	/* Ollama's default port serves its own API and OpenAI- and Anthropic-compatible ones. */
@@ -65,7 +72,7 @@ static int provider_host_fits(const char *pattern, const char *host)
 	size_t plen, hlen;
 	int fits = 0;
 
-	if (pattern[0] != '.') {
+	if (pattern[0] != '.' && pattern[0] != '-') {
 		fits = strcmp(pattern, host) == 0;
 		goto done;
 	}

@@ -66,6 +66,14 @@ struct provider_request {
 	int body_truncated;
 };
 
+/* How a response body is cut into events, when the family must say so: the Content-Type decides
+ * otherwise (text/event-stream SSE, application/x-ndjson NDJSON, application/vnd.amazon.eventstream
+ * AWS event-stream, anything else one whole body). */
+enum provider_framing {
+	PROVIDER_FRAMING_AUTO,       /* by the Content-Type */
+	PROVIDER_FRAMING_JSON_ARRAY, /* a JSON array streamed element by element (Gemini) */
+};
+
 struct provider_family {
 	const char *name; /* "openai", "anthropic", "ollama" … */
 	/* The API served at this path (a static string such as "chat.completions"), or NULL when
@@ -78,6 +86,12 @@ struct provider_family {
 		      size_t len);
 	/* Reads a whole non-streamed body (decoded), for any status (error bodies included). */
 	void (*body)(struct usage *u, int status, const char *data, size_t len);
+	/* Optional (NULL: nothing to read). Reads the response head before any of its body:
+	 * usage or an error type sent in headers (Bedrock's x-amzn-bedrock-*-token-count), and
+	 * returns how the body is framed when its Content-Type alone does not tell that it is a
+	 * stream (Gemini's streamGenerateContent answers a JSON array as application/json).
+	 * u->api is set; the request may not have been read yet. h is valid during the call. */
+	enum provider_framing (*response)(struct usage *u, const struct http_head *h);
 };
 
 /* The provider a request goes to. */

@@ -30,6 +30,7 @@ int cmd_run(int argc, char **argv);
 int cmd_records(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_pricing(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 

@@ -15,6 +15,7 @@ static const struct cli_cmd commands[] = {
 	{ "records", cmd_records, "list usage records (table or jsonl)" },
 	{ "report", cmd_report, "tokens and cost by agent, model and provider" },
 	{ "show", cmd_show, "one exchange in full: heads, bodies, the stream reassembled" },
+	{ "pricing", cmd_pricing, "the prices in force (list [MODEL]); update them from a list" },
 	{ "stats", cmd_stats, "the store's size, records, payloads and drop counters" },
 	{ "verify", cmd_verify, "check the store's structure; exit 1 when it is damaged" },
 };

@@ -474,6 +474,49 @@ static void print_head(FILE *f, const struct record_str *head)
 	print_text(f, head->p, n);
 }
 
+/*
+ * Names what the shim redacted in a stored head, for the section title: the header names
+ * whose value is the mark, and "key=" style query parameters of the request line, e.g.
+ * "(redacted: authorization, cookie, key=)". Empty when nothing was.
+ */
+static void redacted_names(const struct record_str *head, char *out, size_t cap)
+{
+	static const char mark[] = "[REDACTED]";
+	const char *p = head->p, *end = head->p + head->n, *eol, *q;
+	size_t len = 0, mlen = sizeof mark - 1;
+	int first_line = 1;
+
+	out[0] = '\0';
+	for (; p != NULL && p < end; p = eol + 1, first_line = 0) {
+		eol = memchr(p, '\n', (size_t)(end - p));
+		if (eol == NULL)
+			eol = end;
+		for (q = p; q + mlen <= eol; q++) {
+			const char *name = q;
+
+			if (memcmp(q, mark, mlen) != 0)
+				continue;
+			if (first_line) { /* a query parameter: back to its '?' or '&' */
+				while (name > p && name[-1] != '?' && name[-1] != '&')
+					name--;
+			} else {
+				name = p;
+			}
+			while (q > name && (q[-1] == ' ' || q[-1] == '\t' || q[-1] == ':'))
+				q--;
+			len += (size_t)snprintf(out + len, len < cap ? cap - len : 0, "%s%.*s",
+						len ? ", " : "(redacted: ", (int)(q - name), name);
+			if (len >= cap)
+				len = cap - 1;
+			break;
+		}
+	}
+	for (size_t i = 0; i < len; i++)
+		out[i] = (char)tolower((unsigned char)out[i]);
+	if (len > 0 && len + 2 <= cap)
+		memcpy(out + len, ")", 2);
+}
+
 /* A body: pretty JSON when it parses, else the text; says when the stored part is cut. */
 static void print_body(FILE *f, const struct style *st, const char *title,
 		       const struct record_str *body, uint64_t size)
@@ -688,6 +731,7 @@ void exchange_print(FILE *f, const struct record *rec, const struct payload *pl,
 {
 	struct style st = { "", "", "" };
 	enum exchange_stream kind;
+	char redacted[256];
 
 	if (colour) {
 		st.bold = "\033[1m";
@@ -702,12 +746,14 @@ void exchange_print(FILE *f, const struct record *rec, const struct payload *pl,
 		goto out;
 	}
 	if (pl->req_head.n) {
-		section(f, &st, "request head", NULL);
+		redacted_names(&pl->req_head, redacted, sizeof redacted);
+		section(f, &st, "request head", redacted[0] ? redacted : NULL);
 		print_head(f, &pl->req_head);
 	}
 	print_body(f, &st, "request body", &pl->req_body, pl->req_body_size);
 	if (pl->resp_head.n) {
-		section(f, &st, "response head", NULL);
+		redacted_names(&pl->resp_head, redacted, sizeof redacted);
+		section(f, &st, "response head", redacted[0] ? redacted : NULL);
 		print_head(f, &pl->resp_head);
 	}
 	print_body(f, &st, "response body", &pl->resp_body, pl->resp_body_size);

@@ -80,6 +80,11 @@ def fault_response(fault):
     if fault == "invalid_json":
         body = b'{"id":"x","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tok'
         return json_head + b"Content-Length: %d\r\n\r\n" % len(body), iter([body]), False
+    if fault == "secrets":  # a good answer that sets a cookie (test_secrets.py)
+        body = json.dumps({"id": "x", "object": "chat.completion", "model": "gpt-4o-mini",
+                           "choices": [{"message": {"content": "ok"}}], "usage": USAGE}).encode()
+        return (json_head + b"Set-Cookie: session=sc-setcookie-secret-77; HttpOnly\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body), iter([body]), False)
     if fault == "junk":
         rnd = random.Random(7)
         return bytes(rnd.getrandbits(8) for _ in range(4096)), iter([]), True

@@ -27,6 +27,7 @@ Endpoints (either port; the Host header does not matter)
                                message_start, content_block_start, ping, content_block_delta…,
                                content_block_stop, message_delta, message_stop.
   POST /api/chat, /api/generate  Ollama; NDJSON stream unless the body says "stream": false.
+  Gemini, Vertex AI, Cohere, Bedrock paths   answered by provider_gcb.py (see its docstring).
   anything else                404 in the provider's error shape.
 
 Recorded bodies (from $TOKSHIM_FIXTURES, default <repo>/../shared/fixtures) are sent as they
@@ -92,6 +93,8 @@ import sys
 import threading
 import time
 import zlib
+
+import provider_gcb  # Gemini, Vertex AI, Cohere and Bedrock answers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
@@ -610,6 +613,9 @@ def not_found(req, family_hint):
 
 
 def respond(req):
+    gcb = provider_gcb.respond(req)
+    if gcb is not None:
+        return Response(**gcb)
     scenario = (req.header("X-Test-Scenario") or "").strip().lower()
     family = family_of(req.path)
     if req.method != "POST" or family is None:

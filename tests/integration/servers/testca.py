@@ -18,6 +18,10 @@ import subprocess
 import sys
 
 SAN_DNS = ("api.openai.com", "api.anthropic.com", "localhost")
+# Gemini, Vertex AI, Cohere and Bedrock (tests/integration/test_providers_gcb.py)
+SAN_DNS += ("generativelanguage.googleapis.com", "us-central1-aiplatform.googleapis.com",
+            "aiplatform.googleapis.com", "api.cohere.com",
+            "bedrock-runtime.us-east-1.amazonaws.com")
 SAN_IP = ("127.0.0.1",)
 
 

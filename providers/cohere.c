@@ -28,25 +28,14 @@
 
 static const char *cohere_api_of(const char *path)
 {
-	static const struct {
-		const char *path;
-		const char *api;
-	} apis[] = {
+	static const struct provider_api apis[] = {
 		{"/v1/chat", "chat"},
 		{"/v2/chat", "chat"},
 		{"/v1/embed", "embed"},
 		{"/v2/embed", "embed"},
 	};
-	size_t len = provider_path_len(path), i;
-	const char *api = NULL;
 
-	for (i = 0; i < sizeof apis / sizeof apis[0]; i++) {
-		if (strlen(apis[i].path) == len && memcmp(apis[i].path, path, len) == 0) {
-			api = apis[i].api;
-			break;
-		}
-	}
-	return api;
+	return provider_api_of_table(path, apis, sizeof apis / sizeof apis[0]);
 }
 
 static void cohere_request(struct usage *u, const struct provider_request *req)

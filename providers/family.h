@@ -22,6 +22,16 @@ extern const struct provider_family provider_family_bedrock;
 /* Length of a request-target's path: the bytes before '?' or '#'. path may be NULL (0). */
 size_t provider_path_len(const char *path);
 
+/* A path a family serves as a whole (any query) and the name of the API there. */
+struct provider_api {
+	const char *path;
+	const char *api;
+};
+
+/* The api of the entry of apis[0..n) whose path is path's (query and fragment left out), or
+ * NULL. */
+const char *provider_api_of_table(const char *path, const struct provider_api *apis, size_t n);
+
 /* Does path[0..len) end with suffix? Returns the length of what precedes the suffix plus one
  * (so that an exact match is 1, true), or 0 when it does not end so. */
 size_t provider_path_ends(const char *path, size_t len, const char *suffix);

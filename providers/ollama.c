@@ -21,25 +21,14 @@
 
 static const char *ollama_api_of(const char *path)
 {
-	static const struct {
-		const char *path;
-		const char *api;
-	} apis[] = {
+	static const struct provider_api apis[] = {
 		{"/api/chat", "chat"},
 		{"/api/generate", "generate"},
 		{"/api/embed", "embed"},
 		{"/api/embeddings", "embeddings"},
 	};
-	size_t len = provider_path_len(path), i;
-	const char *api = NULL;
 
-	for (i = 0; i < sizeof apis / sizeof apis[0]; i++) {
-		if (strlen(apis[i].path) == len && memcmp(apis[i].path, path, len) == 0) {
-			api = apis[i].api;
-			break;
-		}
-	}
-	return api;
+	return provider_api_of_table(path, apis, sizeof apis / sizeof apis[0]);
 }
 
 static void ollama_request(struct usage *u, const struct provider_request *req)

@@ -200,6 +200,20 @@ size_t provider_path_len(const char *path)
 	return path == NULL ? 0 : strcspn(path, "?#");
 }
 
+const char *provider_api_of_table(const char *path, const struct provider_api *apis, size_t n)
+{
+	size_t len = provider_path_len(path), i;
+	const char *api = NULL;
+
+	for (i = 0; i < n; i++) {
+		if (strlen(apis[i].path) == len && memcmp(apis[i].path, path, len) == 0) {
+			api = apis[i].api;
+			break;
+		}
+	}
+	return api;
+}
+
 size_t provider_path_ends(const char *path, size_t len, const char *suffix)
 {
 	size_t slen = strlen(suffix);

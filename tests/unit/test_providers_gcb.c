@@ -101,25 +101,46 @@ static size_t es_frame(unsigned char *out, const char *msgtype, const char *type
 	return total;
 }
 
-/* Decodes body in pieces of the sizes a step function gives; returns the parser's result. */
-static int es_decode(const unsigned char *body, size_t len, size_t max, unsigned seed,
-		     size_t fixed, struct events *e, struct eventstream_parser *p)
+/* Feeds body to a framer in pieces: all of size fixed, or (fixed 0) seeded random sizes of 1 to
+ * max_piece. Returns the first non-zero result of feed. */
+static int feed_pieces(int (*feed)(void *parser, const char *data, size_t len), void *parser,
+		       const char *body, size_t len, unsigned seed, size_t fixed, size_t max_piece)
 {
 	size_t pos = 0, n;
 	int rc = 0, r;
 
-	memset(e, 0, sizeof *e);
-	eventstream_parser_init(p, max, on_event, e);
 	srand(seed);
 	while (pos < len) {
-		n = fixed ? fixed : 1 + (size_t)rand() % 40;
+		n = fixed ? fixed : 1 + (size_t)rand() % max_piece;
 		if (n > len - pos)
 			n = len - pos;
-		r = eventstream_parser_feed(p, (const char *)body + pos, n);
-		if (r != 0)
+		r = feed(parser, body + pos, n);
+		if (r != 0 && rc == 0)
 			rc = r;
 		pos += n;
 	}
+	return rc;
+}
+
+static int es_feed(void *p, const char *data, size_t len)
+{
+	return eventstream_parser_feed(p, data, len);
+}
+
+static int ja_feed(void *p, const char *data, size_t len)
+{
+	return jsonarray_parser_feed(p, data, len);
+}
+
+/* Decodes an event-stream body in pieces (see feed_pieces); returns the parser's result. */
+static int es_decode(const unsigned char *body, size_t len, size_t max, unsigned seed,
+		     size_t fixed, struct events *e, struct eventstream_parser *p)
+{
+	int rc;
+
+	memset(e, 0, sizeof *e);
+	eventstream_parser_init(p, max, on_event, e);
+	rc = feed_pieces(es_feed, p, (const char *)body, len, seed, fixed, 40);
 	eventstream_parser_release(p);
 	return rc;
 }
@@ -225,14 +246,7 @@ static void test_eventstream_oversize(void)
 	 * the buffer never grew past the cap. */
 	memset(&e, 0, sizeof e);
 	eventstream_parser_init(&p, 1024, on_event, &e);
-	{
-		size_t pos;
-
-		for (pos = 0; pos < n; pos += 7)
-			CHECK_INT(eventstream_parser_feed(&p, (const char *)body + pos,
-							  n - pos < 7 ? n - pos : 7),
-				  0);
-	}
+	CHECK_INT(feed_pieces(es_feed, &p, (const char *)body, n, 0, 7, 0), 0);
 	CHECK_MEM(e.log, e.len, "messageStart|{}\nmetadata|{\"usage\":{}}\n");
 	CHECK_INT(p.dropped, 1);
 	CHECK_INT(p.events, 2);
@@ -259,18 +273,9 @@ static void test_eventstream_exception(void)
 static void ja_decode(const char *body, size_t len, size_t max, unsigned seed, size_t fixed,
 		      struct events *e, struct jsonarray_parser *p)
 {
-	size_t pos = 0, n;
-
 	memset(e, 0, sizeof *e);
 	jsonarray_parser_init(p, max, on_event, e);
-	srand(seed);
-	while (pos < len) {
-		n = fixed ? fixed : 1 + (size_t)rand() % 17;
-		if (n > len - pos)
-			n = len - pos;
-		jsonarray_parser_feed(p, body + pos, n);
-		pos += n;
-	}
+	feed_pieces(ja_feed, p, body, len, seed, fixed, 17);
 	jsonarray_parser_finish(p);
 	jsonarray_parser_release(p);
 }

@@ -48,13 +48,21 @@ static const struct provider_row provider_rows[] = {
 	{"together", "api.together.ai", 0, 0, &provider_family_openai},
 	{"fireworks", "api.fireworks.ai", 0, 0, &provider_family_openai},
 	{"azure.ai.openai", ".openai.azure.com", 0, 0, &provider_family_openai},
+	/* Google, Cohere and Bedrock also serve OpenAI-compatible endpoints on the same hosts
+	 * (/v1beta/openai/chat/completions, …/endpoints/openapi/chat/completions,
+	 * /compatibility/v1/chat/completions, /openai/v1/chat/completions). */
 	{"gcp.gemini", "generativelanguage.googleapis.com", 0, 0, &provider_family_gemini},
+	{"gcp.gemini", "generativelanguage.googleapis.com", 0, 0, &provider_family_openai},
 	/* Vertex AI: REGION-aiplatform.googleapis.com, and the global endpoint. */
 	{"gcp.vertex_ai", "-aiplatform.googleapis.com", 0, 0, &provider_family_gemini},
+	{"gcp.vertex_ai", "-aiplatform.googleapis.com", 0, 0, &provider_family_openai},
 	{"gcp.vertex_ai", "aiplatform.googleapis.com", 0, 0, &provider_family_gemini},
+	{"gcp.vertex_ai", "aiplatform.googleapis.com", 0, 0, &provider_family_openai},
 	{"cohere", "api.cohere.com", 0, 0, &provider_family_cohere},
+	{"cohere", "api.cohere.com", 0, 0, &provider_family_openai},
 	{"cohere", "api.cohere.ai", 0, 0, &provider_family_cohere},
 	{"aws.bedrock", ".amazonaws.com", 0, 0, &provider_family_bedrock},
+	{"aws.bedrock", ".amazonaws.com", 0, 0, &provider_family_openai},
 	/* Ollama's hosted models: the Ollama API, billed, so not local. */
 	{"ollama", "ollama.com", 0, 0, &provider_family_ollama},
 	/* Ollama's default port serves its own API and OpenAI- and Anthropic-compatible ones. */

@@ -440,6 +440,22 @@ static void test_gemini_match(void)
 	CHECK(provider_match("generativelanguage.googleapis.com", 443,
 			     "/v1beta/models/gemini-embedding-001:batchEmbedContents", &m));
 	CHECK_STR(m.api, "batchEmbedContents");
+	/* The OpenAI-compatible endpoints on the same hosts keep their provider's name. */
+	CHECK(provider_match("generativelanguage.googleapis.com", 443,
+			     "/v1beta/openai/chat/completions", &m));
+	CHECK_STR(m.name, "gcp.gemini");
+	CHECK_STR(m.api, "chat.completions");
+	CHECK(provider_match("us-central1-aiplatform.googleapis.com", 443,
+			     "/v1/projects/p/locations/us-central1/endpoints/openapi/chat/completions",
+			     &m));
+	CHECK_STR(m.name, "gcp.vertex_ai");
+	CHECK_STR(m.api, "chat.completions");
+	CHECK(provider_match("api.cohere.com", 443, "/compatibility/v1/chat/completions", &m));
+	CHECK_STR(m.name, "cohere");
+	CHECK(provider_match("bedrock-runtime.us-west-2.amazonaws.com", 443,
+			     "/openai/v1/chat/completions", &m));
+	CHECK_STR(m.name, "aws.bedrock");
+	CHECK_STR(m.api, "chat.completions");
 	/* Listing models, files, and a look-alike host are not LLM calls. */
 	CHECK(!provider_match("generativelanguage.googleapis.com", 443, "/v1beta/models", &m));
 	CHECK(!provider_match("generativelanguage.googleapis.com", 443,

@@ -630,19 +630,31 @@ out:
 	return rc;
 }
 
-int store_append(struct store *st, struct record *rec, const struct payload *pl,
-		 const struct store_counter_delta *deltas, size_t ndeltas)
+/*
+ * Appends recs[0..n) in one write transaction: pl (n == 1 only) and the deltas go with the
+ * first record. Each record is encoded inside the transaction (record_encode is quick); the
+ * payload, whose compression is not, is encoded before it. Ids are consecutive within one
+ * transaction, so the i-th record's id is the first one plus i.
+ */
+static int store_append_n(struct store *st, struct record *recs, size_t n,
+			  const struct payload *pl, const struct store_counter_delta *deltas,
+			  size_t ndeltas)
 {
 	struct record copy;
 	unsigned char *enc, *pay = NULL;
-	size_t pay_len = 0;
+	size_t pay_len = 0, i;
 	MDB_txn *txn;
-	uint64_t id;
-	int rc = STORE_EINVAL, n;
+	uint64_t id, first = 0;
+	int rc = STORE_EINVAL, len;
 
-	/* Negative times would sort after every real one in the big-endian key. */
-	if (rec == NULL || rec->ts_ns < 0 || !store_deltas_valid(deltas, ndeltas))
+	if (recs == NULL || n == 0 || n > STORE_BATCH_MAX || (pl != NULL && n != 1) ||
+	    !store_deltas_valid(deltas, ndeltas))
 		goto out;
+	/* Negative times would sort after every real one in the big-endian key. */
+	for (i = 0; i < n; i++) {
+		if (recs[i].ts_ns < 0)
+			goto out;
+	}
 	rc = store_ready(st);
 	if (rc != 0)
 		goto out;
@@ -650,16 +662,6 @@ int store_append(struct store *st, struct record *rec, const struct payload *pl,
 	enc = malloc(RECORD_ENCODED_MAX);
 	if (enc == NULL)
 		goto out;
-	copy = *rec;
-	if (pl != NULL)
-		copy.flags |= RECORD_PAYLOAD;
-	else
-		copy.flags &= ~(uint32_t)RECORD_PAYLOAD;
-	n = record_encode(&copy, enc, RECORD_ENCODED_MAX);
-	if (n < 0) {
-		rc = n;
-		goto enc_free;
-	}
 	if (pl != NULL) {
 		rc = payload_encode(&st->coder, pl, &pay, &pay_len);
 		if (rc != 0)
@@ -668,13 +670,30 @@ int store_append(struct store *st, struct record *rec, const struct payload *pl,
 	rc = store_txn_begin(st, 0, &txn);
 	if (rc != 0)
 		goto pay_free;
-	rc = store_append_txn(st, txn, copy.ts_ns, enc, (size_t)n, pay, pay_len, deltas, ndeltas,
-			      &id);
+	for (i = 0; i < n && rc == 0; i++) {
+		copy = recs[i];
+		if (pl != NULL)
+			copy.flags |= RECORD_PAYLOAD;
+		else
+			copy.flags &= ~(uint32_t)RECORD_PAYLOAD;
+		len = record_encode(&copy, enc, RECORD_ENCODED_MAX);
+		if (len < 0) {
+			rc = len;
+			break;
+		}
+		rc = store_append_txn(st, txn, copy.ts_ns, enc, (size_t)len, pay, pay_len,
+				      i == 0 ? deltas : NULL, i == 0 ? ndeltas : 0, &id);
+		if (i == 0)
+			first = id;
+	}
 	/* A failed put (MDB_MAP_FULL among them) leaves the txn unusable: it is aborted whole. */
 	rc = store_txn_end(st, txn, rc == 0) ?: rc;
-	if (rc == 0) {
-		rec->id = id;
-		rec->flags = copy.flags;
+	for (i = 0; i < n && rc == 0; i++) {
+		recs[i].id = first + i;
+		if (pl != NULL)
+			recs[i].flags |= RECORD_PAYLOAD;
+		else
+			recs[i].flags &= ~(uint32_t)RECORD_PAYLOAD;
 	}
 pay_free:
 	free(pay);
@@ -682,6 +701,17 @@ enc_free:
 	free(enc);
 out:
 	return rc;
+}
+
+int store_append(struct store *st, struct record *rec, const struct payload *pl,
+		 const struct store_counter_delta *deltas, size_t ndeltas)
+{
+	return store_append_n(st, rec, 1, pl, deltas, ndeltas);
+}
+
+int store_append_batch(struct store *st, struct record *recs, size_t n)
+{
+	return store_append_n(st, recs, n, NULL, NULL, 0);
 }
 
 int store_counters_add(struct store *st, const struct store_counter_delta *deltas, size_t n)

@@ -96,6 +96,15 @@ struct store_counter_delta {
 int store_append(struct store *st, struct record *rec, const struct payload *pl,
 		 const struct store_counter_delta *deltas, size_t ndeltas);
 
+/*
+ * Appends recs[0..n) without payloads or counter changes in one write transaction, for bulk
+ * loads (imports, benchmarks) where one commit per record is the cost. All or none are
+ * written; on success each recs[i].id is assigned (consecutive ids). 1 <= n <=
+ * STORE_BATCH_MAX, else STORE_EINVAL. The shim never batches: each call is its own commit.
+ */
+#define STORE_BATCH_MAX 65536
+int store_append_batch(struct store *st, struct record *recs, size_t n);
+
 /* Adds delta to each named counter in one transaction (used to count drops). */
 int store_counters_add(struct store *st, const struct store_counter_delta *deltas, size_t n);
 

@@ -100,6 +100,34 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh $(BUILD)
 
+# make bench: every speed figure side by side (bench/bench.py, docs/PERFORMANCE.md); never part
+# of make test, and no timing is a pass/fail. BENCH_QUICK=1 for a short run.
+.PHONY: bench bench-deps bench-bins
+BENCH_DIR := $(BUILD)/bench
+BENCH_BIN := $(BENCH_DIR)/tls_server $(BENCH_DIR)/llm_client $(BENCH_DIR)/gen_store \
+	     $(BENCH_DIR)/store_appends
+
+bench-deps:
+	@sh scripts/install-deps.sh --bench
+
+# The bench's server and agent link libssl themselves: they stand for the provider and the
+# agent, never for the shim.
+$(BENCH_DIR)/tls_server $(BENCH_DIR)/llm_client: $(BENCH_DIR)/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lssl -lcrypto -lpthread
+
+$(BENCH_DIR)/gen_store: bench/gen_store.c $(CORE_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJ) -lsqlite3 $(LIBS_CLI)
+
+$(BENCH_DIR)/store_appends: bench/store_appends.c $(CORE_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS_CLI)
+
+bench-bins: $(BENCH_BIN)
+
+bench: deps bench-deps
+	@$(MAKE) --no-print-directory all bench-bins
+	@sh bench/bench.sh $(BUILD)
+
 clean:
 	rm -rf build
 

@@ -218,10 +218,11 @@ def curl_argv(servers, host, path, body_file=None, headers=(), extra=()):
     return argv + list(extra)
 
 
-def pyagent_argv(servers, lib, calls, session=False, workdir=None):
-    """argv running clients/pyagent.py with a spec written to a temp file."""
-    spec = {"lib": lib, "ca": servers.ca, "resolve": list(CLOUD_HOSTS), "session": session,
-            "calls": calls}
+def pyagent_argv(servers, lib, calls, session=False, workdir=None, resolve=()):
+    """argv running clients/pyagent.py with a spec written to a temp file. resolve: more host
+    names (besides CLOUD_HOSTS) that the agent maps to 127.0.0.1."""
+    spec = {"lib": lib, "ca": servers.ca, "resolve": list(CLOUD_HOSTS) + list(resolve),
+            "session": session, "calls": calls}
     d = workdir or tempfile.mkdtemp(prefix="tokshim-agent-")
     if not workdir:
         _tmpdirs.append(d)

@@ -73,6 +73,8 @@ Request headers that choose behaviour (a test's choice, never something the shim
   X-Test-Chunk-Sizes: comma-separated sizes for splitting a chunked non-streamed body
                       (default 256,1024,4096 repeated).
   X-Test-Event-Delay-Ms: pause between streamed events (default 2).
+  X-Test-Reply: path of a JSON file giving the exact answer (see replay()), for the APIs and
+                services whose bodies this server does not generate.
   Connection: close and Expect: 100-continue are honoured as HTTP/1.1 says.
 
 Request log (--log): one JSON object per request: conn (connection number), seq (1-based
@@ -612,7 +614,31 @@ def not_found(req, family_hint):
                     [(json.dumps(body, indent=4) + "\n").encode()])
 
 
+def replay(req, spec_path):
+    """X-Test-Reply: SPEC.json, a test's exact answer for an API this server does not generate:
+    {"status", "reason", "content_type", "headers": [[name, value]], and one of "body" (text),
+    "fixture" (a case of $TOKSHIM_FIXTURES, sent as recorded) or "events" (a stream: each
+    string one chunk), "cut_after": N (send N events, then close without the final chunk)}."""
+    with open(spec_path) as f:
+        spec = json.load(f)
+    hdrs = [("Date", _http_date()), ("Content-Type", spec.get("content_type", "application/json"))]
+    hdrs += [(k, v) for k, v in spec.get("headers", [])]
+    if "events" in spec:
+        parts, stream = [e.encode("utf-8") for e in spec["events"]], True
+    elif "fixture" in spec:
+        parts, stream = [read_fixture(spec["fixture"])], False
+    else:
+        parts, stream = [spec["body"].encode("utf-8")], False
+    r = Response(spec.get("status", 200), spec.get("reason", "OK"), hdrs, parts, stream=stream,
+                 fixture=spec.get("fixture"))
+    r.cut_after = spec.get("cut_after")
+    r.truncate = r.cut_after is not None
+    return r
+
+
 def respond(req):
+    if req.header("X-Test-Reply"):
+        return replay(req, req.header("X-Test-Reply"))
     gcb = provider_gcb.respond(req)
     if gcb is not None:
         return Response(**gcb)
@@ -803,7 +829,7 @@ def send_response(conn, req, resp, close):
     co = zlib.compressobj(6, zlib.DEFLATED, 31) if gz else None
     events = resp.parts
     if resp.truncate:
-        events = events[:max(1, len(events) // 2)]
+        events = events[:getattr(resp, "cut_after", None) or max(1, len(events) // 2)]
     for i, ev in enumerate(events):
         data = co.compress(ev) + co.flush(zlib.Z_SYNC_FLUSH) if co else ev
         conn.send(chunk_frame(data))

@@ -5,7 +5,8 @@ Runs the `openssl` command-line tool to create, in a directory of the caller's c
 
     ca.pem, ca.key          a self-signed CA (P-256, valid 2 days)
     server.pem, server.key  a server certificate signed by it, with the SANs
-                            api.openai.com, api.anthropic.com, localhost, 127.0.0.1
+                            api.openai.com, api.anthropic.com, localhost, 127.0.0.1 and the
+                            other provider hosts of SAN_DNS
 
 Clients trust ca.pem explicitly (curl --cacert, requests verify=, httpx verify=, urllib
 cafile=); nothing is installed system-wide.
@@ -17,7 +18,11 @@ import os
 import subprocess
 import sys
 
-SAN_DNS = ("api.openai.com", "api.anthropic.com", "localhost")
+SAN_DNS = ("api.openai.com", "api.anthropic.com", "localhost",
+           # OpenAI-compatible services (tests/integration/test_providers_openai_compat.py)
+           "api.groq.com", "api.deepseek.com", "api.mistral.ai", "api.x.ai", "api.perplexity.ai",
+           "openrouter.ai", "api.together.xyz", "api.fireworks.ai", "myres.openai.azure.com",
+           "llm.example.net")
 # Gemini, Vertex AI, Cohere and Bedrock (tests/integration/test_providers_gcb.py)
 SAN_DNS += ("generativelanguage.googleapis.com", "us-central1-aiplatform.googleapis.com",
             "aiplatform.googleapis.com", "api.cohere.com",

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -756,6 +757,27 @@ out:
  */
 typedef int (*store_visit_fn)(const MDB_val *key, const MDB_val *val, void *ctx);
 
+/* A walk gives back the pages it has read every this many entries (about 25 MB of records). */
+#define STORE_WALK_RELEASE 65536
+
+/*
+ * Drops this process's mappings of the map's pages in [lo, hi) (a read-only handle only). A
+ * scan reads the file once, front to back, through LMDB's map; every page it touches stays
+ * counted in the process's resident set until unmapped, so a report over 10 million records
+ * (~3.5 GB) would hold the whole file. The map is a shared read-only file mapping:
+ * MADV_DONTNEED only removes the page-table entries, the pages stay in the kernel's page cache,
+ * and a later access (the cursor's own pages, branch pages) faults the same bytes back in at
+ * the same address. Nothing is lost when it fails, so its result is ignored.
+ */
+static void store_release_pages(struct store *st, uintptr_t lo, uintptr_t hi)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+
+	lo &= ~(page - 1);
+	if ((st->flags & STORE_READONLY) && hi > lo)
+		madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 /*
  * Walks *dbi in key order from the first key >= *start (from the first key when start is
  * NULL) inside one read transaction. dbi is a pointer because a reader's handles may only be
@@ -768,6 +790,8 @@ static int store_walk(struct store *st, MDB_dbi *dbi, MDB_val *start, store_visi
 	MDB_val key = { 0, NULL }, val;
 	MDB_cursor *cur;
 	MDB_txn *txn;
+	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	uint64_t seen = 0;
 	int rc;
 
 	rc = store_read_begin(st, &txn);
@@ -783,6 +807,15 @@ static int store_walk(struct store *st, MDB_dbi *dbi, MDB_val *start, store_visi
 		rc = visit(&key, &val, ctx);
 		if (rc != 0)
 			break;
+		/* The span of the values read since the last release: leaf and overflow pages. */
+		lo = (uintptr_t)val.mv_data < lo ? (uintptr_t)val.mv_data : lo;
+		hi = (uintptr_t)val.mv_data + val.mv_size > hi ?
+		     (uintptr_t)val.mv_data + val.mv_size : hi;
+		if (++seen % STORE_WALK_RELEASE == 0) {
+			store_release_pages(st, lo, hi);
+			lo = UINTPTR_MAX;
+			hi = 0;
+		}
 		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 	}
 	rc = rc == MDB_NOTFOUND || rc == 1 ? 0 : store_err(rc);

@@ -549,7 +549,10 @@ static void exchange_emit(struct capture_conn *c, struct exchange *x, int comple
 	rec.agent_type = record_str_of(cfg->agent_type);
 	rec.tenant = record_str_of(cfg->tenant);
 	rec.session = record_str_of(cfg->session);
-	rec.provider = record_str_of(x->match.name ? x->match.name : x->host);
+	rec.search_queries = u->search_queries;
+	rec.search_context = u->search_context;
+	rec.provider = record_str_of(u->provider ? u->provider
+				    : x->match.name ? x->match.name : x->host);
 	rec.api = record_str_of(u->api ? u->api : x->match.api);
 	rec.host = record_str_of(x->host);
 	rec.path = record_str_of(x->path.p);

@@ -19,6 +19,7 @@
 
 #include "providers/family.h"
 #include "providers/pjson.h"
+#include "store/record.h"
 
 /* Does the path before the endpoint look like an OpenAI-style API root (…/v1, Azure's
  * /openai/deployments/NAME)? Used for the endpoint names that are too generic to trust alone. */
@@ -76,6 +77,23 @@ done:
 	return;
 }
 
+/* Perplexity's search_context_size ("low", "medium", "high") as enum record_search. */
+static int openai_search_context(const char *size)
+{
+	int c = RECORD_SEARCH_UNKNOWN;
+
+	if (size == NULL)
+		goto done;
+	if (strcmp(size, "low") == 0)
+		c = RECORD_SEARCH_LOW;
+	else if (strcmp(size, "medium") == 0)
+		c = RECORD_SEARCH_MEDIUM;
+	else if (strcmp(size, "high") == 0)
+		c = RECORD_SEARCH_HIGH;
+done:
+	return c;
+}
+
 static void openai_request(struct usage *u, const struct provider_request *req)
 {
 	cJSON *root;
@@ -90,17 +108,39 @@ static void openai_request(struct usage *u, const struct provider_request *req)
 			pjson_text_bytes(pjson_at(root, "prompt", NULL)) +
 			pjson_text_bytes(pjson_at(root, "input", NULL)) +
 			pjson_text_bytes(pjson_at(root, "instructions", NULL));
+		u->search_context = openai_search_context(
+			pjson_str(pjson_at(root, "web_search_options", NULL), "search_context_size"));
 		cJSON_Delete(root);
 	}
 	if (u->model_requested[0] == '\0')
 		openai_model_from_path(u, req->path);
 }
 
+/* The provider's own bill in the usage: OpenRouter's "cost": USD, Perplexity's "cost":
+ * {"total_cost": USD, …}. Held in pico-USD; a value that is not a sane amount is ignored. */
+static void openai_billed_cost(struct usage *u, const cJSON *usage)
+{
+	const cJSON *cost = pjson_at(usage, "cost", NULL);
+	double usd;
+
+	if (cJSON_IsObject(cost))
+		cost = pjson_at(cost, "total_cost", NULL);
+	if (!cJSON_IsNumber(cost))
+		goto done;
+	usd = cost->valuedouble;
+	if (!(usd >= 0 && usd < 1e6))
+		goto done;
+	u->billed = 1;
+	u->billed_cost_pusd = (int64_t)(usd * 1e12 + 0.5); /* rounded: usd is not negative */
+done:
+	return;
+}
+
 /* Reads a usage object of either vocabulary. */
 static void openai_usage(struct usage *u, const cJSON *usage)
 {
-	int64_t in = 0, out = 0, cached = 0, reasoning = 0, total = -1;
-	int have;
+	int64_t in = 0, out = 0, cached = 0, reasoning = 0, total = -1, citation = 0, searches;
+	int have, context;
 
 	if (!cJSON_IsObject(usage))
 		goto done;
@@ -112,14 +152,25 @@ static void openai_usage(struct usage *u, const cJSON *usage)
 	if (!pjson_int(pjson_at(usage, "prompt_tokens_details", NULL), "cached_tokens", &cached) &&
 	    !pjson_int(pjson_at(usage, "input_tokens_details", NULL), "cached_tokens", &cached))
 		pjson_int(usage, "prompt_cache_hit_tokens", &cached);
-	if (!pjson_int(pjson_at(usage, "completion_tokens_details", NULL), "reasoning_tokens",
-		       &reasoning))
-		pjson_int(pjson_at(usage, "output_tokens_details", NULL), "reasoning_tokens",
-			  &reasoning);
 	pjson_int(usage, "total_tokens", &total);
+	if (!pjson_int(pjson_at(usage, "completion_tokens_details", NULL), "reasoning_tokens",
+		       &reasoning) &&
+	    !pjson_int(pjson_at(usage, "output_tokens_details", NULL), "reasoning_tokens",
+		       &reasoning) &&
+	    pjson_int(usage, "reasoning_tokens", &reasoning) && total == in + out)
+		out += reasoning; /* Perplexity: beside completion_tokens, outside total_tokens */
 	/* Reasoning reported beside the output rather than inside it (xAI). */
 	if (reasoning > 0 && total == in + out + reasoning)
 		out += reasoning;
+	/* Perplexity's citation tokens: retrieved text the model read, outside prompt_tokens. */
+	if (pjson_int(usage, "citation_tokens", &citation))
+		in += citation;
+	if (pjson_int(usage, "num_search_queries", &searches))
+		u->search_queries = searches;
+	context = openai_search_context(pjson_str(usage, "search_context_size"));
+	if (context != RECORD_SEARCH_UNKNOWN)
+		u->search_context = context;
+	openai_billed_cost(u, usage);
 	u->input_tokens = in;
 	u->output_tokens = out;
 	u->cache_read_tokens = cached;
@@ -178,6 +229,16 @@ static uint64_t openai_choices_text_bytes(const cJSON *choices)
 	return n;
 }
 
+/* What every chat or completions response object (a body or a stream chunk) may say: the
+ * model, and the server's identity where its API does not say it (llama.cpp's server puts
+ * "timings" in its responses). */
+static void openai_response_common(struct usage *u, const cJSON *root)
+{
+	provider_set_model(u, root);
+	if (cJSON_IsObject(pjson_at(root, "timings", NULL)))
+		u->provider = "llama_cpp";
+}
+
 /* A Responses API stream event (its type starts with "response." or is "error"). */
 static void openai_responses_event(struct usage *u, const char *type, const cJSON *root)
 {
@@ -216,7 +277,7 @@ static void openai_event(struct usage *u, const char *name, size_t name_len, con
 		openai_responses_event(u, type, root);
 		goto free_root;
 	}
-	provider_set_model(u, root);
+	openai_response_common(u, root);
 	usage = pjson_at(root, "usage", NULL);
 	if (!cJSON_IsObject(usage))
 		usage = pjson_at(root, "x_groq", "usage", NULL);
@@ -235,7 +296,7 @@ static void openai_body(struct usage *u, int status, const char *data, size_t le
 	u->stream = 0;
 	if (!cJSON_IsObject(root))
 		goto free_root;
-	provider_set_model(u, root);
+	openai_response_common(u, root);
 	openai_usage(u, pjson_at(root, "usage", NULL));
 	u->output_text_bytes += openai_choices_text_bytes(pjson_at(root, "choices", NULL));
 	/* Responses API: output items (messages, function calls, reasoning summaries). */

@@ -69,6 +69,8 @@ static const struct provider_row provider_rows[] = {
 	{"ollama", NULL, 11434, 1, &provider_family_ollama},
 	{"ollama", NULL, 11434, 1, &provider_family_openai},
 	{"ollama", NULL, 11434, 1, &provider_family_anthropic},
+	/* vLLM's default port (its OpenAI-compatible server); only its API paths match. */
+	{"vllm", NULL, 8000, 1, &provider_family_openai},
 	/* By path alone: only Ollama serves /api/chat, /api/generate, /api/embed. */
 	{"ollama", NULL, 0, 1, &provider_family_ollama},
 	{NULL, NULL, 0, 0, &provider_family_openai},

@@ -45,6 +45,13 @@ struct usage {
 	int not_billed;             /* the API does not charge for the call */
 	int billed;                 /* billed_cost_pusd holds the provider's billed cost */
 	int64_t billed_cost_pusd;
+	/* Searches billed apart from tokens (Perplexity): usage.num_search_queries, and the
+	 * search context size as enum record_search (store/record.h), 0 when not said. */
+	int64_t search_queries;
+	int search_context;
+	/* The provider name the exchange itself revealed (llama.cpp's server by the "timings"
+	 * of its responses), a static string that wins over the table's; NULL: the table's. */
+	const char *provider;
 	const char *api;            /* static name of the API: "chat.completions", "messages" … */
 	char model_requested[USAGE_MODEL_MAX];
 	char model[USAGE_MODEL_MAX];        /* the model the response names */

@@ -170,6 +170,8 @@ static const char *provider_error_of_status(int status, int complete)
 		e = ERR_NETWORK;
 	else if (status == 429)
 		e = ERR_RATE_LIMIT;
+	else if (status == 402)
+		e = ERR_BUDGET; /* Payment Required: out of credit (OpenRouter, DeepSeek) */
 	else if (status == 401 || status == 403)
 		e = ERR_AUTH;
 	else if (status == 529)
@@ -186,7 +188,9 @@ void usage_finish(struct usage *u, int status, int complete)
 	const char *e;
 	int ok = status >= 200 && status < 300;
 
-	if (u->error[0] == '\0') {
+	/* 402 says more than the body's type (DeepSeek's "Insufficient Balance" comes typed
+	 * invalid_request_error): the caller is out of money, not wrong. */
+	if (u->error[0] == '\0' || (status == 402 && complete)) {
 		e = provider_error_of_status(status, complete);
 		if (e != NULL)
 			usage_set_str(u->error, sizeof u->error, e);
@@ -259,6 +263,8 @@ static const struct {
 	{"model_not_found", ERR_INVALID_REQUEST},
 	{"context_length_exceeded", ERR_INVALID_REQUEST},
 	{"invalid_value", ERR_INVALID_REQUEST},
+	{"budget_exceeded", ERR_BUDGET},             /* LiteLLM proxy: key or team budget spent */
+	{"insufficient_credits", ERR_BUDGET},
 	{"api_error", ERR_SERVER},                   /* Anthropic 500 */
 	{"server_error", ERR_SERVER},                /* OpenAI 500 */
 	{"internal_error", ERR_SERVER},

@@ -134,8 +134,8 @@ def want(provider, api, model_requested, model, u, *, host, path, price=None, co
     return w
 
 
-def run(c, argv, wants, env=None):
-    return tc.capture(c, argv, wants, agent=AGENT, env=env)[0]
+def run(c, argv, wants, env=None, rc=0):
+    return tc.capture(c, argv, wants, agent=AGENT, env=env, base_rc=rc)[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -605,6 +605,160 @@ def ollama_openai_v1_and_api_embed(c):
                 tls=False, port=11434),
         [want("ollama", "embed", "all-minilm", "all-minilm", usage(8, 0), host="localhost",
               path="/api/embed", locality="local")])
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Anthropic count_tokens; errors and streams that break off; no usage in the response
+# ---------------------------------------------------------------------------------------------
+
+ANTHROPIC_HDRS = {"content-type": "application/json", "anthropic-version": "2023-06-01",
+                  "x-api-key": "sk-ant-api03-test-0123456789"}
+CURL_PARTIAL = 18  # curl: transfer closed with outstanding read data remaining
+
+
+@test
+def anthropic_count_tokens_not_billed(c):
+    req = {"model": "claude-sonnet-4-5",
+           "messages": [{"role": "user", "content": "How many tokens is this?"}]}
+    path = "/v1/messages/count_tokens"
+    recs = run(c, call(c, "api.anthropic.com", path, req, reply_body({"input_tokens": 2095}),
+                       hdrs=ANTHROPIC_HDRS),
+               [want("anthropic", "messages.count_tokens", "claude-sonnet-4-5",
+                     "claude-sonnet-4-5", zero(), host="api.anthropic.com", path=path,
+                     cost=h.Fraction(0))])
+    db = h.tmp_store()
+    h.run(call(c, "api.anthropic.com", path, req, reply_body({"input_tokens": 2095}),
+               hdrs=ANTHROPIC_HDRS), shim=True, db=db, agent=AGENT)
+    show = h.run([h.CLI, "show", "--db", db, str(recs[0]["id"])])
+    expect(show.rc == 0 and b"not billed" in show.stdout,
+           "tokshim show must say the call was not billed: %r" % show)
+
+
+def anthropic_stream_events(u_start, text_pieces, model="claude-sonnet-4-5-20250929"):
+    ev = [{"type": "message_start", "message": {
+        "model": model, "id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message",
+        "role": "assistant", "content": [], "stop_reason": None, "stop_sequence": None,
+        "usage": u_start}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "ping"}]
+    for p in text_pieces:
+        ev.append({"type": "content_block_delta", "index": 0,
+                   "delta": {"type": "text_delta", "text": p}})
+    return sse(ev, done=False, named=True)
+
+
+ANTHROPIC_START = {"input_tokens": 3, "cache_creation_input_tokens": 403,
+                   "cache_read_input_tokens": 1111,
+                   "cache_creation": {"ephemeral_5m_input_tokens": 403, "ephemeral_1h_input_tokens": 0},
+                   "output_tokens": 1, "service_tier": "standard"}
+
+
+@test
+def anthropic_stream_cut_keeps_usage_reached(c):
+    events = anthropic_stream_events(ANTHROPIC_START, ["Python is", " a language", " that"])
+    events += sse([{"type": "content_block_stop", "index": 0},
+                   {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                    "usage": {"output_tokens": 33}},
+                   {"type": "message_stop"}], done=False, named=True)
+    req = {"model": "claude-sonnet-4-5", "max_tokens": 1024, "stream": True,
+           "messages": [{"role": "user", "content": "Describe Python."}]}
+    # message_start, content_block_start, ping and three deltas; then the connection drops.
+    run(c, call(c, "api.anthropic.com", "/v1/messages", req, reply_stream(events, cut_after=6),
+                hdrs=ANTHROPIC_HDRS),
+        [want("anthropic", "messages", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929",
+              usage(1517, 1, cache_read=1111, cache_write=403), host="api.anthropic.com",
+              path="/v1/messages", price="claude-sonnet-4-5", stream=True, error="network",
+              truncated=True)], rc=CURL_PARTIAL)
+
+
+@test
+def anthropic_stream_overloaded_error_event(c):
+    # A 200 stream that reports an error event (overloaded) and ends cleanly.
+    events = anthropic_stream_events(ANTHROPIC_START, ["Python"]) + sse(
+        [{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}],
+        done=False, named=True)
+    req = {"model": "claude-sonnet-4-5", "max_tokens": 1024, "stream": True,
+           "messages": [{"role": "user", "content": "Describe Python."}]}
+    run(c, call(c, "api.anthropic.com", "/v1/messages", req, reply_stream(events),
+                hdrs=ANTHROPIC_HDRS, client="httpx", stream=True),
+        [want("anthropic", "messages", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929",
+              usage(1517, 1, cache_read=1111, cache_write=403), host="api.anthropic.com",
+              path="/v1/messages", price="claude-sonnet-4-5", stream=True, error="overloaded")])
+
+
+@test
+def stream_without_usage_estimated(c):
+    # Groq without include_usage (and no x_groq usage): estimated from the text,
+    # ceil(bytes / 4): request "Count to three." (15 bytes) -> 4, reply "One, two, three." -> 4.
+    rid, model = "chatcmpl-7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d", "llama-3.1-8b-instant"
+    events = sse([chunk(rid, model, {"role": "assistant", "content": ""}),
+                  chunk(rid, model, {"content": "One, two,"}),
+                  chunk(rid, model, {"content": " three."}),
+                  chunk(rid, model, {}, "stop")])
+    req = {"model": model, "stream": True,
+           "messages": [{"role": "user", "content": "Count to three."}]}
+    run(c, call(c, "api.groq.com", GROQ_PATH, req, reply_stream(events)),
+        [want("groq", "chat.completions", model, model, usage(4, 4), host="api.groq.com",
+              path=GROQ_PATH, price=model, stream=True, estimated=True)])
+
+
+@test
+def stream_cut_without_usage_estimated_network(c):
+    # DeepSeek's usage comes in the last chunk; cut before it, the text seen so far is what
+    # the estimate has: request "Is 7 prime?" (11 bytes) -> 3, reply "Yes, 7" (6 bytes) -> 2.
+    rid = "5a7b0e0c-2f43-4c1e-9f0a-6a1b2c3d4e60"
+    events = sse([chunk(rid, "deepseek-chat", {"role": "assistant", "content": ""}),
+                  chunk(rid, "deepseek-chat", {"content": "Yes, 7"}),
+                  chunk(rid, "deepseek-chat", {"content": " is prime."}),
+                  chunk(rid, "deepseek-chat", {"content": ""}, "stop",
+                        u={"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14,
+                           "prompt_cache_hit_tokens": 0, "prompt_cache_miss_tokens": 9})])
+    req = {"model": "deepseek-chat", "stream": True,
+           "messages": [{"role": "user", "content": "Is 7 prime?"}]}
+    run(c, call(c, "api.deepseek.com", "/chat/completions", req, reply_stream(events, cut_after=2)),
+        [want("deepseek", "chat.completions", "deepseek-chat", "deepseek-chat", usage(3, 2),
+              host="api.deepseek.com", path="/chat/completions", price="deepseek-chat",
+              stream=True, estimated=True, error="network", truncated=True)], rc=CURL_PARTIAL)
+
+
+@test
+def out_of_credit_budget_exceeded(c):
+    # DeepSeek types its 402 as an invalid request; OpenRouter's code is a number.
+    req = {"model": "deepseek-chat", "messages": [{"role": "user", "content": "Hi"}]}
+    err = {"error": {"message": "Insufficient Balance", "type": "unknown_error", "param": None,
+                     "code": "invalid_request_error"}}
+    run(c, call(c, "api.deepseek.com", "/chat/completions", req,
+                reply_body(err, 402, "Payment Required")),
+        [want("deepseek", "chat.completions", "deepseek-chat", "deepseek-chat", zero(),
+              host="api.deepseek.com", path="/chat/completions", status=402,
+              error="budget_exceeded", price="deepseek-chat")])
+    req = {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}
+    err = {"error": {"message": "This request requires more credits, or fewer max_tokens. You "
+                                "requested up to 16384 tokens, but can only afford 1335.",
+                     "code": 402, "metadata": {"provider_name": None}}}
+    run(c, call(c, "openrouter.ai", OPENROUTER_PATH, req, reply_body(err, 402, "Payment Required")),
+        [want("openrouter", "chat.completions", "openai/gpt-4o", "openai/gpt-4o", zero(),
+              host="openrouter.ai", path=OPENROUTER_PATH, status=402, error="budget_exceeded",
+              price="gpt-4o")])
+
+
+@test
+def auth_and_not_found_errors(c):
+    # Mistral's 401 has no error type (the status says it); xAI's error is a plain string.
+    req = {"model": "mistral-small-latest", "messages": [{"role": "user", "content": "Hi"}]}
+    run(c, call(c, "api.mistral.ai", "/v1/chat/completions", req,
+                reply_body({"message": "Unauthorized", "request_id": "2f3e4d5c6b7a"}, 401,
+                           "Unauthorized")),
+        [want("mistral_ai", "chat.completions", "mistral-small-latest", "mistral-small-latest",
+              zero(), host="api.mistral.ai", path="/v1/chat/completions", status=401,
+              error="auth", price="mistral-small")])
+    req = {"model": "grok-9", "messages": [{"role": "user", "content": "Hi"}]}
+    err = {"code": "Some requested entity was not found",
+           "error": "The model grok-9 does not exist or your team does not have access to it."}
+    run(c, call(c, "api.x.ai", "/v1/chat/completions", req, reply_body(err, 404, "Not Found")),
+        [want("x_ai", "chat.completions", "grok-9", "grok-9", zero(), host="api.x.ai",
+              path="/v1/chat/completions", status=404, error="invalid_request")])
 
 
 if __name__ == "__main__":

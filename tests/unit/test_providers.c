@@ -674,7 +674,7 @@ static void test_finish_rules(void)
 			 {400, "invalid_request"}, {404, "invalid_request"},
 			 {413, "invalid_request"}, {422, "invalid_request"},
 			 {529, "overloaded"}, {500, "server"}, {502, "server"},
-			 {503, "server"}, {200, ""}, {204, ""}};
+			 {503, "server"}, {402, "budget_exceeded"}, {200, ""}, {204, ""}};
 		size_t i;
 
 		for (i = 0; i < sizeof t / sizeof t[0]; i++) {
@@ -690,6 +690,12 @@ static void test_finish_rules(void)
 	usage_set_str(u.error, sizeof u.error, "overloaded");
 	usage_finish(&u, 500, 1);
 	CHECK_STR(u.error, "overloaded");
+	/* …except 402: out of credit, whatever type the body gives. */
+	usage_init(&u);
+	usage_set_str(u.error, sizeof u.error, "invalid_request");
+	usage_finish(&u, 402, 1);
+	CHECK_STR(u.error, "budget_exceeded");
+	CHECK_STR(provider_error_type("budget_exceeded"), "budget_exceeded");
 }
 
 static void test_estimate_and_strings(void)

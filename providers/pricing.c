@@ -119,12 +119,7 @@ static void pricing_errf(char *err, size_t errlen, const char *fmt, ...)
 	}
 }
 
-/*
- * Converts a decimal number's text (digits, optional fraction, optional exponent; no sign)
- * to value × 10^scale, rounded half up at the last integer digit. Returns 0, or -1 when the
- * text is not such a number or the result does not fit.
- */
-static int pricing_decimal_scaled(const char *s, int scale, int64_t *out)
+int pricing_decimal(const char *s, int scale, int64_t *out)
 {
 	uint64_t mant = 0;
 	int exp10 = scale, digits = 0, rc = -1;
@@ -195,7 +190,7 @@ static int pricing_read_scaled(const cJSON *o, const char *key, const char *path
 		goto done;
 	}
 	snprintf(text, sizeof text, "%.15g", v->valuedouble);
-	if (pricing_decimal_scaled(text, scale, out) != 0) {
+	if (pricing_decimal(text, scale, out) != 0) {
 		pricing_errf(err, errlen, "%s.%s: price %s cannot be held exactly", path, key,
 			     text);
 		goto done;

@@ -54,6 +54,14 @@ struct pricing;
 #define PRICING_ENOMEM (-2)
 #define PRICING_EIO (-3)     /* the override file named by TOKSHIM_PRICING cannot be read */
 
+/*
+ * Converts a decimal number's text (digits, optional fraction, optional exponent; no sign)
+ * to value × 10^scale, rounded half up at the last integer digit, with integer arithmetic
+ * only. Returns 0, or -1 when the text is not such a number or the result does not fit.
+ * "2.5e-06" with scale 12 is 2500000 (USD per token to pico-USD per token).
+ */
+int pricing_decimal(const char *text, int scale, int64_t *out);
+
 /* A static description of a PRICING_E* code. */
 const char *pricing_strerror(int code);
 

@@ -23,8 +23,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,11 +49,16 @@
 /* LMDB's default key size cap (mdb_env_get_maxkeysize): counter names must fit in a key. */
 #define STORE_KEY_MAX 511
 
-#define STORE_NDBS 5
+/* The five core sub-databases, and the two budget ones (reservations, events) opened on
+ * first use: a store written before budgets existed has no such databases. */
+#define STORE_NDBS_CORE 5
+#define STORE_NDBS (STORE_NDBS_CORE + 2)
 
 struct store {
 	MDB_env *env;
 	MDB_dbi records, ids, payloads, counters, meta;
+	MDB_dbi reservations, events; /* valid once have_budget_dbis is set */
+	int have_budget_dbis;
 	/*
 	 * Set once the five sub-databases are open. A reader can open a file whose creating
 	 * writer has not yet committed them; it then sees an empty store and tries again on each
@@ -123,6 +130,8 @@ const char *store_strerror(int err)
 		return "invalid argument";
 	case STORE_EACCES:
 		return "permission denied";
+	case STORE_EBUDGET:
+		return "a budget's cap would be crossed";
 	default:
 		return "unknown error";
 	}
@@ -334,9 +343,10 @@ out:
  */
 static int store_dbis_open(struct store *st, int create)
 {
-	static const char *const names[STORE_NDBS - 1] = { "records", "ids", "payloads",
-							    "counters" };
-	MDB_dbi *dbis[STORE_NDBS - 1] = { &st->records, &st->ids, &st->payloads, &st->counters };
+	static const char *const names[STORE_NDBS_CORE - 1] = { "records", "ids", "payloads",
+								 "counters" };
+	MDB_dbi *dbis[STORE_NDBS_CORE - 1] = { &st->records, &st->ids, &st->payloads,
+						&st->counters };
 	unsigned dbflags = create ? MDB_CREATE : 0;
 	MDB_txn *txn;
 	MDB_dbi main_dbi;
@@ -372,7 +382,7 @@ static int store_dbis_open(struct store *st, int create)
 		if (rc != 0)
 			goto txn_abort;
 	}
-	for (int i = 0; i < STORE_NDBS - 1; i++) {
+	for (int i = 0; i < STORE_NDBS_CORE - 1; i++) {
 		rc = store_err(mdb_dbi_open(txn, names[i], dbflags, dbis[i]));
 		if (rc == STORE_ENOTFOUND)
 			rc = STORE_EFORMAT;
@@ -637,9 +647,15 @@ out:
  * payload, whose compression is not, is encoded before it. Ids are consecutive within one
  * transaction, so the i-th record's id is the first one plus i.
  */
+struct store_settle;
+static int store_budget_dbis(struct store *st);
+static int store_settle_before(struct store *st, MDB_txn *txn, const struct store_settle *se);
+static int store_settle_after(struct store *st, MDB_txn *txn, const struct store_settle *se,
+			      uint64_t id, int64_t ts_ns);
+
 static int store_append_n(struct store *st, struct record *recs, size_t n,
 			  const struct payload *pl, const struct store_counter_delta *deltas,
-			  size_t ndeltas)
+			  size_t ndeltas, const struct store_settle *settle)
 {
 	struct record copy;
 	unsigned char *enc, *pay = NULL;
@@ -668,9 +684,15 @@ static int store_append_n(struct store *st, struct record *recs, size_t n,
 		if (rc != 0)
 			goto enc_free;
 	}
+	/* Budget usage rides in the record's own transaction (store_append_budget). */
+	rc = settle != NULL ? store_budget_dbis(st) : 0;
+	if (rc != 0)
+		goto pay_free;
 	rc = store_txn_begin(st, 0, &txn);
 	if (rc != 0)
 		goto pay_free;
+	if (settle != NULL)
+		rc = store_settle_before(st, txn, settle);
 	for (i = 0; i < n && rc == 0; i++) {
 		copy = recs[i];
 		if (pl != NULL)
@@ -687,6 +709,8 @@ static int store_append_n(struct store *st, struct record *recs, size_t n,
 		if (i == 0)
 			first = id;
 	}
+	if (rc == 0 && settle != NULL)
+		rc = store_settle_after(st, txn, settle, first, recs[0].ts_ns);
 	/* A failed put (MDB_MAP_FULL among them) leaves the txn unusable: it is aborted whole. */
 	rc = store_txn_end(st, txn, rc == 0) ?: rc;
 	for (i = 0; i < n && rc == 0; i++) {
@@ -707,12 +731,12 @@ out:
 int store_append(struct store *st, struct record *rec, const struct payload *pl,
 		 const struct store_counter_delta *deltas, size_t ndeltas)
 {
-	return store_append_n(st, rec, 1, pl, deltas, ndeltas);
+	return store_append_n(st, rec, 1, pl, deltas, ndeltas, NULL);
 }
 
 int store_append_batch(struct store *st, struct record *recs, size_t n)
 {
-	return store_append_n(st, recs, n, NULL, NULL, 0);
+	return store_append_n(st, recs, n, NULL, NULL, 0, NULL);
 }
 
 int store_counters_add(struct store *st, const struct store_counter_delta *deltas, size_t n)
@@ -1269,6 +1293,828 @@ int store_verify(struct store *st, store_problem_fn fn, void *arg, uint64_t *npr
 	store_txn_end(st, txn, 0);
 done:
 	*nproblems = vc.problems;
+out:
+	return rc;
+}
+
+/*
+ * Pruning. Deleting is ordinary LMDB work and runs beside the shim's appends: small write
+ * transactions, so an agent's append never waits behind a long one. Returning the space is
+ * not: LMDB only reuses freed pages, it never shrinks its file, and the one way to shrink it
+ * is a compacting copy renamed over the original. Every process that has the store open
+ * keeps writing into the file it mapped, so a rename under it would lose what it commits
+ * afterwards; and every opener shares the "-lock" file, whose transaction id says which of
+ * the data file's two meta pages is current. Hence the rules below (docs/record-format.md).
+ */
+
+/* Deletions per write transaction: short enough that an append waits microseconds. */
+#define STORE_PRUNE_BATCH 1024
+
+/* Deletes (or, dry, counts) up to STORE_PRUNE_BATCH records older than before_ns and their
+ * ids and payloads in one write transaction. *more is set when the batch filled up. */
+static int store_prune_batch(struct store *st, int64_t before_ns, int dry,
+			     struct store_prune_result *res, int *more)
+{
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	MDB_val key, val, ikey;
+	unsigned n = 0;
+	int rc;
+
+	*more = 0;
+	rc = store_txn_begin(st, dry ? MDB_RDONLY : 0, &txn);
+	if (rc != 0)
+		goto out;
+	rc = store_err(mdb_cursor_open(txn, st->records, &cur));
+	if (rc != 0)
+		goto txn_end;
+	rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+	while (rc == 0 && (dry || n < STORE_PRUNE_BATCH)) {
+		if (key.mv_size != 16) {
+			rc = STORE_EFORMAT;
+			break;
+		}
+		if ((int64_t)endian_be64(key.mv_data) >= before_ns)
+			break;
+		ikey = (MDB_val){ 8, (unsigned char *)key.mv_data + 8 };
+		res->records++;
+		n++;
+		if (dry) {
+			rc = mdb_get(txn, st->payloads, &ikey, &val);
+		} else {
+			unsigned char id[8];
+
+			/* The key points into a page the deletes below may free. */
+			memcpy(id, ikey.mv_data, 8);
+			ikey.mv_data = id;
+			rc = mdb_cursor_del(cur, 0);
+			if (rc == 0)
+				rc = mdb_del(txn, st->ids, &ikey, NULL);
+			if (rc == 0 || rc == MDB_NOTFOUND)
+				rc = mdb_del(txn, st->payloads, &ikey, NULL);
+		}
+		if (rc == 0)
+			res->payloads++;
+		else if (rc != MDB_NOTFOUND)
+			break;
+		/* Deleting from the front: the first entry is the next one. */
+		rc = mdb_cursor_get(cur, &key, &val, dry ? MDB_NEXT : MDB_FIRST);
+	}
+	*more = !dry && n == STORE_PRUNE_BATCH;
+	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+	mdb_cursor_close(cur);
+txn_end:
+	rc = store_txn_end(st, txn, !dry && rc == 0) ?: rc;
+out:
+	return rc;
+}
+
+/*
+ * Takes an open-file-description write lock on byte 0 of the lock file, where every LMDB
+ * environment holds a shared lock for as long as it is open. It is refused while any process
+ * (this one included: OFD locks conflict with its POSIX locks too) has the store open, and
+ * while it is held an opener waits inside mdb_env_open, before it opens the data file.
+ * Returns the descriptor (closing it releases the lock), -1 when the store is in use, or a
+ * STORE_E* code (< -1).
+ */
+static int store_lock_exclusive(const char *path)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	char lockpath[PATH_MAX];
+	int fd, rc;
+
+	rc = STORE_EINVAL;
+	if (snprintf(lockpath, sizeof lockpath, "%s-lock", path) >= (int)sizeof lockpath)
+		goto out;
+	fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = store_err(errno);
+		goto out;
+	}
+	rc = fd;
+	if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+		rc = errno == EAGAIN || errno == EACCES ? -1 : store_err(errno);
+		close(fd);
+	}
+out:
+	return rc;
+}
+
+/*
+ * The compacting copy of path into *tmp (a new file beside it), made while no process has the
+ * store open and openers wait (store_lock_exclusive). LMDB writes the copy's current meta
+ * page as page 1 with transaction id 1. Openers that waited on the lock find the lock file as
+ * the last user left it: its transaction id T picks meta page T & 1 for readers, and writers
+ * go on from T + 1. When T is even, one more (harmless) commit on the copy makes page 0
+ * current with id 2, so that both agree; ids only need to stay at or below T, which they do.
+ */
+static int store_compact_copy(const char *path, char *tmp, size_t tmpcap)
+{
+	unsigned char b[4];
+	MDB_val key = { 6, "format" }, val;
+	MDB_envinfo info;
+	MDB_env *env = NULL, *copy = NULL;
+	MDB_txn *txn;
+	MDB_dbi meta;
+	int fd = -1, rc;
+
+	rc = STORE_EINVAL;
+	if (snprintf(tmp, tmpcap, "%s.compact.XXXXXX", path) >= (int)tmpcap)
+		goto out;
+	rc = store_err(mdb_env_create(&env));
+	if (rc != 0)
+		goto out;
+	rc = store_err(mdb_env_set_maxdbs(env, STORE_NDBS));
+	if (rc == 0)
+		rc = store_err(mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOLOCK | MDB_RDONLY,
+					    0600));
+	if (rc == 0)
+		rc = store_err(mdb_env_info(env, &info));
+	if (rc != 0)
+		goto env_close;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		rc = store_err(errno);
+		goto env_close;
+	}
+	rc = store_err(mdb_env_copyfd2(env, fd, MDB_CP_COMPACT));
+	if (rc != 0 || (info.me_last_txnid & 1) != 0)
+		goto sync;
+	rc = store_err(mdb_env_create(&copy));
+	if (rc == 0)
+		rc = store_err(mdb_env_set_maxdbs(copy, STORE_NDBS));
+	if (rc == 0)
+		rc = store_err(mdb_env_set_mapsize(copy, info.me_mapsize));
+	if (rc == 0)
+		rc = store_err(mdb_env_open(copy, tmp, MDB_NOSUBDIR | MDB_NOLOCK, 0600));
+	if (rc == 0)
+		rc = store_err(mdb_txn_begin(copy, NULL, 0, &txn));
+	if (rc != 0)
+		goto sync;
+	rc = store_err(mdb_dbi_open(txn, "meta", 0, &meta));
+	if (rc == 0)
+		rc = store_err(mdb_get(txn, meta, &key, &val));
+	if (rc == 0 && val.mv_size != sizeof b)
+		rc = STORE_EFORMAT;
+	if (rc == 0) {
+		memcpy(b, val.mv_data, sizeof b);
+		val = (MDB_val){ sizeof b, b };
+		rc = store_err(mdb_put(txn, meta, &key, &val, 0));
+	}
+	if (rc == 0)
+		rc = store_err(mdb_txn_commit(txn));
+	else
+		mdb_txn_abort(txn);
+sync:
+	mdb_env_close(copy);
+	if (rc == 0 && fsync(fd) != 0)
+		rc = store_err(errno);
+	close(fd);
+	if (rc != 0)
+		unlink(tmp);
+env_close:
+	mdb_env_close(env);
+out:
+	return rc;
+}
+
+/* Syncs the folder holding path, so that a rename in it survives a crash. */
+static void store_sync_dir(const char *path)
+{
+	char *dir = strdup(path), *slash;
+	int fd;
+
+	if (dir == NULL)
+		return;
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(dir);
+}
+
+static off_t store_file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? sb.st_size : 0;
+}
+
+int store_prune(const char *path, int64_t before_ns, unsigned flags,
+		void (*on_compact)(void *arg), void *arg, struct store_prune_result *out)
+{
+	char tmp[PATH_MAX];
+	struct store *st;
+	int rc, more = 1, dry = (flags & STORE_PRUNE_DRY_RUN) != 0, lock;
+
+	memset(out, 0, sizeof *out);
+	out->bytes_before = (uint64_t)store_file_size(path);
+	rc = store_open(&st, path, dry ? STORE_READONLY : 0, 0);
+	if (rc != 0)
+		goto out;
+	while (rc == 0 && more)
+		rc = store_prune_batch(st, before_ns, dry, out, &more);
+	store_close(st);
+	if (rc != 0 || dry || (flags & STORE_PRUNE_NO_COMPACT))
+		goto size;
+	lock = store_lock_exclusive(path);
+	if (lock < -1)
+		rc = lock;
+	if (lock < 0)
+		goto size;
+	if (on_compact)
+		on_compact(arg);
+	rc = store_compact_copy(path, tmp, sizeof tmp);
+	if (rc == 0 && rename(tmp, path) != 0) {
+		rc = store_err(errno);
+		unlink(tmp);
+	}
+	if (rc == 0) {
+		store_sync_dir(path);
+		out->compacted = 1;
+	}
+	close(lock);
+size:
+	out->bytes_after = (uint64_t)store_file_size(path);
+out:
+	return rc;
+}
+
+int store_next_id(struct store *st, uint64_t *out)
+{
+	MDB_txn *txn;
+	int rc;
+
+	*out = 1;
+	rc = store_read_begin(st, &txn);
+	if (rc == STORE_ENOTFOUND) {
+		rc = 0;
+		goto out;
+	}
+	if (rc != 0)
+		goto out;
+	rc = store_get_u64(txn, st->meta, "next_id", out);
+	store_txn_end(st, txn, 0);
+out:
+	return rc;
+}
+
+/* ---- budgets: counters, reservations, events ------------------------------------------------ */
+
+/* Counter base names are capped so that "{base}:warned:{budget name}" still fits in a key. */
+#define STORE_BASE_MAX 400
+#define STORE_BUDGET_NAME_MAX 100
+/* An event's JSON: a few numbers and two escaped names of bounded length. */
+#define STORE_EVENT_MAX (1024 + 6 * (STORE_BASE_MAX + STORE_BUDGET_NAME_MAX))
+
+/* What store_append_budget adds to a record's transaction. */
+struct store_settle {
+	struct store_budget *b;
+	size_t n;
+	uint64_t resv_id;
+	size_t block; /* n: no block event */
+};
+
+/*
+ * Opens the reservations and events databases in a transaction of their own, before the
+ * caller's: a store written before budgets existed has neither, and a writer creates them
+ * here. A reader (create 0) gets STORE_ENOTFOUND while they do not exist.
+ */
+static int store_budget_dbis_open(struct store *st, int create)
+{
+	unsigned dbflags = create ? MDB_CREATE : 0;
+	MDB_txn *txn;
+	int rc;
+
+	rc = store_ready(st);
+	if (rc != 0)
+		goto out;
+	pthread_mutex_lock(&st->dbi_lock);
+	if (__atomic_load_n(&st->have_budget_dbis, __ATOMIC_ACQUIRE))
+		goto unlock;
+	rc = store_txn_begin(st, create ? 0 : MDB_RDONLY, &txn);
+	if (rc != 0)
+		goto unlock;
+	rc = store_err(mdb_dbi_open(txn, "reservations", dbflags, &st->reservations));
+	if (rc == 0)
+		rc = store_err(mdb_dbi_open(txn, "events", dbflags, &st->events));
+	rc = store_txn_end(st, txn, rc == 0) ?: rc;
+	if (rc == 0)
+		__atomic_store_n(&st->have_budget_dbis, 1, __ATOMIC_RELEASE);
+unlock:
+	pthread_mutex_unlock(&st->dbi_lock);
+out:
+	return rc;
+}
+
+static int store_budget_dbis(struct store *st)
+{
+	return store_budget_dbis_open(st, 1);
+}
+
+static int store_budgets_valid(const struct store_budget *b, size_t n)
+{
+	if (n > STORE_BUDGET_MAX || (n > 0 && b == NULL))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (b[i].base == NULL || b[i].name == NULL || b[i].base[0] == '\0' ||
+		    strlen(b[i].base) > STORE_BASE_MAX || strlen(b[i].name) > STORE_BUDGET_NAME_MAX)
+			return 0;
+	}
+	return 1;
+}
+
+/* Does an earlier budget of the call share b[i]'s counters? Two budgets with one scope, match
+ * and window (a warn level and a hard cap) count the same calls: their usage is added once. */
+static int store_base_seen(const struct store_budget *b, size_t i)
+{
+	for (size_t j = 0; j < i; j++) {
+		if (strcmp(b[j].base, b[i].base) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Reads counter name into *v. Returns 0, STORE_ENOTFOUND, or an error. */
+static int store_counter_get(struct store *st, MDB_txn *txn, const char *name, int64_t *v)
+{
+	MDB_val key = { strlen(name), (void *)name }, val;
+	int rc = mdb_get(txn, st->counters, &key, &val);
+
+	if (rc == 0 && val.mv_size != 8)
+		return STORE_EFORMAT;
+	if (rc == 0)
+		*v = (int64_t)endian_le64(val.mv_data);
+	return rc == MDB_NOTFOUND ? STORE_ENOTFOUND : store_err(rc);
+}
+
+/* The sums b->seed gives over the records of b's window, read inside txn. */
+static int store_budget_seed(struct store *st, MDB_txn *txn, const struct store_budget *b,
+			     int64_t *tokens, int64_t *pusd)
+{
+	unsigned char start[16];
+	MDB_val key = { 16, start }, val;
+	MDB_cursor *cur;
+	struct record rec;
+	int64_t t, p;
+	int rc = 0;
+
+	*tokens = *pusd = 0;
+	if (b->seed == NULL)
+		goto out;
+	store_record_key(start, b->since_ns < 0 ? 0 : b->since_ns, 0);
+	rc = store_err(mdb_cursor_open(txn, st->records, &cur));
+	if (rc != 0)
+		goto out;
+	rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+	while (rc == 0) {
+		if (key.mv_size != 16 || (int64_t)endian_be64(key.mv_data) >= b->until_ns)
+			break;
+		rec.id = endian_be64((const unsigned char *)key.mv_data + 8);
+		if (record_decode(val.mv_data, val.mv_size, &rec) == 0 &&
+		    b->seed(&rec, b->seed_arg, &t, &p)) {
+			*tokens += t;
+			*pusd += p;
+		}
+		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+	}
+	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+	mdb_cursor_close(cur);
+out:
+	return rc;
+}
+
+/* Fills b->used_*: its counters, else the seed, which write then stores as the counters. */
+static int store_budget_used(struct store *st, MDB_txn *txn, struct store_budget *b, int write)
+{
+	char tname[STORE_KEY_MAX + 1], cname[STORE_KEY_MAX + 1];
+	struct store_counter_delta d[2] = { { tname, 0 }, { cname, 0 } };
+	int rc;
+
+	snprintf(tname, sizeof tname, "%s:tokens", b->base);
+	snprintf(cname, sizeof cname, "%s:cost_pusd", b->base);
+	b->used_tokens = b->used_pusd = 0;
+	rc = store_counter_get(st, txn, tname, &b->used_tokens);
+	if (rc == 0)
+		rc = store_counter_get(st, txn, cname, &b->used_pusd);
+	if (rc != STORE_ENOTFOUND)
+		goto out;
+	rc = store_budget_seed(st, txn, b, &b->used_tokens, &b->used_pusd);
+	if (rc != 0 || !write)
+		goto out;
+	d[0].delta = b->used_tokens;
+	d[1].delta = b->used_pusd;
+	rc = store_counters_apply(st, txn, d, 2);
+out:
+	return rc;
+}
+
+/* Is the process that made a reservation still running? (EPERM: it runs as another user.) */
+static int store_pid_alive(int32_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/*
+ * A reservation value: le32 pid, le32 count, le64 time_ns, then count entries of le64 tokens,
+ * le64 pusd, le16 base length and the base's bytes. Walks the reservations: a dead one (its
+ * process gone, older than the TTL, or malformed) is deleted when write is set and skipped
+ * otherwise; a live one adds its entries to the reserved_* of every b[i] with that base.
+ */
+static int store_resv_sweep(struct store *st, MDB_txn *txn, struct store_budget *b, size_t n,
+			    int64_t now_ns, int write)
+{
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		b[i].reserved_tokens = b[i].reserved_pusd = 0;
+	rc = store_err(mdb_cursor_open(txn, st->reservations, &cur));
+	if (rc != 0)
+		goto out;
+	rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+	while (rc == 0) {
+		const unsigned char *v = val.mv_data, *end = v + val.mv_size;
+		uint32_t count = val.mv_size >= 16 ? endian_le32(v + 4) : 0;
+		int64_t age = val.mv_size >= 16 ? now_ns - (int64_t)endian_le64(v + 8) : 0;
+		int dead = val.mv_size < 16 || age > (int64_t)STORE_RESERVATION_TTL_S * 1000000000 ||
+			   !store_pid_alive((int32_t)endian_le32(v));
+
+		for (v += 16; !dead && count > 0; count--) {
+			size_t len;
+
+			if (end - v < 18)
+				break;
+			len = endian_le16(v + 16);
+			if ((size_t)(end - v - 18) < len)
+				break;
+			for (size_t i = 0; i < n; i++) {
+				if (strlen(b[i].base) != len || memcmp(b[i].base, v + 18, len) != 0)
+					continue;
+				b[i].reserved_tokens += (int64_t)endian_le64(v);
+				b[i].reserved_pusd += (int64_t)endian_le64(v + 8);
+			}
+			v += 18 + len;
+		}
+		if (dead && write) {
+			rc = mdb_cursor_del(cur, 0);
+			if (rc != 0)
+				break;
+		}
+		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+	}
+	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+	mdb_cursor_close(cur);
+out:
+	return rc;
+}
+
+/* Takes the next value of the u64 sequence meta name (starting at 1) into *id. */
+static int store_next_seq(struct store *st, MDB_txn *txn, const char *name, uint64_t *id)
+{
+	int rc = store_get_u64(txn, st->meta, name, id);
+
+	if (rc == STORE_ENOTFOUND) {
+		*id = 1;
+		rc = 0;
+	}
+	if (rc == 0)
+		rc = store_put_u64(txn, st->meta, name, *id + 1);
+	return rc;
+}
+
+/* Records a reservation of b[0..n)'s estimates (one entry per distinct base); *id its key. */
+static int store_resv_put(struct store *st, MDB_txn *txn, const struct store_budget *b,
+			  size_t n, int64_t now_ns, uint64_t *id)
+{
+	size_t size = 16, count = 0;
+	unsigned char *buf, *p, ikey[8];
+	MDB_val key = { 8, ikey }, val;
+	int rc = STORE_ENOMEM;
+
+	for (size_t i = 0; i < n; i++)
+		size += 18 + strlen(b[i].base);
+	buf = malloc(size);
+	if (buf == NULL)
+		goto out;
+	p = buf + 16;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(b[i].base);
+
+		if (store_base_seen(b, i))
+			continue;
+		endian_put_le64(p, (uint64_t)b[i].est_tokens);
+		endian_put_le64(p + 8, (uint64_t)b[i].est_pusd);
+		endian_put_le16(p + 16, (uint16_t)len);
+		memcpy(p + 18, b[i].base, len);
+		p += 18 + len;
+		count++;
+	}
+	endian_put_le32(buf, (uint32_t)getpid());
+	endian_put_le32(buf + 4, (uint32_t)count);
+	endian_put_le64(buf + 8, (uint64_t)now_ns);
+	rc = store_next_seq(st, txn, "next_reservation", id);
+	if (rc != 0)
+		goto buf_free;
+	endian_put_be64(ikey, *id);
+	val = (MDB_val){ (size_t)(p - buf), buf };
+	rc = store_err(mdb_put(txn, st->reservations, &key, &val, MDB_APPEND));
+buf_free:
+	free(buf);
+out:
+	return rc;
+}
+
+static int store_cap_crossed(int64_t cap, int64_t used, int64_t reserved, int64_t est)
+{
+	return cap >= 0 && used + reserved + est > cap;
+}
+
+int store_budget_reserve(struct store *st, struct store_budget *b, size_t n, int64_t now_ns,
+			 uint64_t *resv_id, size_t *refused)
+{
+	MDB_txn *txn;
+	size_t i;
+	int rc = STORE_EINVAL;
+
+	if (resv_id == NULL || refused == NULL || !store_budgets_valid(b, n))
+		goto out;
+	*resv_id = 0;
+	*refused = n;
+	rc = 0;
+	if (n == 0)
+		goto out;
+	rc = store_budget_dbis(st);
+	if (rc != 0)
+		goto out;
+	rc = store_txn_begin(st, 0, &txn);
+	if (rc != 0)
+		goto out;
+	for (i = 0; i < n && rc == 0; i++)
+		rc = store_budget_used(st, txn, &b[i], 1);
+	if (rc == 0)
+		rc = store_resv_sweep(st, txn, b, n, now_ns, 1);
+	for (i = 0; i < n && rc == 0; i++) {
+		if (store_cap_crossed(b[i].cap_tokens, b[i].used_tokens, b[i].reserved_tokens,
+				      b[i].est_tokens) ||
+		    store_cap_crossed(b[i].cap_pusd, b[i].used_pusd, b[i].reserved_pusd,
+				      b[i].est_pusd)) {
+			*refused = i;
+			rc = STORE_EBUDGET;
+		}
+	}
+	if (rc == 0)
+		rc = store_resv_put(st, txn, b, n, now_ns, resv_id);
+	/* A refusal keeps the seeding and the sweep: they are true whatever this call does. */
+	rc = store_txn_end(st, txn, rc == 0 || rc == STORE_EBUDGET) ?: rc;
+	if (rc != 0)
+		*resv_id = 0;
+out:
+	return rc;
+}
+
+int store_budget_release(struct store *st, uint64_t resv_id)
+{
+	unsigned char ikey[8];
+	MDB_val key = { 8, ikey };
+	MDB_txn *txn;
+	int rc;
+
+	rc = store_budget_dbis(st);
+	if (rc != 0)
+		goto out;
+	rc = store_txn_begin(st, 0, &txn);
+	if (rc != 0)
+		goto out;
+	endian_put_be64(ikey, resv_id);
+	rc = mdb_del(txn, st->reservations, &key, NULL);
+	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+	rc = store_txn_end(st, txn, rc == 0) ?: rc;
+out:
+	return rc;
+}
+
+/* Appends s to the JSON text at *p (room up to end) as a JSON string. */
+static void store_json_str(char **p, char *end, const char *s)
+{
+	char *o = *p;
+
+	if (o < end)
+		*o++ = '"';
+	for (; *s != '\0' && end - o > 7; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			*o++ = '\\';
+			*o++ = (char)c;
+		} else if (c < 0x20) {
+			o += snprintf(o, (size_t)(end - o), "\\u%04x", c);
+		} else {
+			*o++ = (char)c;
+		}
+	}
+	if (o < end)
+		*o++ = '"';
+	*p = o;
+}
+
+/* Writes one alert event about b (docs/record-format.md): kind is "budget_warning" or
+ * "budget_block"; the estimate is the refused call's (block only). */
+static int store_event_put(struct store *st, MDB_txn *txn, const char *kind,
+			   const struct store_budget *b, uint64_t record_id, int64_t ts_ns)
+{
+	int block = strcmp(kind, "budget_block") == 0;
+	unsigned char ikey[8];
+	MDB_val key = { 8, ikey }, val;
+	char *json, *p, *end;
+	uint64_t id;
+	int rc = STORE_ENOMEM;
+
+	json = malloc(STORE_EVENT_MAX);
+	if (json == NULL)
+		goto out;
+	rc = store_next_seq(st, txn, "next_event", &id);
+	if (rc != 0)
+		goto json_free;
+	end = json + STORE_EVENT_MAX;
+	p = json + snprintf(json, STORE_EVENT_MAX,
+			    "{\"id\":%" PRIu64 ",\"kind\":\"%s\",\"ts_ns\":%" PRId64
+			    ",\"record_id\":%" PRIu64 ",\"budget\":",
+			    id, kind, ts_ns, record_id);
+	store_json_str(&p, end, b->name);
+	p += snprintf(p, (size_t)(end - p), ",\"counter\":");
+	store_json_str(&p, end, b->base);
+	p += snprintf(p, (size_t)(end - p),
+		      ",\"since_ns\":%" PRId64 ",\"until_ns\":%" PRId64
+		      ",\"used_tokens\":%" PRId64 ",\"used_cost_pusd\":%" PRId64
+		      ",\"reserved_tokens\":%" PRId64 ",\"reserved_cost_pusd\":%" PRId64
+		      ",\"estimate_tokens\":%" PRId64 ",\"estimate_cost_pusd\":%" PRId64
+		      ",\"cap_tokens\":%" PRId64 ",\"cap_cost_pusd\":%" PRId64
+		      ",\"warn_tokens\":%" PRId64 ",\"warn_cost_pusd\":%" PRId64 "}",
+		      b->since_ns, b->until_ns, b->used_tokens, b->used_pusd, b->reserved_tokens,
+		      b->reserved_pusd, block ? b->est_tokens : 0, block ? b->est_pusd : 0,
+		      b->cap_tokens, b->cap_pusd, b->warn_tokens, b->warn_pusd);
+	rc = STORE_EINVAL;
+	if (p >= end)
+		goto json_free;
+	endian_put_be64(ikey, id);
+	val = (MDB_val){ (size_t)(p - json), json };
+	rc = store_err(mdb_put(txn, st->events, &key, &val, MDB_APPEND));
+json_free:
+	free(json);
+out:
+	return rc;
+}
+
+/* Before the record is written: each budget's counters exist (seeded from the records so far)
+ * and its used_* are read. */
+static int store_settle_before(struct store *st, MDB_txn *txn, const struct store_settle *se)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < se->n && rc == 0; i++) {
+		se->b[i].reserved_tokens = se->b[i].reserved_pusd = 0;
+		rc = store_budget_used(st, txn, &se->b[i], 1);
+	}
+	return rc;
+}
+
+static int store_warn_reached(const struct store_budget *b)
+{
+	return (b->warn_tokens >= 0 && b->used_tokens >= b->warn_tokens) ||
+	       (b->warn_pusd >= 0 && b->used_pusd >= b->warn_pusd);
+}
+
+/* After record id is written: the reservation goes, the usage is added, events follow. */
+static int store_settle_after(struct store *st, MDB_txn *txn, const struct store_settle *se,
+			      uint64_t id, int64_t ts_ns)
+{
+	char tname[STORE_KEY_MAX + 1], cname[STORE_KEY_MAX + 1];
+	struct store_counter_delta d[2] = { { tname, 0 }, { cname, 0 } };
+	unsigned char ikey[8];
+	MDB_val key = { 8, ikey };
+	int64_t warned;
+	int rc = 0;
+
+	if (se->resv_id != 0) {
+		endian_put_be64(ikey, se->resv_id);
+		rc = mdb_del(txn, st->reservations, &key, NULL);
+		rc = rc == MDB_NOTFOUND ? 0 : store_err(rc); /* expired meanwhile */
+	}
+	for (size_t i = 0; i < se->n && rc == 0; i++) {
+		struct store_budget *b = &se->b[i];
+
+		if (!store_base_seen(se->b, i)) {
+			snprintf(tname, sizeof tname, "%s:tokens", b->base);
+			snprintf(cname, sizeof cname, "%s:cost_pusd", b->base);
+			d[0].delta = b->tokens;
+			d[1].delta = b->pusd;
+			rc = store_counters_apply(st, txn, d, 2);
+		}
+		b->used_tokens += b->tokens;
+		b->used_pusd += b->pusd;
+		if (rc != 0 || !store_warn_reached(b))
+			continue;
+		snprintf(tname, sizeof tname, "%s:warned:%s", b->base, b->name);
+		rc = store_counter_get(st, txn, tname, &warned);
+		if (rc != STORE_ENOTFOUND)
+			continue; /* warned already in this window, or an error */
+		d[0].delta = 1;
+		rc = store_counters_apply(st, txn, d, 1);
+		if (rc == 0)
+			rc = store_event_put(st, txn, "budget_warning", b, id, ts_ns);
+	}
+	if (rc == 0 && se->block < se->n)
+		rc = store_event_put(st, txn, "budget_block", &se->b[se->block], id, ts_ns);
+	return rc;
+}
+
+int store_append_budget(struct store *st, struct record *rec, const struct payload *pl,
+			const struct store_counter_delta *deltas, size_t ndeltas,
+			struct store_budget *b, size_t n, uint64_t resv_id, size_t block)
+{
+	struct store_settle se = { b, n, resv_id, block };
+
+	if (!store_budgets_valid(b, n))
+		return STORE_EINVAL;
+	return store_append_n(st, rec, 1, pl, deltas, ndeltas, &se);
+}
+
+int store_budget_read(struct store *st, struct store_budget *b, size_t n, int64_t now_ns)
+{
+	MDB_txn *txn;
+	int rc = STORE_EINVAL, have_resv;
+
+	if (!store_budgets_valid(b, n))
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		b[i].used_tokens = b[i].used_pusd = b[i].reserved_tokens = b[i].reserved_pusd = 0;
+	rc = store_budget_dbis_open(st, 0);
+	have_resv = rc == 0;
+	if (rc == STORE_ENOTFOUND)
+		rc = store_ready(st);
+	if (rc == STORE_ENOTFOUND)
+		rc = 0; /* no store in the file yet: nothing used */
+	if (rc != 0 || !__atomic_load_n(&st->have_dbis, __ATOMIC_ACQUIRE))
+		goto out;
+	rc = store_txn_begin(st, MDB_RDONLY, &txn);
+	if (rc != 0)
+		goto out;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = store_budget_used(st, txn, &b[i], 0);
+	if (rc == 0 && have_resv)
+		rc = store_resv_sweep(st, txn, b, n, now_ns, 0);
+	store_txn_end(st, txn, 0);
+out:
+	return rc;
+}
+
+struct store_events_ctx {
+	store_event_fn fn;
+	void *arg;
+	char *buf;
+	int fn_rc;
+};
+
+static int store_events_visit(const MDB_val *key, const MDB_val *val, void *ctx)
+{
+	struct store_events_ctx *ec = ctx;
+
+	if (key->mv_size != 8 || val->mv_size >= STORE_EVENT_MAX)
+		return STORE_EFORMAT;
+	memcpy(ec->buf, val->mv_data, val->mv_size);
+	ec->buf[val->mv_size] = '\0';
+	ec->fn_rc = ec->fn(endian_be64(key->mv_data), ec->buf, val->mv_size, ec->arg);
+	return ec->fn_rc != 0;
+}
+
+int store_events_scan(struct store *st, store_event_fn fn, void *arg)
+{
+	struct store_events_ctx ec = { fn, arg, NULL, 0 };
+	int rc = STORE_EINVAL;
+
+	if (fn == NULL)
+		goto out;
+	rc = store_budget_dbis_open(st, 0);
+	if (rc == STORE_ENOTFOUND)
+		rc = 0; /* no events database yet: no events */
+	if (rc != 0 || !__atomic_load_n(&st->have_budget_dbis, __ATOMIC_ACQUIRE))
+		goto out;
+	rc = STORE_ENOMEM;
+	ec.buf = malloc(STORE_EVENT_MAX);
+	if (ec.buf == NULL)
+		goto out;
+	rc = store_walk(st, &st->events, NULL, store_events_visit, &ec);
+	if (rc == 0)
+		rc = ec.fn_rc;
+	free(ec.buf);
 out:
 	return rc;
 }

@@ -38,6 +38,7 @@ enum {
 	STORE_ENOMEM = -35,
 	STORE_EINVAL = -36,
 	STORE_EACCES = -37,   /* permission denied */
+	STORE_EBUDGET = -38,  /* store_budget_reserve: a budget's cap would be crossed */
 };
 
 /* Returns a static lowercase message for any code returned by a store_* or record_* call. */
@@ -149,6 +150,12 @@ struct store_info {
 };
 int store_info(struct store *st, struct store_info *out);
 
+/*
+ * The id the next record will get (1 in an empty store or a file with no store yet), read in
+ * a read transaction of its own: cheap enough to poll (tail -f). Returns 0 or an error.
+ */
+int store_next_id(struct store *st, uint64_t *out);
+
 /* Receives each problem store_verify finds: one lowercase line, valid during the call. */
 typedef void (*store_problem_fn)(const char *problem, void *arg);
 
@@ -164,5 +171,122 @@ typedef void (*store_problem_fn)(const char *problem, void *arg);
  */
 #define STORE_VERIFY_MAX_PROBLEMS 100
 int store_verify(struct store *st, store_problem_fn fn, void *arg, uint64_t *nproblems);
+
+/* ---- budgets: usage counters, reservations, alert events (docs/budgets.md) ----------------
+ *
+ * A budget's usage in one window lives in two counters, "{base}:tokens" and "{base}:cost_pusd"
+ * (base is "budget:{window}:{scope}:{match}:{tenant}", made by budget/), updated in the same
+ * write transaction as each record. A counter that does not exist yet for its window (a
+ * budget new in the file, or a new window) is first seeded from the records already in the
+ * window, inside that write transaction, so counters always equal the sums of the records.
+ *
+ * Calls in flight hold reservations (sub-database "reservations"): store_budget_reserve
+ * re-reads used + reserved in its write transaction and refuses when a cap would be crossed,
+ * so concurrent processes cannot overshoot a cap together; store_append_budget removes the
+ * reservation in the record's own transaction. Reservations of dead processes, or older than
+ * STORE_RESERVATION_TTL_S, are removed by the next reserve and ignored by readers.
+ *
+ * Alert events (sub-database "events", key be64(event id), value one JSON object; format in
+ * docs/record-format.md) are written for a budget warning (once per budget counter and
+ * window, when used reaches the warn level) and for each blocked call.
+ */
+
+/* A reservation older than this is dead whatever its process: the longest call we wait for. */
+#define STORE_RESERVATION_TTL_S (30 * 60)
+
+/* At most this many budgets in one call; longer arrays give STORE_EINVAL. */
+#define STORE_BUDGET_MAX 64
+
+/*
+ * Does rec count against a budget, and how much? Sets *tokens and *pusd (pico-USD) and returns
+ * 1 when it counts, 0 when not. Called while seeding, inside a write transaction: rec's
+ * strings are valid only during the call; it must not call store_* functions.
+ */
+typedef int (*store_seed_fn)(const struct record *rec, void *arg, int64_t *tokens,
+			     int64_t *pusd);
+
+/* One budget counter pair as a call sees it. The caller owns every string. */
+struct store_budget {
+	const char *name;             /* the budget's name, for events */
+	const char *base;             /* counter base name, 1 to 400 bytes */
+	int64_t since_ns, until_ns;   /* the window: records in it seed the counters */
+	store_seed_fn seed;
+	void *seed_arg;
+	int64_t est_tokens, est_pusd; /* reserve: this call's estimate */
+	int64_t tokens, pusd;         /* store_append_budget: the record's real usage */
+	int64_t cap_tokens, cap_pusd; /* reserve: refuse when used + reserved + estimate pass a
+				       * cap; -1 for none (a warn-only budget has none) */
+	int64_t warn_tokens, warn_pusd; /* a warning event once used reaches these; -1 none */
+	/* Filled in by every call: usage before this call's own change, and live reservations
+	 * (this call's excluded). */
+	int64_t used_tokens, used_pusd;
+	int64_t reserved_tokens, reserved_pusd;
+};
+
+/*
+ * Reserves b[i].est_* against every b[i] in one write transaction: expires dead reservations,
+ * seeds missing counters, and refuses (STORE_EBUDGET, *refused = the first budget whose cap
+ * would be crossed, nothing reserved but the seeding kept) or records a reservation of this
+ * process (pid, now_ns, the estimates) whose id goes to *resv_id. n == 0 reserves nothing and
+ * returns 0 with *resv_id 0. Returns 0, STORE_EBUDGET or a STORE_E* error.
+ */
+int store_budget_reserve(struct store *st, struct store_budget *b, size_t n, int64_t now_ns,
+			 uint64_t *resv_id, size_t *refused);
+
+/* Removes a reservation (a call that never completed). A missing one is not an error. */
+int store_budget_release(struct store *st, uint64_t resv_id);
+
+/*
+ * store_append, plus in the same write transaction: removes reservation resv_id (0: none),
+ * seeds then adds b[i].tokens and b[i].pusd to each budget's counters, writes a
+ * "budget_warning" event for each b[i] whose usage reaches its warn level for the first time
+ * in the window, and when block < n a "budget_block" event for b[block] (a call refused with
+ * this record). Returns what store_append returns.
+ */
+int store_append_budget(struct store *st, struct record *rec, const struct payload *pl,
+			const struct store_counter_delta *deltas, size_t ndeltas,
+			struct store_budget *b, size_t n, uint64_t resv_id, size_t block);
+
+/*
+ * Reads each budget's usage without writing: its counters, or where they do not exist yet the
+ * sum over the window's records (what seeding would give), and live reservations at now_ns.
+ * Returns 0 or an error; a store without budget data reads as all zero.
+ */
+int store_budget_read(struct store *st, struct store_budget *b, size_t n, int64_t now_ns);
+
+/* Calls fn for each alert event in id order; json (len bytes, NUL-terminated) is valid during
+ * the call. Return non-zero from fn to stop (that value is returned). */
+typedef int (*store_event_fn)(uint64_t id, const char *json, size_t len, void *arg);
+int store_events_scan(struct store *st, store_event_fn fn, void *arg);
+
+/* What store_prune did (or, with STORE_PRUNE_DRY_RUN, would do). */
+struct store_prune_result {
+	uint64_t records;      /* records deleted, with their ids entries */
+	uint64_t payloads;     /* payloads deleted */
+	uint64_t bytes_before; /* size of the data file before and after */
+	uint64_t bytes_after;
+	int compacted;         /* the file was rewritten without its free pages */
+};
+
+enum store_prune_flag {
+	STORE_PRUNE_DRY_RUN = 1u << 0,    /* count only: nothing is written */
+	STORE_PRUNE_NO_COMPACT = 1u << 1, /* delete, but leave the freed pages in the file */
+};
+
+/*
+ * Deletes every record of the store at path with ts_ns < before_ns, its ids entry and its
+ * payload, in write transactions of at most 1024 records each, so appends by other processes
+ * go on meanwhile (they are never lost: each of their commits lands before or after a batch).
+ * Then returns the space: if no other process has the store open, openers are held off in
+ * their store_open (they wait, they do not fail), the file is copied compactly
+ * (mdb_env_copy2 with MDB_CP_COMPACT) into a temporary file beside it, which is synced and
+ * renamed over it. When another process has the store open the file is left as it is (its
+ * free pages are reused by later appends) and out->compacted is 0. on_compact, when not NULL,
+ * is called with arg just before the copy starts (a progress message). Counters and next_id
+ * are kept: ids are never reused. Returns 0 or a STORE_E* code; *out is filled in either way
+ * with what was done (deleted batches stay deleted when a later step fails).
+ */
+int store_prune(const char *path, int64_t before_ns, unsigned flags,
+		void (*on_compact)(void *arg), void *arg, struct store_prune_result *out);
 
 #endif

@@ -70,7 +70,7 @@ static void test_builtin(void)
 	CHECK(p != NULL);
 	if (p == NULL)
 		return;
-	CHECK_STR(pricing_taken(p), "2025-10-15");
+	CHECK_STR(pricing_taken(p), "2026-11-25");
 	pr = look(p, NULL, "gpt-4o-mini");
 	CHECK(pr != NULL);
 	if (pr) {
@@ -195,6 +195,30 @@ static void test_normalisation(void)
 		{NULL, "grok-4-0709", "grok-4"},
 		{NULL, "grok-4-fast-non-reasoning", "grok-4-fast-reasoning"},
 		{"groq", "openai/gpt-oss-120b", "groq/gpt-oss-120b"},
+		{NULL, "OpenAI/GPT-4o-2024-08-06", "gpt-4o"},
+		{NULL, "gpt-5.1-codex", "gpt-5.1"},
+		{NULL, "gpt-5.4-mini-2026-03-17", "gpt-5.4-mini"},
+		{NULL, "gpt-3.5-turbo-instruct-0914", "gpt-3.5-turbo-instruct"},
+		{"gcp.vertex_ai", "gemini-2.5-flash-preview-09-2025", "gemini-2.5-flash"},
+		{"gcp.vertex_ai", "claude-opus-4-1@20250805", "claude-opus-4-1"},
+		{"aws.bedrock",
+		 "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
+		 "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+		 "claude-sonnet-4-5"},
+		{"aws.bedrock", "amazon.nova-pro-v1:0", "nova-pro"},
+		{"aws.bedrock", "us.amazon.nova-lite-v1:0", "nova-lite"},
+		{"aws.bedrock", "us.meta.llama3-3-70b-instruct-v1:0", "aws.bedrock/llama3-3-70b-instruct"},
+		{"groq", "meta-llama/llama-4-scout-17b-16e-instruct",
+		 "groq/llama-4-scout-17b-16e-instruct"},
+		{"groq", "moonshotai/kimi-k2-instruct-0905", "groq/kimi-k2-instruct-0905"},
+		{"together", "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+		 "together/llama-3.3-70b-instruct-turbo"},
+		{"fireworks", "accounts/fireworks/models/llama-v3p3-70b-instruct",
+		 "fireworks/llama-v3p3-70b-instruct"},
+		{"openrouter", "x-ai/grok-4", "grok-4"},
+		{"openrouter", "google/gemini-2.5-pro", "gemini-2.5-pro"},
+		{"perplexity", "sonar-pro", "sonar-pro"},
+		{"cohere", "embed-multilingual-v3.0", "embed-english-v3.0"},
 	};
 	size_t i;
 
@@ -228,6 +252,9 @@ static void test_normalisation(void)
 	CHECK(look(p, NULL, "my-finetune") == NULL);
 	CHECK(look(p, NULL, "ft:gpt-4o-mini:acme::abc123") == NULL);
 	CHECK(look(p, "openai", "gpt-oss-120b") == NULL);
+	/* A resold model is priced for its host only. */
+	CHECK(look(p, NULL, "meta-llama/llama-4-scout-17b-16e-instruct") == NULL);
+	CHECK(look(p, "fireworks", "meta-llama/Llama-3.3-70B-Instruct-Turbo") == NULL);
 	CHECK(look(p, NULL, "-latest") == NULL);
 	CHECK(pricing_lookup(p, NULL, 0, "gpt-4o", 0) == NULL);
 	pricing_free(p);
@@ -258,6 +285,96 @@ static void test_long_context(void)
 	pricing_free(p);
 }
 
+static struct record fee_rec(const char *model, int32_t status, int64_t in, int64_t out,
+			      int64_t searches, int32_t context)
+{
+	struct record r = rec("perplexity", model, in, out, 0, 0);
+
+	r.status = status;
+	r.search_queries = searches;
+	r.search_context = context;
+	return r;
+}
+
+/* Perplexity: the per-request fee by search context size, the per-search fee, none on a
+ * failed call. */
+static void test_fees(void)
+{
+	struct pricing *p = builtin();
+	struct record r;
+
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	/* sonar-pro: 100 x 3e6 + 200 x 15e6 = 3.3e9, then $0.006 / 0.010 / 0.014 per call. */
+	CHECK_INT(cost_of(p, fee_rec("sonar-pro", 200, 100, 200, 0, RECORD_SEARCH_UNKNOWN)),
+		  3300000000LL + 6000000000LL);
+	CHECK_INT(cost_of(p, fee_rec("sonar-pro", 200, 100, 200, 0, RECORD_SEARCH_LOW)),
+		  3300000000LL + 6000000000LL);
+	CHECK_INT(cost_of(p, fee_rec("sonar-pro", 200, 100, 200, 0, RECORD_SEARCH_MEDIUM)),
+		  3300000000LL + 10000000000LL);
+	CHECK_INT(cost_of(p, fee_rec("sonar-pro", 200, 100, 200, 0, RECORD_SEARCH_HIGH)),
+		  3300000000LL + 14000000000LL);
+	/* sonar, high: 10 x 1e6 + 10 x 1e6 + $0.012. */
+	CHECK_INT(cost_of(p, fee_rec("sonar", 200, 10, 10, 0, RECORD_SEARCH_HIGH)),
+		  20000000LL + 12000000000LL);
+	/* Refused or failed: no fee. */
+	CHECK_INT(cost_of(p, fee_rec("sonar-pro", 429, 0, 0, 0, RECORD_SEARCH_HIGH)), 0);
+	r = fee_rec("sonar-pro", 200, 0, 0, 0, RECORD_SEARCH_LOW);
+	r.error = rs("network");
+	CHECK_INT(cost_of(p, r), 0);
+	CHECK_INT(cost_of(p, fee_rec("sonar-pro", 0, 0, 0, 0, RECORD_SEARCH_LOW)), 0);
+	/* Deep research: 500 x 2e6 + 1000 x 8e6 + 3 searches x $0.005, no request fee. */
+	CHECK_INT(cost_of(p, fee_rec("sonar-deep-research", 200, 500, 1000, 3,
+				     RECORD_SEARCH_MEDIUM)),
+		  1000000000LL + 8000000000LL + 15000000000LL);
+	/* No fee for a model without one. */
+	CHECK_INT(cost_of(p, fee_rec("gpt-4o", 200, 0, 0, 5, RECORD_SEARCH_HIGH)), 0);
+	pricing_free(p);
+}
+
+static void test_match(void)
+{
+	struct pricing *p = builtin();
+	struct pricing_match m;
+	const char *bedrock = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+	static const char over[] = "{\"models\":{\"claude-sonnet-4-5\":{\"input\":2,\"output\":9}}}";
+	char err[256] = "";
+	int64_t v = -1;
+
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	CHECK(pricing_lookup_match(p, NULL, 0, bedrock, strlen(bedrock), &m) != NULL);
+	CHECK_STR(m.entry, "claude-sonnet-4-5");
+	CHECK_STR(m.key, "claude-sonnet-4-5");
+	CHECK_STR(m.tried, "claude-sonnet-4-5");
+	CHECK_STR(m.source, "built-in");
+	CHECK_STR(m.provider, "anthropic");
+	CHECK(pricing_lookup_match(p, NULL, 0, "anthropic/claude-sonnet-4.5", 27, &m) != NULL);
+	CHECK_STR(m.key, "claude-sonnet-4.5");
+	CHECK_STR(m.entry, "claude-sonnet-4-5");
+	CHECK(pricing_lookup_match(p, NULL, 0, "my-model-2024-01-01", 19, &m) == NULL);
+	CHECK(m.entry == NULL && m.source == NULL);
+	CHECK_STR(m.tried, "my-model");
+	/* After a merge the alias follows the new entry, whose source is the merged file. */
+	CHECK_INT(pricing_merge(p, over, strlen(over), "/etc/x.json", err, sizeof err), 0);
+	CHECK(pricing_lookup_match(p, NULL, 0, "claude-sonnet-4.5", 17, &m) != NULL);
+	CHECK_STR(m.source, "/etc/x.json");
+	CHECK(m.provider == NULL);
+	/* pricing_decimal: per-token USD to pico-USD, exactly. */
+	CHECK_INT(pricing_decimal("2.5e-06", 12, &v), 0);
+	CHECK_INT(v, 2500000);
+	CHECK_INT(pricing_decimal("0.00000375", 12, &v), 0);
+	CHECK_INT(v, 3750000);
+	CHECK_INT(pricing_decimal("1.25E-7", 12, &v), 0);
+	CHECK_INT(v, 125000);
+	CHECK_INT(pricing_decimal("-1", 12, &v), -1);
+	CHECK_INT(pricing_decimal("", 12, &v), -1);
+	CHECK_INT(pricing_decimal("0.1x", 12, &v), -1);
+	pricing_free(p);
+}
+
 static void test_exact_decimals(void)
 {
 	static const char doc[] =
@@ -265,7 +382,8 @@ static void test_exact_decimals(void)
 		"\"_note\":\"comment\",\"models\":{"
 		"\"a\":{\"input\":0.1,\"output\":3.3,\"cache_read\":0.075,\"cache_write\":1e-6},"
 		"\"b\":{\"input\":1.0000005,\"output\":0.0000001,\"cache_read\":1.25E1},"
-		"\"c\":{\"input\":0,\"output\":0.000001}}}";
+		"\"c\":{\"input\":0,\"output\":0.000001,\"request\":0.005,\"search\":0.0125,"
+		"\"request_by_context\":{\"medium\":0.008,\"high\":1e-12}}}}";
 	struct pricing *p = NULL;
 	char err[256] = "";
 	const struct price *a, *b, *c;
@@ -288,6 +406,12 @@ static void test_exact_decimals(void)
 		CHECK_INT(b->cache_read, 12500000);
 		CHECK_INT(b->cache_write, 1000001); /* absent: the input price */
 		CHECK_INT(c->output, 1);
+		CHECK_INT(c->request, 5000000000LL); /* USD per call x 10^12 */
+		CHECK_INT(c->search, 12500000000LL);
+		CHECK_INT(c->request_by_context[0], 0);
+		CHECK_INT(c->request_by_context[1], 8000000000LL);
+		CHECK_INT(c->request_by_context[2], 1);
+		CHECK_INT(a->request, 0);
 		CHECK_INT(a->long_threshold, 0);
 	}
 	pricing_free(p);
@@ -346,7 +470,7 @@ static void test_merge(void)
 	/* An alias of a replaced model prices at the new price; the tier went with the old. */
 	pr = look(p, NULL, "anthropic/claude-sonnet-4.5");
 	CHECK(pr && pr->input == 2000000 && pr->long_threshold == 0);
-	CHECK_STR(pricing_taken(p), "2025-10-15");
+	CHECK_STR(pricing_taken(p), "2026-11-25");
 	pricing_free(p);
 }
 
@@ -368,6 +492,13 @@ static void test_malformed(void)
 		 "\"y\":{\"input\":1,\"output\":2}}}",
 		 "models.y"},
 		{"{\"currency\":\"EUR\",\"models\":{}}", "currency"},
+		{"{\"models\":{\"x\":{\"input\":1,\"output\":2,\"request\":-0.1}}}",
+		 "models.x.request"},
+		{"{\"models\":{\"x\":{\"input\":1,\"output\":2,\"request_by_context\":"
+		 "{\"huge\":1}}}}",
+		 "models.x.request_by_context.huge"},
+		{"{\"models\":{\"x\":{\"input\":1,\"output\":2,\"request_by_context\":7}}}",
+		 "models.x.request_by_context"},
 		{"{\"models\":[]}", "models"},
 		{"{\"model\":{}}", "model"},
 		{"{\"models\":{\"gpt-4o\":{\"input\":1,", "not valid JSON"},
@@ -471,6 +602,8 @@ int main(void)
 	RUN(test_record_flags);
 	RUN(test_normalisation);
 	RUN(test_long_context);
+	RUN(test_fees);
+	RUN(test_match);
 	RUN(test_exact_decimals);
 	RUN(test_each);
 	RUN(test_merge);

@@ -837,6 +837,42 @@ static int pricing_strip_prefix(char *s, const char *const *prefixes)
 	return stripped;
 }
 
+/* The region and vendor prefixes of Bedrock model ids (us.anthropic.claude-…-v1:0). */
+static const char *const pricing_regions[] = {"us.", "eu.", "apac.", "global.", "us-gov.",
+					      "jp.", "au.", "ca.", NULL};
+static const char *const pricing_vendors[] = {"anthropic.", "meta.", "amazon.", "mistral.",
+					      "cohere.", "ai21.", "deepseek.", "openai.", "qwen.",
+					      "google.", "writer.", NULL};
+
+size_t pricing_normalise(const char *model, size_t len, char out[PRICING_NAME_MAX])
+{
+	const char *slash;
+	size_t i, n = 0, cut;
+
+	if (model == NULL || len >= PRICING_NAME_MAX || memchr(model, '\0', len) != NULL)
+		goto done;
+	for (i = 0; i < len; i++)
+		out[i] = (char)tolower((unsigned char)model[i]);
+	out[len] = '\0';
+	slash = strrchr(out, '/');
+	if (slash != NULL && slash[1] != '\0')
+		memmove(out, slash + 1, strlen(slash + 1) + 1);
+	if (pricing_strip_prefix(out, pricing_regions) | pricing_strip_prefix(out, pricing_vendors)) {
+		n = strlen(out);
+		out[n - pricing_version_suffix(out, n)] = '\0';
+	}
+	n = strlen(out);
+	cut = pricing_snapshot_suffix(out, n);
+	while (cut > 0) {
+		n -= cut;
+		out[n] = '\0';
+		cut = pricing_snapshot_suffix(out, n);
+	}
+done:
+	out[n] = '\0';
+	return n;
+}
+
 const struct price *pricing_lookup(const struct pricing *p, const char *provider,
 				   size_t provider_len, const char *model, size_t model_len)
 {
@@ -847,11 +883,6 @@ const struct price *pricing_lookup_match(const struct pricing *p, const char *pr
 					 size_t provider_len, const char *model, size_t model_len,
 					 struct pricing_match *m)
 {
-	static const char *const regions[] = {"us.", "eu.", "apac.", "global.", "us-gov.", "jp.",
-					      "au.", "ca.", NULL};
-	static const char *const vendors[] = {"anthropic.", "meta.", "amazon.", "mistral.",
-					      "cohere.", "ai21.", "deepseek.", "openai.", "qwen.",
-					      "google.", "writer.", NULL};
 	char name[PRICING_NAME_MAX];
 	const struct price *pr = NULL;
 	const char *slash;
@@ -877,8 +908,8 @@ const struct price *pricing_lookup_match(const struct pricing *p, const char *pr
 	if (pr != NULL)
 		goto done;
 	/* Bedrock: us.anthropic.claude-sonnet-4-5-20250929-v1:0 */
-	cut = pricing_strip_prefix(name, regions);
-	cut |= pricing_strip_prefix(name, vendors);
+	cut = pricing_strip_prefix(name, pricing_regions);
+	cut |= pricing_strip_prefix(name, pricing_vendors);
 	if (cut) {
 		n = strlen(name);
 		name[n - pricing_version_suffix(name, n)] = '\0';
@@ -927,10 +958,9 @@ static int64_t pricing_request_fee(const struct price *pr, const struct record *
 	return fee;
 }
 
-int64_t pricing_cost_pusd(const struct price *pr, const struct record *r)
+void pricing_cost_parts(const struct price *pr, const struct record *r, struct pricing_parts *out)
 {
 	int64_t in = r->input_tokens, cr = r->cache_read_tokens, cw = r->cache_write_tokens;
-	int64_t uncached, cost;
 	int64_t p_in = pr->input, p_out = pr->output, p_cr = pr->cache_read, p_cw = pr->cache_write;
 
 	if (pr->long_threshold > 0 && in > pr->long_threshold) {
@@ -941,27 +971,40 @@ int64_t pricing_cost_pusd(const struct price *pr, const struct record *r)
 	}
 	cr = cr > 0 ? cr : 0;
 	cw = cw > 0 ? cw : 0;
-	uncached = in - cr - cw;
-	cost = pricing_mul(uncached, p_in);
-	cost = pricing_add(cost, pricing_mul(cr, p_cr));
-	cost = pricing_add(cost, pricing_mul(cw, p_cw));
-	cost = pricing_add(cost, pricing_mul(r->output_tokens, p_out));
-	cost = pricing_add(cost, pricing_request_fee(pr, r));
-	cost = pricing_add(cost, pricing_mul(r->search_queries, pr->search));
-	return cost;
+	out->input = pricing_mul(in - cr - cw, p_in);
+	out->cache = pricing_add(pricing_mul(cr, p_cr), pricing_mul(cw, p_cw));
+	out->output = pricing_mul(r->output_tokens, p_out);
+	out->other = pricing_add(pricing_request_fee(pr, r),
+				 pricing_mul(r->search_queries, pr->search));
 }
 
-int pricing_record_cost(const struct pricing *p, const struct record *r, int64_t *pusd)
+int64_t pricing_parts_sum(const struct pricing_parts *parts)
+{
+	int64_t cost = pricing_add(parts->input, parts->output);
+
+	cost = pricing_add(cost, parts->cache);
+	return pricing_add(cost, parts->other);
+}
+
+int64_t pricing_cost_pusd(const struct price *pr, const struct record *r)
+{
+	struct pricing_parts parts;
+
+	pricing_cost_parts(pr, r, &parts);
+	return pricing_parts_sum(&parts);
+}
+
+int pricing_record_parts(const struct pricing *p, const struct record *r,
+			 struct pricing_parts *parts)
 {
 	const struct price *pr = NULL;
 	int priced = 1;
 
-	if (r->flags & (RECORD_LOCAL | RECORD_NOT_BILLED)) {
-		*pusd = 0;
+	memset(parts, 0, sizeof *parts);
+	if (r->flags & (RECORD_LOCAL | RECORD_NOT_BILLED))
 		goto done;
-	}
 	if (r->flags & RECORD_BILLED) {
-		*pusd = r->billed_cost_pusd;
+		parts->other = r->billed_cost_pusd;
 		goto done;
 	}
 	if (r->model.n > 0)
@@ -973,8 +1016,18 @@ int pricing_record_cost(const struct pricing *p, const struct record *r, int64_t
 		priced = 0;
 		goto done;
 	}
-	*pusd = pricing_cost_pusd(pr, r);
+	pricing_cost_parts(pr, r, parts);
 done:
+	return priced;
+}
+
+int pricing_record_cost(const struct pricing *p, const struct record *r, int64_t *pusd)
+{
+	struct pricing_parts parts;
+	int priced = pricing_record_parts(p, r, &parts);
+
+	if (priced)
+		*pusd = pricing_parts_sum(&parts);
 	return priced;
 }
 

@@ -109,8 +109,35 @@ const struct price *pricing_lookup_match(const struct pricing *p, const char *pr
 					 size_t provider_len, const char *model, size_t model_len,
 					 struct pricing_match *m);
 
+/*
+ * A model name reduced to what identifies the model, for comparing two names: lowercased,
+ * without a "provider/" prefix, Bedrock's region and vendor prefixes and version suffix, and
+ * every dated snapshot suffix (gpt-4o-2024-08-06 and openai/GPT-4o are both "gpt-4o"). Writes
+ * a NUL-terminated name to out and returns its length; 0 (and "") for a name longer than
+ * PRICING_NAME_MAX - 1 or with an embedded NUL.
+ */
+size_t pricing_normalise(const char *model, size_t len, char out[PRICING_NAME_MAX]);
+
+/* A cost split by what it pays for, in pico-USD. other holds what tokens do not explain: the
+ * per-request and search fees, and a provider-billed cost (which comes unsplit). */
+struct pricing_parts {
+	int64_t input;  /* uncached input tokens */
+	int64_t output; /* output tokens, reasoning included */
+	int64_t cache;  /* cache reads and cache writes */
+	int64_t other;
+};
+
 /* The cost of a record in pico-USD under price pr (cached tokens at cache prices). */
 int64_t pricing_cost_pusd(const struct price *pr, const struct record *r);
+
+/* pricing_cost_pusd split into its parts; their sum (pricing_parts_sum, saturating) is it. */
+void pricing_cost_parts(const struct price *pr, const struct record *r, struct pricing_parts *out);
+int64_t pricing_parts_sum(const struct pricing_parts *parts);
+
+/* pricing_record_cost split into parts (all zero for local and unbilled calls; a billed cost
+ * in other). Returns 1 when priced, 0 when the model has no price (parts then all zero). */
+int pricing_record_parts(const struct pricing *p, const struct record *r,
+			 struct pricing_parts *parts);
 
 /*
  * The cost of a record: 0 for local records, the provider's billed cost where it sent one,

@@ -108,6 +108,20 @@ static int pimport_put_four(cJSON *o, const struct pimport_four *f)
 	return rc;
 }
 
+/* A new model object of our schema: provider and the four token prices. NULL when out of
+ * memory. */
+static cJSON *pimport_model_new(const char *provider, const struct pimport_four *f)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o != NULL &&
+	    (!cJSON_AddStringToObject(o, "provider", provider) || pimport_put_four(o, f) != 0)) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	return o;
+}
+
 /* Adds name = model to models unless a model of that name is already there (the list's
  * first entry for a name wins). Frees model when it is not added. */
 static void pimport_add(cJSON *models, const char *name, cJSON *model)
@@ -256,17 +270,15 @@ static int pimport_litellm_model(const cJSON *m, cJSON *models)
 		snprintf(key, sizeof key, "%s/%s", pimport_providers[pi].ours, name);
 	else
 		snprintf(key, sizeof key, "%s", name);
-	rc = -1;
-	o = cJSON_CreateObject();
-	if (o == NULL || !cJSON_AddStringToObject(o, "provider", pimport_providers[pi].ours) ||
-	    pimport_put_four(o, &f) != 0 || pimport_litellm_tier(m, &f, o) != 0 ||
-	    pimport_litellm_search(m, o) != 0)
-		goto done;
-	pimport_add(models, key, o);
-	o = NULL;
-	rc = 0;
+	o = pimport_model_new(pimport_providers[pi].ours, &f);
+	rc = o == NULL || pimport_litellm_tier(m, &f, o) != 0 || pimport_litellm_search(m, o) != 0
+		     ? -1
+		     : 0;
+	if (rc == 0)
+		pimport_add(models, key, o);
+	else
+		cJSON_Delete(o);
 done:
-	cJSON_Delete(o);
 	return rc;
 }
 
@@ -289,17 +301,15 @@ static int pimport_openrouter_model(const cJSON *m, cJSON *models)
 	if (pimport_usd(pr, "request", &request) < 0)
 		goto done;
 	snprintf(key, sizeof key, "openrouter/%s", id);
-	rc = -1;
-	o = cJSON_CreateObject();
-	if (o == NULL || !cJSON_AddStringToObject(o, "provider", "openrouter") ||
-	    pimport_put_four(o, &f) != 0 ||
-	    (request > 0 && pimport_put(o, "request", request, PIMPORT_PUSD) != 0))
-		goto done;
-	pimport_add(models, key, o);
-	o = NULL;
-	rc = 0;
+	o = pimport_model_new("openrouter", &f);
+	rc = o == NULL || (request > 0 && pimport_put(o, "request", request, PIMPORT_PUSD) != 0)
+		     ? -1
+		     : 0;
+	if (rc == 0)
+		pimport_add(models, key, o);
+	else
+		cJSON_Delete(o);
 done:
-	cJSON_Delete(o);
 	return rc;
 }
 

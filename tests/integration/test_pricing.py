@@ -22,24 +22,9 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_cli  # noqa: E402  (the CLI test helpers: Env, contains, loads)
 
-from test_cli import TOKSHIM, MKSTORE, contains, loads  # noqa: E402
+from test_cli import TOKSHIM, MKSTORE, contains, loads, report  # noqa: E402
 
 D = decimal.Decimal
-passed = 0
-failed = 0
-
-
-def report(ok, name, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL %s" % name)
-        for line in str(detail).rstrip("\n").split("\n"):
-            print("    " + line)
-
-
 LITELLM = {
     "sample_spec": {
         "input_cost_per_token": 0.0,
@@ -176,8 +161,8 @@ def main():
         server.shutdown()
         import shutil
         shutil.rmtree(env.tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    print("%d passed, %d failed" % (test_cli.passed, test_cli.failed))
+    return 1 if test_cli.failed else 0
 
 
 def cases(env, base):

@@ -287,13 +287,18 @@ static enum http_body_mode req_on_head(void *ctx, const struct http_head *h)
 	unsigned port;
 	struct provider_match m;
 	struct exchange *x = NULL;
+	const struct http_header *ct;
 	int head_request = h->method_len == 4 && memcmp(h->method, "HEAD", 4) == 0;
 
 	request_host(c, h, host, &port, &target, &target_len);
 	pn = target_len < sizeof(path) - 1 ? target_len : sizeof(path) - 1;
 	memcpy(path, target, pn);
 	path[pn] = '\0';
-	if (!head_request && provider_match(host, port, path, &m))
+	ct = http_head_get(h, "content-type");
+	if (!head_request &&
+	    (provider_match(host, port, path, &m) ||
+	     provider_match_candidate(host, h->method, h->method_len, ct ? ct->value : NULL,
+				      ct ? ct->value_len : 0, &m)))
 		x = exchange_new(c, h, host, target, target_len, &m);
 	if (queue_push(c, x, head_request) != 0) {
 		if (x != NULL)
@@ -440,6 +445,13 @@ static void exchange_begin_response(struct capture_conn *c, struct exchange *x,
 	}
 }
 
+static int candidate_response_fits(const struct http_head *h)
+{
+	const struct http_header *ct = http_head_get(h, "content-type");
+
+	return ct != NULL && provider_candidate_response(ct->value, ct->value_len);
+}
+
 static enum http_body_mode resp_on_head(void *ctx, const struct http_head *h)
 {
 	struct capture_conn *c = ctx;
@@ -459,6 +471,14 @@ static enum http_body_mode resp_on_head(void *ctx, const struct http_head *h)
 		return HTTP_BODY_UPGRADE;
 	if (s->head_request)
 		return HTTP_BODY_NONE;
+	if (s->x != NULL && s->x->match.candidate && !candidate_response_fits(h)) {
+		/* A body no usage object can be in: the candidate is let go unbuffered. */
+		if (c->cur_req == s->x)
+			c->cur_req = NULL;
+		exchange_free(s->x);
+		s->x = NULL;
+		c->cur_resp = NULL;
+	}
 	if (s->x == NULL)
 		return HTTP_BODY_SKIP;
 	exchange_begin_response(c, s->x, h);
@@ -521,6 +541,9 @@ static void exchange_emit(struct capture_conn *c, struct exchange *x, int comple
 	else if (x->kind == BODY_WHOLE && x->status != 0 && !x->decode_failed)
 		x->match.family->body(u, x->status, x->resp_body.p ? x->resp_body.p : "",
 				      x->resp_body.len);
+	/* A call to a host no row names is an LLM call only if its response carried usage. */
+	if (x->match.candidate && !u->have_usage)
+		return;
 	/* A whole body cut at the parse cap could not be read: as good as cut short. For streams
 	 * resp_body only holds the payload part, and being cut there is expected. */
 	complete = complete && !x->decode_failed && !(x->kind == BODY_WHOLE && x->resp_body.cut);

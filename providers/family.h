@@ -18,6 +18,7 @@ extern const struct provider_family provider_family_ollama;
 extern const struct provider_family provider_family_gemini;
 extern const struct provider_family provider_family_cohere;
 extern const struct provider_family provider_family_bedrock;
+extern const struct provider_family provider_family_shape; /* unknown hosts, by usage shape */
 
 /* Length of a request-target's path: the bytes before '?' or '#'. path may be NULL (0). */
 size_t provider_path_len(const char *path);

@@ -109,7 +109,14 @@ static void ollama_body(struct usage *u, int status, const char *data, size_t le
 {
 	const char *p = data, *end = data + len;
 	int lines = 0;
+	cJSON *root = pjson_parse(data, len);
 
+	/* One object over several lines (a proxy that pretty-prints) is one body, not a stream. */
+	if (cJSON_IsObject(root)) {
+		ollama_object(u, root, status >= 400);
+		p = NULL;
+	}
+	cJSON_Delete(root);
 	while (p != NULL && p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *stop = nl ? nl : end;

@@ -16,6 +16,7 @@
 #include "providers/provider.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "providers/family.h"
 #include "providers/pjson.h"
@@ -122,10 +123,85 @@ int provider_match(const char *host, unsigned port, const char *path, struct pro
 		m->name = row->name;
 		m->api = api;
 		m->local = row->local;
+		m->candidate = 0;
 		found = 1;
 	}
 done:
 	return found;
+}
+
+/* Hosts that agents send JSON POSTs to and that are known not to serve LLM calls: telemetry,
+ * feature flags and code hosting. Their traffic is never buffered as a candidate. */
+static const char *const provider_quiet_hosts[] = {
+	"api.github.com", ".sentry.io", "api.segment.io", ".datadoghq.com", ".datadoghq.eu",
+	"statsig.anthropic.com", ".statsig.com", ".posthog.com", "api.honeycomb.io",
+};
+
+/* Is host named by a provider row or by the quiet list? */
+static int provider_host_listed(const char *host)
+{
+	size_t i;
+	int listed = 0;
+
+	for (i = 0; i < sizeof provider_rows / sizeof provider_rows[0] && !listed; i++)
+		listed = provider_rows[i].host != NULL && provider_host_fits(provider_rows[i].host, host);
+	for (i = 0; i < sizeof provider_quiet_hosts / sizeof provider_quiet_hosts[0] && !listed; i++)
+		listed = provider_host_fits(provider_quiet_hosts[i], host);
+	return listed;
+}
+
+/* Does the media type of a Content-Type value (parameters and spaces aside) equal one of the
+ * NULL-terminated types, or end with "+json"? Case-insensitive. */
+static int provider_media_is(const char *ct, size_t len, const char *const *types)
+{
+	size_t i, n;
+	int is = 0;
+
+	if (ct == NULL)
+		goto done;
+	while (len > 0 && (*ct == ' ' || *ct == '\t')) {
+		ct++;
+		len--;
+	}
+	n = 0;
+	while (n < len && ct[n] != ';' && ct[n] != ' ' && ct[n] != '\t')
+		n++;
+	is = n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0;
+	for (i = 0; types[i] != NULL && !is; i++)
+		is = strlen(types[i]) == n && strncasecmp(ct, types[i], n) == 0;
+done:
+	return is;
+}
+
+int provider_match_candidate(const char *host, const char *method, size_t method_len,
+			     const char *content_type, size_t ct_len, struct provider_match *m)
+{
+	static const char *const json[] = {"application/json", NULL};
+	int found = 0;
+
+	if (host == NULL || host[0] == '\0' || method == NULL || m == NULL)
+		goto done;
+	if (method_len != 4 || memcmp(method, "POST", 4) != 0)
+		goto done;
+	if (!provider_media_is(content_type, ct_len, json) || provider_host_listed(host))
+		goto done;
+	m->family = &provider_family_shape;
+	m->name = NULL;
+	m->api = provider_family_shape.api_of("");
+	m->local = 0;
+	m->candidate = 1;
+	found = 1;
+done:
+	return found;
+}
+
+int provider_candidate_response(const char *content_type, size_t ct_len)
+{
+	static const char *const types[] = {"application/json", "text/event-stream",
+					    "application/x-ndjson", "application/ndjson",
+					    "application/jsonl", NULL};
+
+	return provider_media_is(content_type, ct_len, types);
 }
 
 void usage_init(struct usage *u)

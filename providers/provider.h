@@ -10,7 +10,10 @@
  * The provider table (provider.c) maps a request's host, port and path to a family and to the
  * provider name that records carry. Many services speak one family's API (Groq, DeepSeek,
  * vLLM … speak OpenAI's), so adding a provider is one table row, and a new wire API is one new
- * family file plus its rows. A host that matches no row is still recognised by the path's shape.
+ * family file plus its rows. A host that matches no row is still recognised by the path's shape,
+ * and failing that by the shape of its response: a JSON POST to an unknown host is a candidate
+ * (provider_match_candidate), recorded only when its response carries a usage object of a form
+ * some family reads (shape.c).
  */
 #ifndef TOKSHIM_PROVIDER_H
 #define TOKSHIM_PROVIDER_H
@@ -107,6 +110,7 @@ struct provider_match {
 	const char *name; /* provider name for the record; NULL: use the host name */
 	const char *api;  /* from family->api_of */
 	int local;        /* the service is a local model server whatever its address */
+	int candidate;    /* unknown host and path: an LLM call only if the response has usage */
 };
 
 /*
@@ -115,6 +119,25 @@ struct provider_match {
  * Pure and allocation-free: it runs on every request head the shim sees.
  */
 int provider_match(const char *host, unsigned port, const char *path, struct provider_match *m);
+
+/*
+ * For a request provider_match turned down: is it a candidate, an exchange that may be an LLM
+ * call to a service no row names? That is a POST whose Content-Type (content_type[0..ct_len),
+ * may be NULL) is JSON, to a host that no row names (a known host's other paths are known not
+ * to be LLM calls) and that is not known non-LLM traffic (telemetry, code hosting). Returns 1
+ * and fills *m (the shape family, name NULL: the host is the provider, candidate 1), else 0.
+ * The caller records a candidate only when its response carried usage (usage.have_usage).
+ * Pure and allocation-free, like provider_match.
+ */
+int provider_match_candidate(const char *host, const char *method, size_t method_len,
+			     const char *content_type, size_t ct_len, struct provider_match *m);
+
+/*
+ * Can a response with this Content-Type (may be NULL) carry a usage object: JSON, a JSON
+ * suffix type, SSE or NDJSON? A candidate whose response cannot is let go before its body is
+ * buffered. Returns 1 or 0.
+ */
+int provider_candidate_response(const char *content_type, size_t ct_len);
 
 /* Sets a usage to its empty state (tokens 0, no model, no error, billed cost unknown). */
 void usage_init(struct usage *u);

@@ -153,7 +153,8 @@ def openai_legacy_completions(c):
             "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}}
     run(c, call(c, "api.openai.com", "/v1/completions", req, reply_body(resp)),
         [want("openai", "completions", "gpt-3.5-turbo-instruct", "gpt-3.5-turbo-instruct",
-              usage(5, 7), host="api.openai.com", path="/v1/completions")])
+              usage(5, 7), host="api.openai.com", path="/v1/completions",
+              price="gpt-3.5-turbo-instruct")])
 
 
 @test
@@ -517,7 +518,8 @@ def together_stream_usage_in_last_choice_chunk(c):
     run(c, call(c, "api.together.xyz", "/v1/chat/completions", req, reply_stream(events),
                 client="requests", stream=True),
         [want("together", "chat.completions", model, model, usage(37, 3),
-              host="api.together.xyz", path="/v1/chat/completions", stream=True)])
+              host="api.together.xyz", path="/v1/chat/completions", stream=True,
+              price="together/llama-3.3-70b-instruct-turbo")])
 
 
 @test
@@ -759,6 +761,81 @@ def auth_and_not_found_errors(c):
     run(c, call(c, "api.x.ai", "/v1/chat/completions", req, reply_body(err, 404, "Not Found")),
         [want("x_ai", "chat.completions", "grok-9", "grok-9", zero(), host="api.x.ai",
               path="/v1/chat/completions", status=404, error="invalid_request")])
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Hosts tokshim has never heard of: recorded by the shape of their usage, else not at all
+# ---------------------------------------------------------------------------------------------
+
+UNKNOWN = "llm.example.net"
+
+
+def unknown_want(api_model_req, model, u, path, stream=False):
+    # Its host is the provider; a loopback peer makes it local (so it costs 0).
+    return want(UNKNOWN, "unknown", api_model_req, model, u, host=UNKNOWN, path=path,
+                locality="local", stream=stream)
+
+
+@test
+def unknown_host_openai_and_anthropic_shapes(c):
+    path = "/gateway/v2/generate"
+    req = {"model": "team-default", "messages": [{"role": "user", "content": "Hi"}]}
+    resp = chat_body("gw-1", "gpt-4o-mini-2024-07-18", "Hello.",
+                     {"prompt_tokens": 40, "completion_tokens": 5, "total_tokens": 45,
+                      "prompt_tokens_details": {"cached_tokens": 32},
+                      "completion_tokens_details": {"reasoning_tokens": 0}})
+    run(c, call(c, UNKNOWN, path, req, reply_body(resp), client="requests"),
+        [unknown_want("team-default", "gpt-4o-mini-2024-07-18", usage(40, 5, cache_read=32), path)])
+    # Anthropic-shaped stream: input excludes the cache counts, message_delta is cumulative.
+    events = anthropic_stream_events(ANTHROPIC_START, ["Hi", " there"]) + sse(
+        [{"type": "content_block_stop", "index": 0},
+         {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+          "usage": {"output_tokens": 7}},
+         {"type": "message_stop"}], done=False, named=True)
+    req = {"model": "claude-via-gateway", "stream": True,
+           "messages": [{"role": "user", "content": "Hi"}]}
+    run(c, call(c, UNKNOWN, "/llm/stream", req, reply_stream(events), client="httpx",
+                stream=True),
+        [unknown_want("claude-via-gateway", "claude-sonnet-4-5-20250929",
+                      usage(1517, 7, cache_read=1111, cache_write=403), "/llm/stream",
+                      stream=True)])
+
+
+@test
+def unknown_host_gemini_and_ollama_shapes(c):
+    gem = {"candidates": [{"content": {"parts": [{"text": "Hi."}], "role": "model"},
+                           "finishReason": "STOP", "index": 0}],
+           "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 3,
+                             "totalTokenCount": 30, "thoughtsTokenCount": 18,
+                             "cachedContentTokenCount": 4},
+           "modelVersion": "gemini-2.5-flash", "responseId": "aBcD"}
+    req = {"model": "gemini-proxy", "contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}
+    run(c, call(c, UNKNOWN, "/proxy/gemini", req, reply_body(gem), client="requests"),
+        [unknown_want("gemini-proxy", "gemini-2.5-flash", usage(9, 21, cache_read=4, reasoning=18),
+                      "/proxy/gemini")])
+    oll = {"model": "qwen3:8b", "created_at": "2025-09-30T10:00:00.000000Z",
+           "response": "Hi.", "done": True, "done_reason": "stop", "total_duration": 5043500667,
+           "prompt_eval_count": 26, "eval_count": 290}
+    req = {"model": "qwen3:8b", "prompt": "Hi"}
+    run(c, call(c, "127.0.0.1", "/internal/infer", req, reply_body(oll), tls=False, port=9123),
+        [want("127.0.0.1", "unknown", "qwen3:8b", "qwen3:8b", usage(26, 290), host="127.0.0.1",
+              path="/internal/infer", locality="local")])
+
+
+@test
+def unknown_host_without_usage_not_recorded(c):
+    # A JSON POST answered without usage, a JSON POST answered in HTML, a GET, a form POST:
+    # none is an LLM call, none is recorded.
+    req = {"event": "page_view", "props": {"tokens": 12}}
+    run(c, call(c, UNKNOWN, "/v1/track", req, reply_body({"ok": True, "usage": {"quota": 3}})), [])
+    run(c, call(c, UNKNOWN, "/v1/track", req,
+                reply_body("<html>usage</html>", content_type="text/html")), [])
+    resp = {"id": "x", "model": "m", "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+    argv = call(c, UNKNOWN, "/v1/thing", req, reply_body(resp))
+    run(c, [a for a in argv if not a.startswith("@")][:-1] + ["-G"], [])
+    run(c, call(c, UNKNOWN, "/v1/thing", "a=1&b=2", reply_body(resp),
+                hdrs={"Content-Type": "application/x-www-form-urlencoded"}), [])
 
 
 if __name__ == "__main__":

@@ -276,23 +276,30 @@ void ndjson_parser_init(struct ndjson_parser *p, size_t max_event, stream_event_
 	p->max_event = max_event ? max_event : STREAM_EVENT_MAX_DEFAULT;
 }
 
-/* One whole line, its LF removed. */
+static int ndjson_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* One whole line, its LF removed. White space before the JSON is not part of the event (nor
+ * of its size): a line gathered over several pieces never holds it either (ndjson_append), so
+ * what a line gives does not depend on where the body was cut. */
 static void ndjson_line(struct ndjson_parser *p, const char *s, size_t n)
 {
 	size_t k;
 
 	if (n > 0 && s[n - 1] == '\r')
 		n--;
-	for (k = 0; k < n && (s[k] == ' ' || s[k] == '\t' || s[k] == '\r'); k++)
+	for (k = 0; k < n && ndjson_blank(s[k]); k++)
 		;
 	if (k == n) {
 		/* blank: skipped */
-	} else if (n > p->max_event) {
+	} else if (n - k > p->max_event) {
 		p->dropped++;
 	} else {
 		p->events++;
 		if (p->on_event)
-			p->on_event(p->ctx, NULL, 0, s, n);
+			p->on_event(p->ctx, NULL, 0, s + k, n - k);
 	}
 }
 
@@ -303,6 +310,10 @@ static int ndjson_append(struct ndjson_parser *p, const char *s, size_t n)
 	size_t max = p->max_event + 1;
 	int rc = HTTP_OK;
 
+	while (p->line_len == 0 && n > 0 && ndjson_blank(*s)) {
+		s++;
+		n--;
+	}
 	if (p->line_oversize || n == 0)
 		goto out;
 	if (n > max - p->line_len) {
@@ -497,7 +508,10 @@ int jsonarray_parser_feed(struct jsonarray_parser *p, const char *data, size_t l
 
 void jsonarray_parser_finish(struct jsonarray_parser *p)
 {
-	if (p->state == JA_ELEM && p->depth == 0 && !p->in_string && p->elem_len > 0)
+	/* An oversize element holds no bytes but still ends here (and is counted dropped), as it
+	 * would had it been cut before it passed max_event. */
+	if (p->state == JA_ELEM && p->depth == 0 && !p->in_string &&
+	    (p->elem_len > 0 || p->elem_oversize))
 		jsonarray_element_done(p);
 	p->elem_len = 0;
 	p->elem_oversize = 0;

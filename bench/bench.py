@@ -410,6 +410,7 @@ def report():
 def main():
     ok = False
     server = None
+    started = time.time()
     try:
         machine()
         run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
@@ -432,7 +433,8 @@ def main():
             p.terminate()
             p.wait()
         shutil.rmtree(TMP, ignore_errors=True)
-    say("bench: done" if ok else "bench: FAILED (totals disagree)")
+    say("bench: done in %.0f s" % (time.time() - started) if ok else
+        "bench: FAILED (totals disagree)")
 
 
 if __name__ == "__main__":

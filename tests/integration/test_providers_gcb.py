@@ -177,7 +177,7 @@ def vertex_stream_cut_keeps_usage_reached(c):
 @test
 def gemini_embeddings_and_count_tokens_curl(c):
     """embedContent and batchEmbedContents send no usage: estimated from the request text
-    (ceil(bytes / 4)), and gemini-embedding-001 has no price (unpriced, not $0). countTokens
+    (ceil(bytes / 4)), priced at gemini-embedding-001's $0.15 per 1M input tokens. countTokens
     is free: no tokens, cost 0."""
     text1, text2 = "What is the meaning of life?", "How much wood would a woodchuck chuck?"
     m = "/v1beta/models/gemini-embedding-001"
@@ -198,7 +198,9 @@ def gemini_embeddings_and_count_tokens_curl(c):
               "gemini-embedding-001", "gemini-embedding-001", usage(17, 0), estimated=True)
     w3 = want("gcp.gemini", "countTokens", GEMINI, "/v1beta/models/gemini-2.5-flash:countTokens",
               "gemini-2.5-flash", "gemini-2.5-flash", usage(0, 0), price="gemini-2.5-flash")
-    expect_eq((w1["cost_usd"], w2["cost_usd"]), (None, None), "embedding models are unpriced")
+    expect_eq((w1["cost_usd"], w2["cost_usd"]), (h.Fraction(7 * 15, 10 ** 8),
+                                                  h.Fraction(17 * 15, 10 ** 8)),
+              "embedding models priced by input tokens")
     w3["cost_usd"] = h.Fraction(0)
     h.check(recs, [w1, w2, w3])
 
@@ -368,7 +370,8 @@ def bedrock_errors_curl(c):
         recs += shim_run(curl(c, BEDROCK, path, json.dumps({"messages": []}),
                               ["Content-Type: application/json", "X-Test-Scenario: " + scen]))
     h.check(recs, [want("aws.bedrock", "converse", BEDROCK, path, "amazon.nova-pro-v1:0",
-                        "amazon.nova-pro-v1:0", usage(0, 0), status=st, error=err, price=None)
+                        "amazon.nova-pro-v1:0", usage(0, 0), status=st, error=err,
+                        price="nova-pro")
                    for _, st, err in cases])
 
 

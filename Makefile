@@ -31,6 +31,7 @@ LIBS_SHIM := $(LIBS_CORE) -ldl
 LIBS_CLI := $(LIBS_CORE) -lcurl -lm
 
 STORE_SRC := $(wildcard store/*.c)
+BUDGET_SRC := $(wildcard budget/*.c)
 HTTP_SRC := $(wildcard http/*.c)
 PROVIDERS_SRC := $(wildcard providers/*.c)
 CAPTURE_SRC := $(wildcard capture/*.c)
@@ -45,7 +46,8 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 PRICING_GEN := $(BUILD)/gen/pricing_data.c
 PRICING_OBJ := $(BUILD)/obj/gen/pricing_data.o
 
-CORE_OBJ := $(call obj,$(STORE_SRC) $(HTTP_SRC) $(PROVIDERS_SRC) $(CAPTURE_SRC)) $(PRICING_OBJ)
+CORE_OBJ := $(call obj,$(STORE_SRC) $(HTTP_SRC) $(PROVIDERS_SRC) $(CAPTURE_SRC) \
+	    $(BUDGET_SRC)) $(PRICING_OBJ)
 SHIM_OBJ := $(call obj,$(SHIM_SRC))
 ANALYZER_OBJ := $(call obj,$(ANALYZER_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))

@@ -12,10 +12,14 @@
 #include "shim/shim.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stddef.h>
 
 typedef struct ssl_st SSL;
 
+#define SSL_ERROR_WANT_READ 2
+#define SSL_ERROR_WANT_WRITE 3
 #define SSL_ERROR_SYSCALL 5
 #define SSL_ERROR_ZERO_RETURN 6
 
@@ -56,16 +60,61 @@ static void after_read(SSL *s, int ok, const void *buf, size_t n, int ret)
 static void after_write(SSL *s, const void *buf, size_t n)
 {
 	int saved = errno;
+	struct iovec iov = { (void *)buf, n };
 
 	shim_tls_data(s, ssl_fd(s), CAPTURE_OUT, buf, n);
+	if (__atomic_load_n(&shim_gate_on, __ATOMIC_RELAXED))
+		shim_gate_sent(s, -1, &iov, 1, n);
 	errno = saved;
+}
+
+/* shim_gate_io.send: one real SSL_write of held bytes, and what to wait for when it must. */
+static long ssl_gate_send(const struct shim_gate_io *io, const char *p, size_t n, short *events)
+{
+	int (*fn)(SSL *, const void *, int) = SHIM_REAL(real_write, shim_real_ssl, "SSL_write");
+	int (*get_error)(const SSL *, int) =
+		SHIM_REAL(real_get_error, shim_real_ssl, "SSL_get_error");
+	int ret, e;
+
+	if (fn == NULL)
+		return -1;
+	/* A retry after WANT_WRITE passes the same buffer and length, as OpenSSL requires. */
+	ret = fn(io->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
+	if (ret <= 0 && get_error != NULL) {
+		e = get_error(io->ssl, ret);
+		*events = e == SSL_ERROR_WANT_WRITE ? POLLOUT : e == SSL_ERROR_WANT_READ ? POLLIN : 0;
+	}
+	return ret;
+}
+
+/* The budget gate's look at a write (docs/budgets.md): SHIM_GATE_DONE when it took it. */
+static int ssl_gate_write(SSL *s, const void *buf, size_t n, long *ret)
+{
+	struct shim_gate_io io = { s, ssl_fd(s), ssl_gate_send };
+	struct iovec iov = { (void *)buf, n };
+
+	return shim_gate_write(&io, &iov, 1, n, ret);
+}
+
+/* A 429 the gate holds for this connection, copied into buf: its length, or -1 for none. */
+static ssize_t ssl_gate_read(SSL *s, void *buf, size_t n)
+{
+	struct iovec iov = { buf, n };
+
+	return shim_gate_read(s, -1, &iov, 1, 0);
 }
 
 SHIM_EXPORT int SSL_read(SSL *s, void *buf, int num)
 {
 	int (*fn)(SSL *, void *, int) = SHIM_REAL(real_read, shim_real_ssl, "SSL_read");
+	ssize_t got;
 	int ret;
 
+	if (__builtin_expect(shim_gate_reads > 0, 0) && !shim_busy && num > 0) {
+		got = ssl_gate_read(s, buf, (size_t)num);
+		if (got >= 0)
+			return (int)got;
+	}
 	if (fn == NULL) {
 		errno = ENOSYS;
 		return -1;
@@ -80,8 +129,16 @@ SHIM_EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 {
 	int (*fn)(SSL *, void *, size_t, size_t *) =
 		SHIM_REAL(real_read_ex, shim_real_ssl, "SSL_read_ex");
+	ssize_t got;
 	int ret;
 
+	if (__builtin_expect(shim_gate_reads > 0, 0) && !shim_busy && num > 0) {
+		got = ssl_gate_read(s, buf, num);
+		if (got >= 0 && readbytes != NULL)
+			*readbytes = (size_t)got;
+		if (got >= 0)
+			return 1;
+	}
 	if (fn == NULL) {
 		errno = ENOSYS;
 		return 0;
@@ -96,8 +153,12 @@ SHIM_EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 SHIM_EXPORT int SSL_write(SSL *s, const void *buf, int num)
 {
 	int (*fn)(SSL *, const void *, int) = SHIM_REAL(real_write, shim_real_ssl, "SSL_write");
+	long gret;
 	int ret;
 
+	if (__builtin_expect(shim_gate_on, 0) && !shim_busy && num > 0 &&
+	    ssl_gate_write(s, buf, (size_t)num, &gret) == SHIM_GATE_DONE)
+		return gret == 0 ? num : (int)gret;
 	if (fn == NULL) {
 		errno = ENOSYS;
 		return -1;
@@ -112,8 +173,15 @@ SHIM_EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *writte
 {
 	int (*fn)(SSL *, const void *, size_t, size_t *) =
 		SHIM_REAL(real_write_ex, shim_real_ssl, "SSL_write_ex");
+	long gret;
 	int ret;
 
+	if (__builtin_expect(shim_gate_on, 0) && !shim_busy && num > 0 &&
+	    ssl_gate_write(s, buf, num, &gret) == SHIM_GATE_DONE) {
+		if (gret == 0 && written != NULL)
+			*written = num;
+		return gret == 0;
+	}
 	if (fn == NULL) {
 		errno = ENOSYS;
 		return 0;
@@ -150,6 +218,8 @@ SHIM_EXPORT void SSL_free(SSL *s)
 	/* Before the real call: afterwards the pointer may already belong to a new SSL. */
 	if (s != NULL && !shim_busy)
 		shim_tls_end(s, 1);
+	if (s != NULL && !shim_busy && __atomic_load_n(&shim_gate_on, __ATOMIC_RELAXED))
+		shim_gate_end(s, -1);
 	errno = saved;
 	if (fn != NULL)
 		fn(s);

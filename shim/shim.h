@@ -81,9 +81,56 @@ void shim_fd_end(int fd, int closing);
 /* Is fd a tracked socket? The fast test every read/write hook makes first. */
 int shim_fd_tracked(int fd);
 
+/* ---- budgets (gate.c; docs/budgets.md) ---- */
+
+/* TOKSHIM_BUDGETS names a file (cleared once it proves malformed): the one test every write
+ * hook makes. Without budgets it is never set and nothing below runs. */
+extern int shim_gate_on;
+/* Connections holding a synthesized 429 not yet read: the one test every read hook makes. */
+extern int shim_gate_reads;
+
+enum { SHIM_GATE_PASS, SHIM_GATE_DONE };
+
+/* How the gate writes held bytes for real on one connection. */
+struct shim_gate_io {
+	void *ssl; /* the SSL*, or NULL for a plaintext socket */
+	int fd;    /* the socket (-1 when unknown): polled when a write must wait */
+	/* One real write of up to n bytes: returns > 0 bytes written, else <= 0 with *events
+	 * set to POLLOUT or POLLIN when the call must be retried once the socket is ready. */
+	long (*send)(const struct shim_gate_io *io, const char *p, size_t n, short *events);
+};
+
+/*
+ * Before a write of n bytes (iov) on a connection: SHIM_GATE_PASS, the hook makes its real call
+ * as usual (then calls shim_gate_sent); SHIM_GATE_DONE, the gate took the bytes (held, sent or
+ * blocked) and *ret is 0 (the hook reports all n written) or the failing real call's return
+ * value (errno set), which the hook returns.
+ */
+int shim_gate_write(const struct shim_gate_io *io, const struct iovec *iov, int iovcnt,
+		    size_t n, long *ret);
+/* After a real write the hook made itself: the gate follows a request it let pass. */
+void shim_gate_sent(void *ssl, int fd, const struct iovec *iov, int iovcnt, size_t n);
+/* A read on a connection: copies a pending 429 into iov and returns its length (peek: leaves
+ * it pending), or -1 when there is none (the hook reads for real). */
+ssize_t shim_gate_read(void *ssl, int fd, const struct iovec *iov, int iovcnt, int peek);
+/* The connection is freed or closed. */
+void shim_gate_end(void *ssl, int fd);
+/* capture's record with budgets on: settles the budgets it falls under (and its reservation). */
+void shim_gate_emit(struct record *rec, const struct payload *pl);
+
+struct budget_plan;
+/* Reserves plan's estimates in the store (store_budget_reserve). Returns its result. */
+int shim_sink_reserve(struct budget_plan *plan, int64_t now_ns, uint64_t *resv, size_t *refused);
+void shim_sink_release(uint64_t resv);
+/* Appends a record, settling plan (NULL: no budgets) and reservation resv; block < plan->n
+ * writes a block event for that budget. */
+void shim_sink_emit_budget(struct record *rec, const struct payload *pl,
+			   struct budget_plan *plan, uint64_t resv, size_t block);
+
 /* After fork() in the child: locks reset, the store reopened on next use. */
 void shim_conns_atfork_child(void);
 void shim_sink_atfork_child(void);
 void shim_config_atfork_child(void);
+void shim_gate_atfork_child(void);
 
 #endif

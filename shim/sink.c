@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "budget/budget.h"
 #include "store/store.h"
 
 /* Retry a store that would not open at most this often. */
@@ -112,13 +113,32 @@ static void pending_clear(void)
 	memset(pending, 0, sizeof(pending));
 }
 
+/* store_append, settling plan's budgets in the same transaction when there is a plan. */
+static int sink_append(struct record *rec, const struct payload *pl,
+		       const struct store_counter_delta *d, size_t nd, struct budget_plan *plan,
+		       uint64_t resv, size_t block)
+{
+	if (plan == NULL)
+		return store_append(sink_store, rec, pl, d, nd);
+	return store_append_budget(sink_store, rec, pl, d, nd, plan->sb, plan->n, resv, block);
+}
+
 void shim_sink_emit(void *ctx, struct record *rec, const struct payload *pl)
+{
+	(void)ctx;
+	if (__atomic_load_n(&shim_gate_on, __ATOMIC_RELAXED))
+		shim_gate_emit(rec, pl);
+	else
+		shim_sink_emit_budget(rec, pl, NULL, 0, 0);
+}
+
+void shim_sink_emit_budget(struct record *rec, const struct payload *pl,
+			   struct budget_plan *plan, uint64_t resv, size_t block)
 {
 	struct store_counter_delta d[DROP_N];
 	size_t nd;
 	int r;
 
-	(void)ctx;
 	pthread_mutex_lock(&sink_lock);
 	sink_open();
 	if (sink_store == NULL) {
@@ -126,12 +146,12 @@ void shim_sink_emit(void *ctx, struct record *rec, const struct payload *pl)
 		goto unlock;
 	}
 	nd = pending_deltas(d);
-	r = store_append(sink_store, rec, pl, d, nd);
+	r = sink_append(rec, pl, d, nd, plan, resv, block);
 	if (r == STORE_EFULL && pl != NULL) {
 		/* The record is worth more than its payload: keep it where the payload won't fit. */
 		shim_log("payload dropped: %s", store_strerror(r));
 		rec->flags &= ~(uint32_t)RECORD_PAYLOAD;
-		r = store_append(sink_store, rec, NULL, d, nd);
+		r = sink_append(rec, NULL, d, nd, plan, resv, block);
 	}
 	if (r == 0) {
 		pending_clear();
@@ -144,6 +164,26 @@ void shim_sink_emit(void *ctx, struct record *rec, const struct payload *pl)
 	if (store_counters_add(sink_store, d, nd) == 0)
 		pending_clear();
 unlock:
+	pthread_mutex_unlock(&sink_lock);
+}
+
+int shim_sink_reserve(struct budget_plan *plan, int64_t now_ns, uint64_t *resv, size_t *refused)
+{
+	int r = STORE_EIO;
+
+	pthread_mutex_lock(&sink_lock);
+	sink_open();
+	if (sink_store != NULL)
+		r = store_budget_reserve(sink_store, plan->sb, plan->n, now_ns, resv, refused);
+	pthread_mutex_unlock(&sink_lock);
+	return r;
+}
+
+void shim_sink_release(uint64_t resv)
+{
+	pthread_mutex_lock(&sink_lock);
+	if (sink_store != NULL)
+		store_budget_release(sink_store, resv);
 	pthread_mutex_unlock(&sink_lock);
 }
 

@@ -1,7 +1,8 @@
 /*
- * cmd_report.c - `tokshim report`: tokens and cost of the matching records by agent, by
- * model and by provider, with the local/cloud split; a table for people or JSON for tools.
- * The summing lives in report.c; this file is the command line.
+ * cmd_report.c - `tokshim report`: tokens and cost of the matching records, by agent, model
+ * and provider with the local/cloud split, or grouped by any keys (--by); a table for people,
+ * JSON for tools (docs/cli.md), CSV for spreadsheets. The summing lives in report.c; this file
+ * is the command line.
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,45 +13,34 @@
 #include "providers/pricing.h"
 
 static const char usage_text[] =
-	"usage: tokshim report [filters] [--format table|json]\n"
+	"usage: tokshim report [filters] [--by KEY[,KEY…]] [--top N] [--format table|json|csv]\n"
 	"\n"
 	"Tokens and cost by agent, model and provider, largest cost first. Tokens of models\n"
 	"without a price are reported as unpriced, never counted as $0.\n"
 	"\n"
 	"Options:\n"
-	"  --format FORMAT      table (default) or json\n"
+	"  --by KEYS            group by these keys: agent agent_type tenant session provider\n"
+	"                       model locality day hour (comma-separated)\n"
+	"  --top N              only the N costliest groups of --by (totals still count all)\n"
+	"  --format FORMAT      table (default), json, or csv (the --by rows; default --by agent)\n"
+	"  --window DURATION    how soon after a failure a call to another model is a fallback\n"
+	"                       (default 60s)\n"
 	"\n";
-
-struct summing {
-	const struct pricing *pricing;
-	struct report report;
-	int nomem;
-};
-
-static int add_one(const struct record *rec, void *arg)
-{
-	struct summing *s = arg;
-	int64_t pusd = 0;
-	int priced = pricing_record_cost(s->pricing, rec, &pusd);
-
-	if (report_add(&s->report, rec, priced, pusd) != 0)
-		s->nomem = 1;
-	return s->nomem ? STORE_ENOMEM : 0;
-}
 
 int cmd_report(int argc, char **argv)
 {
-	struct summing s = { 0 };
+	struct report r;
 	struct pricing *pricing = NULL;
-	const char *format = "table";
+	const char *format = "table", *by = NULL, *top = NULL, *window = NULL;
+	enum report_key keys[REPORT_NKEYS];
 	struct filter f;
 	char err[512];
-	int64_t now = filter_now_ns();
+	int64_t now = filter_now_ns(), window_ns = FALLBACK_DEFAULT_WINDOW_NS;
+	uint64_t ntop = 0;
 	enum cli_arg arg;
-	int i, m, ret = CLI_OK;
+	int i, m, nkeys = 0, ret = CLI_OK;
 
 	filter_init(&f);
-	report_init(&s.report);
 	for (i = 1; i < argc; i++) {
 		arg = cli_reading_arg("report", usage_text, &f, argc, argv, &i, now);
 		if (arg == CLI_ARG_HELP || arg == CLI_ARG_BAD) {
@@ -60,6 +50,12 @@ int cmd_report(int argc, char **argv)
 		if (arg == CLI_ARG_TAKEN)
 			continue;
 		m = cli_opt_value("report", argc, argv, &i, "--format", &format);
+		if (m == 0)
+			m = cli_opt_value("report", argc, argv, &i, "--by", &by);
+		if (m == 0)
+			m = cli_opt_value("report", argc, argv, &i, "--top", &top);
+		if (m == 0)
+			m = cli_opt_value("report", argc, argv, &i, "--window", &window);
 		if (m == 0) {
 			ret = cli_unknown_arg("report", argv[i]);
 			goto out;
@@ -69,29 +65,49 @@ int cmd_report(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
-		ret = cli_usage_error("report", "invalid format '%s': expected table or json",
+	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0 &&
+	    strcmp(format, "csv") != 0) {
+		ret = cli_usage_error("report", "invalid format '%s': expected table, json or csv",
 				      format);
+		goto out;
+	}
+	if (by == NULL && strcmp(format, "csv") == 0)
+		by = "agent";
+	if (by != NULL) {
+		nkeys = report_parse_keys(by, keys, err, sizeof err);
+		if (nkeys < 0) {
+			ret = cli_usage_error("report", "invalid key '%s' for '--by'", err);
+			goto out;
+		}
+	}
+	if (top != NULL && (cli_parse_u64(top, &ntop) != 0 || ntop == 0)) {
+		ret = cli_usage_error("report", "invalid number '%s' for '--top'", top);
+		goto out;
+	}
+	if (window != NULL && filter_parse_duration(window, &window_ns) != 0) {
+		ret = cli_usage_error("report", "invalid duration '%s' for '--window'", window);
 		goto out;
 	}
 	ret = cli_reading_setup(&f, &pricing);
 	if (ret != CLI_OK)
 		goto out;
-	s.pricing = pricing;
-	m = filter_scan(&f, 0, add_one, &s, err, sizeof err);
-	if (m < 0) {
-		cli_error("%s", s.nomem ? "out of memory" : err);
+	report_init(&r, pricing, keys, (size_t)nkeys, window_ns);
+	r.top = (size_t)ntop;
+	if (report_scan(&r, &f, err, sizeof err) != 0) {
+		cli_error("%s", err);
 		ret = CLI_ERR;
-		goto free_pricing;
+		goto release;
 	}
-	report_sort(&s.report);
+	report_sort(&r);
 	if (strcmp(format, "json") == 0)
-		report_write_json(&s.report, stdout);
+		report_write_json(&r, stdout, NULL, NULL);
+	else if (strcmp(format, "csv") == 0)
+		report_write_csv(&r, stdout);
 	else
-		report_write_table(&s.report, stdout, cli_use_colour());
-free_pricing:
+		report_write_table(&r, stdout, cli_use_colour());
+release:
+	report_release(&r);
 	pricing_free(pricing);
 out:
-	report_release(&s.report);
 	return ret;
 }

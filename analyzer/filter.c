@@ -97,6 +97,16 @@ out:
 	return ret;
 }
 
+int filter_parse_duration(const char *s, int64_t *out)
+{
+	int64_t t = 0;
+	int ret = parse_relative(s, 0, &t);
+
+	if (ret == 0)
+		*out = -t;
+	return ret;
+}
+
 /* RFC 3339 date or date-time (see filter.h). */
 static int parse_absolute(const char *s, int end_bound, int64_t *out)
 {

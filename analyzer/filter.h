@@ -58,6 +58,10 @@ int filter_parse_arg(struct filter *f, int argc, char **argv, int *i, int64_t no
  */
 int filter_parse_time(const char *s, int64_t now_ns, int end_bound, int64_t *out);
 
+/* Parses a duration written as a relative time ("30s", "10m", "24h", "7d", "2w") into ns.
+ * Returns 0 or -1. */
+int filter_parse_duration(const char *s, int64_t *out);
+
 /* When no --db was given: $TOKSHIM_DB, else $XDG_DATA_HOME/tokshim/usage.mdb, else
  * ~/.local/share/tokshim/usage.mdb. Writes it to buf; returns 0, or -1 when no HOME is known. */
 int filter_default_db(char *buf, size_t cap);

@@ -1,35 +1,119 @@
 /*
- * report.c - usage summed by agent, model and provider (see report.h).
+ * report.c - usage summed by any grouping of record fields (see report.h).
  *
- * A report scans every record once and keeps one row per distinct name, found through a
- * small open-addressing hash: there are few agents and models but possibly millions of
- * records, so the per-record cost is one hash of a short string and a handful of additions.
+ * A report scans every record once and keeps one row per distinct key, found through a small
+ * open-addressing hash: there are few agents and models but possibly millions of records, so
+ * the per-record cost is one key built on the stack, one hash and a handful of additions per
+ * grouping. Keys are encoded, not formatted: a string field is a 16-bit length and its bytes,
+ * a day or hour its bucket number, locality one byte; text is made only when printing.
  */
 #include "analyzer/report.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "analyzer/export.h"
 #include "analyzer/format.h"
+#include "analyzer/progress.h"
 
 #define OTHER_NAME "(other)"
 #define UNKNOWN_NAME "(unknown)"
+#define NS_PER_HOUR (3600 * 1000000000ll)
+#define NS_PER_DAY (24 * NS_PER_HOUR)
+/* Largest encoded key: every key a string at RECORD_STR_MAX. */
+#define KEY_MAX (REPORT_NKEYS * (2 + RECORD_STR_MAX))
+/* The latency histogram: values under 128 µs exact, then 64 buckets per power of two up to
+ * 2^38 µs (76 hours); longer latencies land in the last bucket. */
+#define LAT_SUB 64
+#define LAT_MAX_EXP 38
+#define LAT_BUCKETS (2 * LAT_SUB + (LAT_MAX_EXP - 7) * LAT_SUB)
 
-void report_init(struct report *r)
+static const char *const key_names[REPORT_NKEYS] = {
+	"agent", "agent_type", "tenant", "session", "provider", "model", "locality", "day", "hour",
+};
+static const char *const key_titles[REPORT_NKEYS] = {
+	"AGENT", "TYPE", "TENANT", "SESSION", "PROVIDER", "MODEL", "LOCALITY", "DAY", "HOUR",
+};
+
+const char *report_key_name(enum report_key k)
 {
+	return key_names[k];
+}
+
+int report_parse_keys(const char *list, enum report_key *keys, char *err, size_t errlen)
+{
+	const char *p = list, *end;
+	size_t len, i, k;
+	int n = 0, found;
+
+	while (n >= 0) {
+		end = strchr(p, ',');
+		len = end ? (size_t)(end - p) : strlen(p);
+		found = -1;
+		for (k = 0; k < REPORT_NKEYS && found < 0; k++)
+			if (strlen(key_names[k]) == len && strncmp(key_names[k], p, len) == 0)
+				found = (int)k;
+		for (i = 0; found >= 0 && i < (size_t)n; i++)
+			if (keys[i] == (enum report_key)found)
+				found = -1; /* a repeat */
+		if (found < 0) {
+			snprintf(err, errlen, "%.*s", (int)len, p);
+			n = -1;
+			break;
+		}
+		keys[n++] = (enum report_key)found;
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	return n;
+}
+
+static void group_init(struct report_group *g, const enum report_key *keys, size_t n)
+{
+	memset(g, 0, sizeof *g);
+	memcpy(g->keys, keys, n * sizeof *keys);
+	g->nkeys = n;
+}
+
+void report_init(struct report *r, const struct pricing *p, const enum report_key *keys,
+		 size_t n, int64_t window_ns)
+{
+	static const enum report_key agent = REPORT_AGENT, model = REPORT_MODEL,
+				     provider = REPORT_PROVIDER;
+
 	memset(r, 0, sizeof *r);
+	r->pricing = p;
+	group_init(&r->by_agent, &agent, 1);
+	group_init(&r->by_model, &model, 1);
+	group_init(&r->by_provider, &provider, 1);
+	group_init(&r->by, keys, n);
+	fallback_init(&r->fallback, window_ns);
+}
+
+static void row_release(struct report_row *row)
+{
+	free(row->lat.v);
+	free(row->lat.hist);
+	row->lat.v = NULL;
+	row->lat.hist = NULL;
 }
 
 static void group_release(struct report_group *g)
 {
 	size_t i;
 
-	for (i = 0; i < g->n; i++)
-		free(g->v[i].name);
+	for (i = 0; i < g->n; i++) {
+		free(g->v[i].key);
+		row_release(&g->v[i].row);
+	}
 	free(g->v);
 	free(g->index);
-	memset(g, 0, sizeof *g);
+	g->v = NULL;
+	g->index = NULL;
+	g->n = g->cap = g->index_cap = 0;
 }
 
 void report_release(struct report *r)
@@ -37,31 +121,36 @@ void report_release(struct report *r)
 	group_release(&r->by_agent);
 	group_release(&r->by_model);
 	group_release(&r->by_provider);
+	group_release(&r->by);
+	row_release(&r->total);
+	row_release(&r->local);
+	row_release(&r->cloud);
+	fallback_release(&r->fallback);
 }
 
-static uint64_t name_hash(const char *p, size_t n)
+static uint64_t key_hash(const unsigned char *p, size_t n)
 {
 	uint64_t h = 14695981039346656037ull;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
+		h ^= p[i];
 		h *= 1099511628211ull;
 	}
 	return h;
 }
 
-/* Rebuilds the index at twice the size. Returns 0 or -1. */
-static int group_grow_index(struct report_group *g)
+/* Rebuilds the index at cap slots. Returns 0 or -1. */
+static int group_index(struct report_group *g, size_t cap)
 {
-	size_t cap = g->index_cap ? g->index_cap * 2 : 64, i, slot;
 	uint32_t *index = calloc(cap, sizeof *index);
+	size_t i, slot;
 	int ret = -1;
 
 	if (index == NULL)
 		goto out;
 	for (i = 0; i < g->n; i++) {
-		slot = name_hash(g->v[i].name, strlen(g->v[i].name)) & (cap - 1);
+		slot = key_hash(g->v[i].key, g->v[i].keylen) & (cap - 1);
 		while (index[slot] != 0)
 			slot = (slot + 1) & (cap - 1);
 		index[slot] = (uint32_t)(i + 1);
@@ -74,30 +163,24 @@ out:
 	return ret;
 }
 
-/* The row named p[0..n), created when new. NULL when out of memory. */
-static struct report_row *group_row(struct report_group *g, const char *p, size_t n)
+/* The row of key p[0..n), created when new. NULL when out of memory. */
+static struct report_row *group_row(struct report_group *g, const unsigned char *p, size_t n)
 {
-	struct report_entry *grown;
+	struct report_entry *grown, *e;
 	struct report_row *row = NULL;
 	size_t slot, cap;
-	char *name;
+	unsigned char *key;
 
-	if (n == 0) {
-		p = UNKNOWN_NAME;
-		n = strlen(p);
-	}
-	if (g->n == REPORT_MAX_NAMES) {
-		p = OTHER_NAME;
-		n = strlen(p);
-	}
+	if (g->n == REPORT_MAX_NAMES)
+		n = 0; /* "(other)" */
 	/* Keep the index at most half full so probes stay short. */
-	if ((g->n + 1) * 2 > g->index_cap && group_grow_index(g) != 0)
+	if ((g->n + 1) * 2 > g->index_cap &&
+	    group_index(g, g->index_cap ? g->index_cap * 2 : 64) != 0)
 		goto out;
-	slot = name_hash(p, n) & (g->index_cap - 1);
+	slot = key_hash(p, n) & (g->index_cap - 1);
 	while (g->index[slot] != 0) {
-		struct report_entry *e = &g->v[g->index[slot] - 1];
-
-		if (strncmp(e->name, p, n) == 0 && e->name[n] == '\0') {
+		e = &g->v[g->index[slot] - 1];
+		if (e->keylen == n && memcmp(e->key, p, n) == 0) {
 			row = &e->row;
 			goto out;
 		}
@@ -111,22 +194,264 @@ static struct report_row *group_row(struct report_group *g, const char *p, size_
 		g->v = grown;
 		g->cap = cap;
 	}
-	name = strndup(p, n);
-	if (name == NULL)
+	key = malloc(n ? n : 1);
+	if (key == NULL)
 		goto out;
-	g->v[g->n].name = name;
-	memset(&g->v[g->n].row, 0, sizeof g->v[g->n].row);
+	memcpy(key, p, n);
+	e = &g->v[g->n];
+	memset(e, 0, sizeof *e);
+	e->key = key;
+	e->keylen = (uint32_t)n;
 	g->index[slot] = (uint32_t)(g->n + 1);
-	row = &g->v[g->n++].row;
+	g->n++;
+	row = &e->row;
 out:
 	return row;
 }
 
-static void row_add(struct report_row *row, const struct record *rec, int failed, int priced,
-		    int64_t pusd)
+static const struct record_str *key_str(const struct record *rec, enum report_key k)
 {
-	int64_t total = record_total_tokens(rec);
+	const struct record_str *s = &rec->agent;
 
+	switch (k) {
+	case REPORT_AGENT_TYPE:
+		s = &rec->agent_type;
+		break;
+	case REPORT_TENANT:
+		s = &rec->tenant;
+		break;
+	case REPORT_SESSION:
+		s = &rec->session;
+		break;
+	case REPORT_PROVIDER:
+		s = rec->provider.n ? &rec->provider : &rec->host;
+		break;
+	case REPORT_MODEL:
+		s = rec->model.n ? &rec->model : &rec->model_requested;
+		break;
+	default:
+		break;
+	}
+	return s;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* Encodes rec's key for g into buf (KEY_MAX bytes); returns its length. */
+static size_t key_encode(const struct report_group *g, const struct record *rec,
+			 unsigned char *buf)
+{
+	const struct record_str *s;
+	int64_t bucket;
+	size_t i, n = 0;
+	uint16_t len;
+
+	for (i = 0; i < g->nkeys; i++) {
+		switch (g->keys[i]) {
+		case REPORT_LOCALITY:
+			buf[n++] = rec->flags & RECORD_LOCAL ? 1 : 0;
+			break;
+		case REPORT_DAY:
+		case REPORT_HOUR:
+			bucket = floor_div(rec->ts_ns, g->keys[i] == REPORT_DAY ? NS_PER_DAY
+										: NS_PER_HOUR);
+			memcpy(buf + n, &bucket, sizeof bucket);
+			n += sizeof bucket;
+			break;
+		default:
+			s = key_str(rec, g->keys[i]);
+			len = (uint16_t)(s->n < RECORD_STR_MAX ? s->n : RECORD_STR_MAX);
+			memcpy(buf + n, &len, sizeof len);
+			if (len)
+				memcpy(buf + n + sizeof len, s->p, len);
+			n += sizeof len + len;
+			break;
+		}
+	}
+	return n;
+}
+
+void report_key_text(const struct report_group *g, const struct report_entry *e, size_t i,
+		     char *out, size_t cap)
+{
+	const unsigned char *p = e->key;
+	char time[FMT_TIME_MAX];
+	int64_t bucket;
+	uint16_t len = 0;
+	size_t k, j;
+
+	if (e->keylen == 0) {
+		snprintf(out, cap, "%s", OTHER_NAME);
+		goto out;
+	}
+	for (k = 0; k <= i; k++) {
+		switch (g->keys[k]) {
+		case REPORT_LOCALITY:
+			if (k == i)
+				snprintf(out, cap, "%s", *p ? "local" : "cloud");
+			p += 1;
+			break;
+		case REPORT_DAY:
+		case REPORT_HOUR:
+			memcpy(&bucket, p, sizeof bucket);
+			if (k == i) {
+				fmt_rfc3339(time, bucket * (g->keys[k] == REPORT_DAY ? NS_PER_DAY
+										     : NS_PER_HOUR));
+				/* "2026-11-25" or "2026-11-25T04:00:00Z" */
+				if (g->keys[k] == REPORT_DAY)
+					time[10] = '\0';
+				else
+					snprintf(time + 19, sizeof time - 19, "Z");
+				snprintf(out, cap, "%s", time);
+			}
+			p += sizeof bucket;
+			break;
+		default:
+			memcpy(&len, p, sizeof len);
+			if (k == i && len == 0)
+				snprintf(out, cap, "%s", UNKNOWN_NAME);
+			else if (k == i)
+				snprintf(out, cap, "%.*s", (int)len, (const char *)p + sizeof len);
+			p += sizeof len + len;
+			break;
+		}
+	}
+	/* Control characters become '.': a name from the network must not drive a terminal. */
+	for (j = 0; out[j] != '\0'; j++)
+		if ((unsigned char)out[j] < 0x20 || out[j] == 0x7f)
+			out[j] = '.';
+out:
+	return;
+}
+
+static size_t lat_bucket(uint32_t v)
+{
+	size_t b;
+	int e;
+
+	if (v < 2 * LAT_SUB) {
+		b = v;
+	} else {
+		e = 31 - __builtin_clz(v); /* 2^e <= v, e >= 7 */
+		if (e >= LAT_MAX_EXP)
+			b = LAT_BUCKETS - 1;
+		else
+			b = (size_t)(e - 6) * LAT_SUB + (v >> (e - 6));
+	}
+	return b;
+}
+
+/* The middle of bucket b, in µs. */
+static int64_t lat_bucket_value(size_t b)
+{
+	int64_t v = (int64_t)b;
+	int e;
+
+	if (b >= 2 * LAT_SUB) {
+		e = (int)(b / LAT_SUB) + 6;
+		v = ((int64_t)(b % LAT_SUB) + LAT_SUB) << (e - 6);
+		v += ((int64_t)1 << (e - 6)) / 2;
+	}
+	return v;
+}
+
+static void lat_add(struct report *r, struct report_lat *lat, int64_t us)
+{
+	uint32_t v = (uint32_t)(us < 0 ? 0 : us > (int64_t)UINT32_MAX ? (int64_t)UINT32_MAX : us);
+	uint32_t *grown;
+	size_t i;
+
+	if (lat->lost)
+		goto out;
+	if (lat->hist != NULL) {
+		lat->hist[lat_bucket(v)]++;
+		goto out;
+	}
+	if (lat->n == REPORT_LAT_EXACT) {
+		if (r->nhist < REPORT_MAX_HIST)
+			lat->hist = calloc(LAT_BUCKETS, sizeof *lat->hist);
+		if (lat->hist == NULL) {
+			lat->lost = 1;
+			goto release;
+		}
+		r->nhist++;
+		for (i = 0; i < lat->n; i++)
+			lat->hist[lat_bucket(lat->v[i])]++;
+		lat->hist[lat_bucket(v)]++;
+		goto release;
+	}
+	/* The exact values grow by doubling up to REPORT_LAT_EXACT. */
+	if ((lat->n & (lat->n - 1)) == 0) {
+		grown = realloc(lat->v, (lat->n ? lat->n * 2 : 1) * sizeof *grown);
+		if (grown == NULL) {
+			lat->lost = 1;
+			goto release;
+		}
+		lat->v = grown;
+	}
+	lat->v[lat->n++] = v;
+	goto out;
+release:
+	free(lat->v);
+	lat->v = NULL;
+	lat->n = 0;
+out:
+	return;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int64_t report_latency_us(const struct report_row *row, int pct)
+{
+	const struct report_lat *lat = &row->lat;
+	int64_t rank, seen = 0, v = -1;
+	size_t b;
+
+	if (lat->lost || row->requests == 0)
+		goto out;
+	/* nearest rank: ceil(pct / 100 × n), at least 1 */
+	rank = (pct * row->requests + 99) / 100;
+	if (rank < 1)
+		rank = 1;
+	if (lat->hist == NULL) {
+		if (lat->n == row->requests)
+			v = lat->v[rank - 1];
+		goto out;
+	}
+	for (b = 0; b < LAT_BUCKETS && v < 0; b++) {
+		seen += lat->hist[b];
+		if (seen >= rank)
+			v = lat_bucket_value(b);
+	}
+out:
+	return v;
+}
+
+static void parts_add(struct pricing_parts *sum, const struct pricing_parts *p)
+{
+	sum->input += p->input;
+	sum->output += p->output;
+	sum->cache += p->cache;
+	sum->other += p->other;
+}
+
+static void row_add(struct report *r, struct report_row *row, const struct record *rec,
+		    int failed, int priced, const struct pricing_parts *parts, int64_t pusd)
+{
+	int64_t total = record_total_tokens(rec), end = rec->ts_ns + rec->latency_us * 1000;
+
+	if (row->requests == 0 || rec->ts_ns < row->first_ns)
+		row->first_ns = rec->ts_ns;
+	if (row->requests == 0 || end > row->last_ns)
+		row->last_ns = end;
 	row->requests++;
 	row->failed += failed;
 	row->input += rec->input_tokens;
@@ -137,67 +462,129 @@ static void row_add(struct report_row *row, const struct record *rec, int failed
 	row->total += total;
 	if (priced) {
 		row->cost_pusd += pusd;
+		parts_add(&row->cost_parts, parts);
 	} else {
 		row->unpriced_requests++;
 		row->unpriced_tokens += total;
 	}
+	lat_add(r, &row->lat, rec->latency_us);
 }
 
-int report_add(struct report *r, const struct record *rec, int priced, int64_t pusd)
+static int group_add(struct report *r, struct report_group *g, const struct record *rec,
+		     int failed, int priced, const struct pricing_parts *parts, int64_t pusd)
 {
-	int failed = rec->error.n > 0 || rec->status == 0 || rec->status >= 400;
-	const struct record_str *model = rec->model.n ? &rec->model : &rec->model_requested;
-	const struct record_str *provider = rec->provider.n ? &rec->provider : &rec->host;
-	struct report_row *row;
+	unsigned char key[KEY_MAX];
+	struct report_row *row = group_row(g, key, key_encode(g, rec, key));
 	int ret = 0;
 
-	row_add(&r->total, rec, failed, priced, pusd);
-	row_add(rec->flags & RECORD_LOCAL ? &r->local : &r->cloud, rec, failed, priced, pusd);
-	row = group_row(&r->by_agent, rec->agent.p, rec->agent.n);
 	if (row)
-		row_add(row, rec, failed, priced, pusd);
-	else
-		ret = -1;
-	row = group_row(&r->by_model, model->p, model->n);
-	if (row)
-		row_add(row, rec, failed, priced, pusd);
-	else
-		ret = -1;
-	row = group_row(&r->by_provider, provider->p, provider->n);
-	if (row)
-		row_add(row, rec, failed, priced, pusd);
+		row_add(r, row, rec, failed, priced, parts, pusd);
 	else
 		ret = -1;
 	return ret;
 }
 
+int report_add(struct report *r, const struct record *rec, size_t db)
+{
+	int failed = fallback_call_failed(rec);
+	struct fallback_verdict v;
+	struct pricing_parts parts;
+	int priced = pricing_record_parts(r->pricing, rec, &parts);
+	int64_t pusd = priced ? pricing_parts_sum(&parts) : 0;
+	int ret = 0;
+
+	row_add(r, &r->total, rec, failed, priced, &parts, pusd);
+	row_add(r, rec->flags & RECORD_LOCAL ? &r->local : &r->cloud, rec, failed, priced, &parts,
+		pusd);
+	ret |= group_add(r, &r->by_agent, rec, failed, priced, &parts, pusd);
+	ret |= group_add(r, &r->by_model, rec, failed, priced, &parts, pusd);
+	ret |= group_add(r, &r->by_provider, rec, failed, priced, &parts, pusd);
+	if (r->by.nkeys > 0)
+		ret |= group_add(r, &r->by, rec, failed, priced, &parts, pusd);
+	ret |= fallback_feed(&r->fallback, rec, db, priced, pusd, &v);
+	if (ret != 0)
+		r->nomem = 1;
+	return ret ? -1 : 0;
+}
+
+struct scanning {
+	struct report *r;
+	struct progress progress;
+};
+
+static int scan_one(const struct record *rec, void *arg)
+{
+	struct scanning *s = arg;
+
+	progress_tick(&s->progress);
+	report_add(s->r, rec, filter_scan_db());
+	return 0;
+}
+
+int report_scan(struct report *r, const struct filter *f, char *err, size_t errlen)
+{
+	struct scanning s = { .r = r };
+	int ret;
+
+	progress_init(&s.progress);
+	ret = filter_scan(f, 0, scan_one, &s, err, errlen);
+	progress_done(&s.progress);
+	if (ret == 0 && r->nomem) {
+		snprintf(err, errlen, "out of memory");
+		ret = -1;
+	}
+	return ret < 0 ? -1 : 0;
+}
+
+/* Nothing priced at all: the cost is unknown. */
+static int row_unpriced(const struct report_row *row)
+{
+	return row->requests > 0 && row->unpriced_requests == row->requests;
+}
+
+static int key_cmp(const struct report_entry *x, const struct report_entry *y)
+{
+	size_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
+	int c = memcmp(x->key, y->key, n);
+
+	if (c == 0)
+		c = (x->keylen > y->keylen) - (x->keylen < y->keylen);
+	return c;
+}
+
 static int entry_cmp(const void *a, const void *b)
 {
 	const struct report_entry *x = a, *y = b;
+	int c, ux = row_unpriced(&x->row), uy = row_unpriced(&y->row);
 
-	int c;
-
-	if (x->row.cost_pusd != y->row.cost_pusd)
+	if (ux != uy)
+		c = ux - uy;
+	else if (x->row.cost_pusd != y->row.cost_pusd)
 		c = x->row.cost_pusd > y->row.cost_pusd ? -1 : 1;
 	else if (x->row.total != y->row.total)
 		c = x->row.total > y->row.total ? -1 : 1;
 	else
-		c = strcmp(x->name, y->name);
+		c = key_cmp(x, y);
 	return c;
+}
+
+static void lat_sort(struct report_lat *lat)
+{
+	if (lat->hist == NULL && lat->n > 1)
+		qsort(lat->v, lat->n, sizeof *lat->v, u32_cmp);
 }
 
 static void group_sort(struct report_group *g)
 {
+	size_t i;
+
 	if (g->n > 1)
 		qsort(g->v, g->n, sizeof *g->v, entry_cmp);
-	/* The index points at positions that just moved: rebuild it at the same size. */
-	if (g->index_cap) {
-		g->index_cap /= 2;
-		if (group_grow_index(g) != 0) {
-			g->index_cap *= 2;
-			memset(g->index, 0, g->index_cap * sizeof *g->index);
-		}
-	}
+	for (i = 0; i < g->n; i++)
+		lat_sort(&g->v[i].row.lat);
+	/* The index points at positions that just moved: rebuild it. */
+	if (g->index_cap && group_index(g, g->index_cap) != 0)
+		memset(g->index, 0, g->index_cap * sizeof *g->index);
 }
 
 void report_sort(struct report *r)
@@ -205,20 +592,65 @@ void report_sort(struct report *r)
 	group_sort(&r->by_agent);
 	group_sort(&r->by_model);
 	group_sort(&r->by_provider);
+	group_sort(&r->by);
+	lat_sort(&r->total.lat);
+	lat_sort(&r->local.lat);
+	lat_sort(&r->cloud.lat);
+	fallback_sort(&r->fallback);
 }
 
-/* A row's cost: null when it has requests and none of them is priced. */
-static void write_cost(struct jw *w, const struct report_row *row)
+/* A cost in JSON: null when nothing of the row is priced. */
+static void write_cost(struct jw *w, const struct report_row *row, int64_t pusd)
 {
-	if (row->requests > 0 && row->unpriced_requests == row->requests)
+	if (row_unpriced(row))
 		jw_null(w);
 	else
-		jw_pusd(w, row->cost_pusd);
+		jw_pusd(w, pusd);
 }
 
-static void write_row(struct jw *w, const struct report_row *row)
+/* A ratio as an exact decimal with at most 4 places (fmt_pusd trims the zeros). */
+static void write_ratio(struct jw *w, int64_t num, int64_t den)
 {
-	jw_object_begin(w);
+	char text[FMT_PUSD_MAX];
+	__int128 q;
+
+	if (den <= 0) {
+		jw_null(w);
+	} else {
+		q = ((__int128)num * 20000 / den + 1) / 2; /* rounded half up, in 1/10000 */
+		fmt_pusd(text, (int64_t)(q * 100000000));
+		jw_number_text(w, text);
+	}
+}
+
+static void write_latency(struct jw *w, const struct report_row *row, int pct)
+{
+	char text[FMT_MS_MAX];
+	int64_t us = report_latency_us(row, pct);
+
+	if (us < 0) {
+		jw_null(w);
+	} else {
+		fmt_ms(text, us);
+		jw_number_text(w, text);
+	}
+}
+
+static void write_time(struct jw *w, const struct report_row *row, int64_t ns)
+{
+	char text[FMT_TIME_MAX];
+
+	if (row->requests == 0) {
+		jw_null(w);
+	} else {
+		fmt_rfc3339(text, ns);
+		jw_str(w, text, strlen(text));
+	}
+}
+
+/* The members of a row (inside an object the caller opened). */
+static void write_row_members(struct jw *w, const struct report_row *row)
+{
 	jw_key(w, "requests");
 	jw_int(w, row->requests);
 	jw_key(w, "failedRequests");
@@ -236,27 +668,104 @@ static void write_row(struct jw *w, const struct report_row *row)
 	jw_key(w, "totalTokens");
 	jw_int(w, row->total);
 	jw_key(w, "cost");
-	write_cost(w, row);
+	write_cost(w, row, row->cost_pusd);
+	jw_key(w, "costInput");
+	write_cost(w, row, row->cost_parts.input);
+	jw_key(w, "costOutput");
+	write_cost(w, row, row->cost_parts.output);
+	jw_key(w, "costCache");
+	write_cost(w, row, row->cost_parts.cache);
+	jw_key(w, "costOther");
+	write_cost(w, row, row->cost_parts.other);
 	jw_key(w, "unpricedTokens");
 	jw_int(w, row->unpriced_tokens);
+	jw_key(w, "unpricedRequests");
+	jw_int(w, row->unpriced_requests);
+	jw_key(w, "cacheHitRate");
+	write_ratio(w, row->cache_read, row->input);
+	jw_key(w, "latencyP50Ms");
+	write_latency(w, row, 50);
+	jw_key(w, "latencyP95Ms");
+	write_latency(w, row, 95);
+	jw_key(w, "firstSeen");
+	write_time(w, row, row->first_ns);
+	jw_key(w, "lastSeen");
+	write_time(w, row, row->last_ns);
+}
+
+static void write_row(struct jw *w, const struct report_row *row)
+{
+	jw_object_begin(w);
+	write_row_members(w, row);
 	jw_object_end(w);
 }
 
-static void write_group(struct jw *w, const char *key, const struct report_group *g)
+/* byAgent, byModel, byProvider: an object keyed by the one key's text. */
+static void write_named_group(struct jw *w, const char *name, const struct report_group *g)
 {
+	char text[RECORD_STR_MAX + 16];
 	size_t i;
 
-	jw_key(w, key);
+	jw_key(w, name);
 	jw_object_begin(w);
 	for (i = 0; i < g->n; i++) {
-		jw_key(w, g->v[i].name);
+		report_key_text(g, &g->v[i], 0, text, sizeof text);
+		jw_key(w, text);
 		write_row(w, &g->v[i].row);
 	}
 	jw_object_end(w);
 }
 
-void report_write_json(const struct report *r, FILE *f)
+/* The rows of --by printed: all of them, or the first r->top. */
+static size_t shown_rows(const struct report *r)
 {
+	return r->top > 0 && r->top < r->by.n ? r->top : r->by.n;
+}
+
+static void write_key_object(struct jw *w, const struct report_group *g,
+			     const struct report_entry *e)
+{
+	char text[RECORD_STR_MAX + 16];
+	size_t k;
+
+	jw_object_begin(w);
+	for (k = 0; k < g->nkeys; k++) {
+		report_key_text(g, e, k, text, sizeof text);
+		jw_key(w, key_names[g->keys[k]]);
+		jw_str(w, text, strlen(text));
+	}
+	jw_object_end(w);
+}
+
+static void write_fallback_usage(struct jw *w, const struct report *r)
+{
+	const struct fallback *fb = &r->fallback;
+
+	jw_key(w, "fallbackUsage");
+	jw_object_begin(w);
+	jw_key(w, "totalFallbacks");
+	jw_int(w, fb->fallbacks);
+	jw_key(w, "fallbackTokens");
+	jw_int(w, fb->fallback_tokens);
+	jw_key(w, "fallbackCost");
+	jw_pusd(w, fb->fallback_cost_pusd);
+	jw_key(w, "routed");
+	jw_int(w, fb->routed);
+	jw_key(w, "afterFailure");
+	jw_int(w, fb->after_failure);
+	jw_key(w, "retries");
+	jw_int(w, fb->retries);
+	jw_key(w, "shareOfCalls");
+	write_ratio(w, fb->fallbacks, fb->calls);
+	jw_key(w, "shareOfCost");
+	write_ratio(w, fb->fallback_cost_pusd, fb->cost_pusd);
+	jw_object_end(w);
+}
+
+void report_write_json(const struct report *r, FILE *f, void (*extra)(struct jw *w, void *arg),
+		       void *arg)
+{
+	size_t i, n = shown_rows(r);
 	struct jw w;
 
 	jw_init(&w, f, 1);
@@ -278,25 +787,17 @@ void report_write_json(const struct report *r, FILE *f)
 	jw_key(&w, "reasoningTokens");
 	jw_int(&w, r->total.reasoning);
 	jw_key(&w, "totalCost");
-	write_cost(&w, &r->total);
+	write_cost(&w, &r->total, r->total.cost_pusd);
 	jw_key(&w, "unpricedTokens");
 	jw_int(&w, r->total.unpriced_tokens);
 	jw_key(&w, "unpricedRequests");
 	jw_int(&w, r->total.unpriced_requests);
-	write_group(&w, "byAgent", &r->by_agent);
-	write_group(&w, "byModel", &r->by_model);
-	write_group(&w, "byProvider", &r->by_provider);
-	/* Fallbacks are not detected yet (a later analysis): the shape is kept so consumers
-	 * can rely on it. */
-	jw_key(&w, "fallbackUsage");
-	jw_object_begin(&w);
-	jw_key(&w, "totalFallbacks");
-	jw_int(&w, 0);
-	jw_key(&w, "fallbackTokens");
-	jw_int(&w, 0);
-	jw_key(&w, "fallbackCost");
-	jw_int(&w, 0);
-	jw_object_end(&w);
+	jw_key(&w, "total");
+	write_row(&w, &r->total);
+	write_named_group(&w, "byAgent", &r->by_agent);
+	write_named_group(&w, "byModel", &r->by_model);
+	write_named_group(&w, "byProvider", &r->by_provider);
+	write_fallback_usage(&w, r);
 	jw_key(&w, "locality");
 	jw_object_begin(&w);
 	jw_key(&w, "local");
@@ -304,7 +805,27 @@ void report_write_json(const struct report *r, FILE *f)
 	jw_key(&w, "cloud");
 	write_row(&w, &r->cloud);
 	jw_object_end(&w);
+	jw_key(&w, "by");
+	jw_array_begin(&w);
+	for (i = 0; i < r->by.nkeys; i++)
+		jw_str(&w, key_names[r->by.keys[i]], strlen(key_names[r->by.keys[i]]));
+	jw_array_end(&w);
+	jw_key(&w, "groupCount");
+	jw_int(&w, (int64_t)r->by.n);
+	jw_key(&w, "groups");
+	jw_array_begin(&w);
+	for (i = 0; i < n; i++) {
+		jw_object_begin(&w);
+		jw_key(&w, "key");
+		write_key_object(&w, &r->by, &r->by.v[i]);
+		write_row_members(&w, &r->by.v[i].row);
+		jw_object_end(&w);
+	}
+	jw_array_end(&w);
+	if (extra)
+		extra(&w, arg);
 	jw_object_end(&w);
+	fputc('\n', f);
 }
 
 /* The table's cost cell: "unpriced" when nothing is priced, a "*" when part of it is. */
@@ -312,7 +833,7 @@ static void cost_cell(char out[FMT_HUMAN_MAX + 2], const struct report_row *row)
 {
 	char usd[FMT_HUMAN_MAX];
 
-	if (row->requests > 0 && row->unpriced_requests == row->requests) {
+	if (row_unpriced(row)) {
 		snprintf(out, FMT_HUMAN_MAX + 2, "unpriced");
 	} else {
 		fmt_usd_human(usd, row->cost_pusd);
@@ -344,6 +865,11 @@ static void table_row_cells(struct table *t, const char *name, const struct repo
 	table_add(t, cells);
 }
 
+static void write_title(FILE *f, const char *title, int colour)
+{
+	fprintf(f, "\n%s%s%s\n", colour ? "\033[1m" : "", title, colour ? "\033[0m" : "");
+}
+
 static void write_group_table(FILE *f, const char *title, const char *first,
 			      const struct report_group *g, int colour)
 {
@@ -352,23 +878,92 @@ static void write_group_table(FILE *f, const char *title, const char *first,
 		{ "INPUT", 1, 0, 0 },     { "OUTPUT", 1, 0, 0 }, { "CACHED", 1, 0, 0 },
 		{ "TOTAL", 1, 0, 0 },     { "COST", 1, 0, 0 },
 	};
+	char text[RECORD_STR_MAX + 16];
 	struct table t;
 	size_t i;
 
-	fprintf(f, "\n%s%s%s\n", colour ? "\033[1m" : "", title, colour ? "\033[0m" : "");
+	write_title(f, title, colour);
 	table_init(&t, cols, sizeof cols / sizeof cols[0], 1);
-	for (i = 0; i < g->n; i++)
-		table_row_cells(&t, g->v[i].name, &g->v[i].row);
+	for (i = 0; i < g->n; i++) {
+		report_key_text(g, &g->v[i], 0, text, sizeof text);
+		table_row_cells(&t, text, &g->v[i].row);
+	}
 	table_print(&t, f, 100, colour ? "\033[2m" : NULL, colour ? "\033[0m" : NULL);
 	table_release(&t);
 }
 
-void report_write_table(const struct report *r, FILE *f, int colour)
+/* Milliseconds for people: "850ms", "1.2s", "-" when unknown. */
+static void latency_cell(char out[FMT_HUMAN_MAX], const struct report_row *row, int pct)
+{
+	int64_t us = report_latency_us(row, pct);
+
+	if (us < 0)
+		snprintf(out, FMT_HUMAN_MAX, "-");
+	else if (us < 1000000)
+		snprintf(out, FMT_HUMAN_MAX, "%" PRId64 "ms", (us + 500) / 1000);
+	else
+		snprintf(out, FMT_HUMAN_MAX, "%.1fs", (double)us / 1e6);
+}
+
+/* The --by table: the keys, then requests, failures, tokens, cache hit rate, latency, cost. */
+static void write_by_table(const struct report *r, FILE *f, int colour)
+{
+	static const struct table_col stats[] = {
+		{ "REQS", 1, 0, 0 },  { "FAILED", 1, 0, 0 }, { "INPUT", 1, 0, 0 },
+		{ "OUTPUT", 1, 0, 0 }, { "HIT", 1, 0, 0 },   { "P50", 1, 0, 0 },
+		{ "P95", 1, 0, 0 },   { "COST", 1, 0, 0 },
+	};
+	char keys[REPORT_NKEYS][RECORD_STR_MAX + 16];
+	char num[8][FMT_HUMAN_MAX + 2];
+	const char *cells[TABLE_MAX_COLS];
+	struct table_col cols[TABLE_MAX_COLS];
+	const struct report_group *g = &r->by;
+	const struct report_row *row;
+	size_t i, k, c, n = shown_rows(r), nk = g->nkeys;
+	struct table t;
+
+	/* With every key (9) the columns would pass TABLE_MAX_COLS: the keys past 8 are left
+	 * to the JSON. */
+	if (nk > TABLE_MAX_COLS - 8)
+		nk = TABLE_MAX_COLS - 8;
+	for (k = 0; k < nk; k++)
+		cols[k] = (struct table_col){ key_titles[g->keys[k]], 0, 1, 6 };
+	memcpy(cols + nk, stats, sizeof stats);
+	table_init(&t, cols, nk + 8, 1);
+	for (i = 0; i < n; i++) {
+		row = &g->v[i].row;
+		for (k = 0; k < nk; k++) {
+			report_key_text(g, &g->v[i], k, keys[k], sizeof keys[k]);
+			cells[k] = keys[k];
+		}
+		fmt_count_human(num[0], row->requests);
+		fmt_count_human(num[1], row->failed);
+		fmt_count_human(num[2], row->input);
+		fmt_count_human(num[3], row->output);
+		if (row->input > 0)
+			snprintf(num[4], sizeof num[4], "%" PRId64 "%%",
+				 (row->cache_read * 100 + row->input / 2) / row->input);
+		else
+			snprintf(num[4], sizeof num[4], "-");
+		latency_cell(num[5], row, 50);
+		latency_cell(num[6], row, 95);
+		cost_cell(num[7], row);
+		for (c = 0; c < 8; c++)
+			cells[nk + c] = num[c];
+		table_add(&t, cells);
+	}
+	fputc('\n', f);
+	table_print(&t, f, 100, colour ? "\033[1m" : NULL, colour ? "\033[0m" : NULL);
+	table_release(&t);
+	if (n < g->n)
+		fprintf(f, "(%zu more row%s: --top %zu shows %zu)\n", g->n - n,
+			g->n - n == 1 ? "" : "s", r->top, n);
+}
+
+void report_write_summary(const struct report *r, FILE *f, int colour)
 {
 	char req[FMT_HUMAN_MAX], tok[FMT_HUMAN_MAX], unpriced[FMT_HUMAN_MAX];
 	char cost[FMT_HUMAN_MAX + 2];
-	struct report_group loc = { 0 };
-	struct report_entry rows[2];
 
 	fmt_count_human(req, r->total.requests);
 	fmt_count_human(tok, r->total.total);
@@ -378,8 +973,6 @@ void report_write_table(const struct report *r, FILE *f, int colour)
 	if (r->total.failed)
 		fprintf(f, " (%" PRId64 " failed)", r->total.failed);
 	fputc('\n', f);
-	if (r->total.requests == 0)
-		goto out;
 	if (r->total.unpriced_tokens) {
 		fmt_count_human(unpriced, r->total.unpriced_tokens);
 		fprintf(f,
@@ -389,16 +982,124 @@ void report_write_table(const struct report *r, FILE *f, int colour)
 			r->total.unpriced_requests == 1 ? "" : "s",
 			r->total.unpriced_requests < r->total.requests ? " (marked *)" : "");
 	}
+}
+
+void report_write_table(const struct report *r, FILE *f, int colour)
+{
+	static const enum report_key locality = REPORT_LOCALITY;
+	struct report_group loc;
+	struct report_entry rows[2];
+	unsigned char keys[2] = { 0, 1 };
+
+	report_write_summary(r, f, colour);
+	if (r->total.requests == 0)
+		goto out;
+	if (r->by.nkeys > 0) {
+		write_by_table(r, f, colour);
+		goto out;
+	}
 	write_group_table(f, "By agent", "AGENT", &r->by_agent, colour);
 	write_group_table(f, "By model", "MODEL", &r->by_model, colour);
 	write_group_table(f, "By provider", "PROVIDER", &r->by_provider, colour);
-	rows[0].name = "cloud";
+	group_init(&loc, &locality, 1);
+	memset(rows, 0, sizeof rows);
+	rows[0].key = &keys[0];
+	rows[0].keylen = 1;
 	rows[0].row = r->cloud;
-	rows[1].name = "local";
+	rows[1].key = &keys[1];
+	rows[1].keylen = 1;
 	rows[1].row = r->local;
 	loc.v = rows;
 	loc.n = 2;
 	write_group_table(f, "By locality", "LOCALITY", &loc, colour);
 out:
 	return;
+}
+
+/* One --by row (or the header's model) as a flat JSON object for export_csv_line. */
+static void write_flat_row(struct jw *w, const struct report_group *g,
+			   const struct report_entry *e, const struct report_row *row)
+{
+	char text[RECORD_STR_MAX + 16];
+	size_t k;
+
+	jw_object_begin(w);
+	for (k = 0; k < g->nkeys; k++) {
+		jw_key(w, key_names[g->keys[k]]);
+		if (e != NULL)
+			report_key_text(g, e, k, text, sizeof text);
+		else
+			text[0] = '\0';
+		jw_str(w, text, strlen(text));
+	}
+	jw_key(w, "requests");
+	jw_int(w, row->requests);
+	jw_key(w, "failed_requests");
+	jw_int(w, row->failed);
+	jw_key(w, "input_tokens");
+	jw_int(w, row->input);
+	jw_key(w, "output_tokens");
+	jw_int(w, row->output);
+	jw_key(w, "cache_read_tokens");
+	jw_int(w, row->cache_read);
+	jw_key(w, "cache_write_tokens");
+	jw_int(w, row->cache_write);
+	jw_key(w, "reasoning_tokens");
+	jw_int(w, row->reasoning);
+	jw_key(w, "total_tokens");
+	jw_int(w, row->total);
+	jw_key(w, "cost_usd");
+	write_cost(w, row, row->cost_pusd);
+	jw_key(w, "cost_input_usd");
+	write_cost(w, row, row->cost_parts.input);
+	jw_key(w, "cost_output_usd");
+	write_cost(w, row, row->cost_parts.output);
+	jw_key(w, "cost_cache_usd");
+	write_cost(w, row, row->cost_parts.cache);
+	jw_key(w, "cost_other_usd");
+	write_cost(w, row, row->cost_parts.other);
+	jw_key(w, "unpriced_tokens");
+	jw_int(w, row->unpriced_tokens);
+	jw_key(w, "cache_hit_rate");
+	write_ratio(w, row->cache_read, row->input);
+	jw_key(w, "latency_p50_ms");
+	write_latency(w, row, 50);
+	jw_key(w, "latency_p95_ms");
+	write_latency(w, row, 95);
+	jw_key(w, "first_seen");
+	write_time(w, row, row->first_ns);
+	jw_key(w, "last_seen");
+	write_time(w, row, row->last_ns);
+	jw_object_end(w);
+}
+
+/* Writes one flat row through export_csv_line. Returns 0 or -1. */
+static int csv_row(FILE *f, const struct report_group *g, const struct report_entry *e,
+		   const struct report_row *row, int header)
+{
+	char *json = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&json, &len);
+	struct jw w;
+	int ret = -1;
+
+	if (mem == NULL)
+		goto out;
+	jw_init(&w, mem, 0);
+	write_flat_row(&w, g, e, row);
+	if (fclose(mem) == 0)
+		ret = export_csv_line(f, json, len, header);
+	free(json);
+out:
+	return ret;
+}
+
+int report_write_csv(const struct report *r, FILE *f)
+{
+	size_t i, n = shown_rows(r);
+	int ret = csv_row(f, &r->by, NULL, &r->total, 1);
+
+	for (i = 0; i < n && ret == 0; i++)
+		ret = csv_row(f, &r->by, &r->by.v[i], &r->by.v[i].row, 0);
+	return ret;
 }

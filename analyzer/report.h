@@ -1,11 +1,20 @@
 /*
- * report.h - usage summed by agent, model and provider, and its two renderings: the JSON
- * that downstream code consumes (DESIGN.md: totalTokens, totalCost, byAgent, byModel,
- * byProvider, fallbackUsage, locality) and the table for people.
+ * report.h - usage summed by any grouping of agent, agent_type, tenant, session, provider,
+ * model, locality, day and hour, and its renderings: the JSON that downstream code consumes
+ * (DESIGN.md: totalTokens, totalCost, byAgent, byModel, byProvider, fallbackUsage, locality,
+ * plus the grouped rows of `--by`), a table for people and CSV for spreadsheets. The same
+ * document is what `report`, `sessions` and `locality` print as JSON (docs/cli.md).
  *
  * Costs are summed as integer pico-USD. A record whose model has no price adds its tokens to
  * unpricedTokens and nothing to the cost: an unknown price is never counted as $0, and a group
  * with no priced request at all shows its cost as null ("unpriced" in the table).
+ *
+ * Latency percentiles are nearest-rank (the p-th percentile of n values is the value at rank
+ * ceil(p/100 × n) in ascending order). They are exact while a row has at most
+ * REPORT_LAT_EXACT calls; past that, a row keeps a log-linear histogram (64 buckets per power
+ * of two of microseconds, values under 128 µs exact) and reports the middle of the bucket
+ * holding that rank, within 1% of the exact value. At most REPORT_MAX_HIST rows keep a
+ * histogram; rows past it report no percentiles (null) rather than grow memory without bound.
  */
 #ifndef TOKSHIM_REPORT_H
 #define TOKSHIM_REPORT_H
@@ -14,27 +23,65 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "analyzer/fallback.h"
+#include "analyzer/filter.h"
+#include "providers/pricing.h"
 #include "store/record.h"
 
-/* Distinct names kept per grouping; past it, records are summed under "(other)" so a store
+/* Distinct keys kept per grouping; past it, records are summed under "(other)" so a store
  * with a runaway number of agent names cannot exhaust memory. */
 #define REPORT_MAX_NAMES 100000
+#define REPORT_LAT_EXACT 128
+#define REPORT_MAX_HIST 2048
+
+enum report_key {
+	REPORT_AGENT,
+	REPORT_AGENT_TYPE,
+	REPORT_TENANT,
+	REPORT_SESSION,
+	REPORT_PROVIDER, /* the provider, else the host */
+	REPORT_MODEL,    /* the model that answered, else the one asked for */
+	REPORT_LOCALITY,
+	REPORT_DAY,  /* UTC day of the call's start: "2026-11-25" */
+	REPORT_HOUR, /* UTC hour: "2026-11-25T04:00:00Z" */
+	REPORT_NKEYS
+};
+
+/* The key's name as --by and the JSON spell it ("agent_type"), static. */
+const char *report_key_name(enum report_key k);
+
+/* Parses "agent,model" into keys[] (at most REPORT_NKEYS, no repeats). Returns the number of
+ * keys, or -1 with the offending word (NUL-terminated, cut to errlen) in err. */
+int report_parse_keys(const char *list, enum report_key *keys, char *err, size_t errlen);
+
+struct report_lat {
+	uint32_t *v;    /* exact values (µs, capped at UINT32_MAX) while hist is NULL */
+	uint32_t *hist; /* bucket counts, past REPORT_LAT_EXACT values */
+	uint32_t n;     /* values in v */
+	int lost;       /* no histogram could be had: no percentiles */
+};
 
 struct report_row {
 	int64_t requests;
-	int64_t failed;  /* an error, no response (status 0), or a status of 400 or more */
+	int64_t failed; /* fallback_call_failed */
 	int64_t input, output, cache_read, cache_write, reasoning, total;
-	int64_t cost_pusd;         /* priced records only */
-	int64_t unpriced_requests; /* records whose model has no price */
+	int64_t cost_pusd;                       /* priced records only */
+	struct pricing_parts cost_parts;         /* its split; the parts sum to cost_pusd */
+	int64_t unpriced_requests;               /* records whose model has no price */
 	int64_t unpriced_tokens;
+	int64_t first_ns, last_ns; /* first call's start, last call's end (start + latency) */
+	struct report_lat lat;
 };
 
 struct report_entry {
-	char *name; /* owned */
+	unsigned char *key; /* owned: the encoded key (report.c); length 0 for "(other)" */
+	uint32_t keylen;
 	struct report_row row;
 };
 
 struct report_group {
+	enum report_key keys[REPORT_NKEYS];
+	size_t nkeys;
 	struct report_entry *v;
 	size_t n, cap;
 	uint32_t *index; /* open addressing: entry index + 1, 0 = empty */
@@ -44,24 +91,57 @@ struct report_group {
 struct report {
 	struct report_row total, local, cloud;
 	struct report_group by_agent, by_model, by_provider;
+	struct report_group by; /* --by: nkeys 0 when not asked for */
+	struct fallback fallback;
+	const struct pricing *pricing;
+	size_t nhist;  /* histograms kept, at most REPORT_MAX_HIST */
+	size_t top;    /* rows of `by` to print; 0 for all */
+	int nomem;
 };
 
-void report_init(struct report *r);
+/* Sets r up to sum with prices p (not copied: it must outlive r's use) grouped by keys[0..n)
+ * (n may be 0), fallbacks detected with window_ns. */
+void report_init(struct report *r, const struct pricing *p, const enum report_key *keys,
+		 size_t n, int64_t window_ns);
 void report_release(struct report *r);
 
 /*
- * Adds one record: priced says whether its cost is known, pusd is that cost. Returns 0, or -1
- * when out of memory (the record is then counted in the totals but not in every group).
+ * Adds one record of store db (records must come per store in time order, for the fallback
+ * detector). Returns 0, or -1 when out of memory (the record is then counted in the totals but
+ * not in every group; r->nomem is set).
  */
-int report_add(struct report *r, const struct record *rec, int priced, int64_t pusd);
+int report_add(struct report *r, const struct record *rec, size_t db);
 
-/* Orders every group by cost, then tokens (both descending), then name. */
+/* Scans f's stores into r (report_add for each matching record), with a progress line on
+ * stderr when it runs longer than a second there. Returns 0, or -1 with a reason in err. */
+int report_scan(struct report *r, const struct filter *f, char *err, size_t errlen);
+
+/* Orders every group by cost (groups with nothing priced last), then tokens (both
+ * descending), then key; sorts latency samples. Call once, after the last report_add. */
 void report_sort(struct report *r);
 
-/* The report as pretty-printed JSON (the downstream shape; see DESIGN.md). */
-void report_write_json(const struct report *r, FILE *f);
+/* A row's latency percentile (pct in 1..100) in µs, or -1 when it has none. */
+int64_t report_latency_us(const struct report_row *row, int pct);
 
-/* The report for people: totals, then a table per grouping; bold titles when colour is set. */
+/* The display text of key i of entry e (group g) into out (NUL-terminated, cut to cap). */
+void report_key_text(const struct report_group *g, const struct report_entry *e, size_t i,
+		     char *out, size_t cap);
+
+/* The report as pretty-printed JSON (the one schema of docs/cli.md). extra, when not NULL, is
+ * called inside the top-level object, after the standard keys, to add a command's own. */
+struct jw;
+void report_write_json(const struct report *r, FILE *f, void (*extra)(struct jw *w, void *arg),
+		       void *arg);
+
+/* The report for people: totals, then the --by table when keys were given, else a table per
+ * agent, model, provider and locality; bold titles when colour is set. */
 void report_write_table(const struct report *r, FILE *f, int colour);
+
+/* The --by rows as CSV (RFC 4180, CRLF): a header line, then one line per row. */
+int report_write_csv(const struct report *r, FILE *f);
+
+/* The title line of every report: "6 requests, 5.4k tokens, $0.02* (1 failed)" and the
+ * unpriced note. */
+void report_write_summary(const struct report *r, FILE *f, int colour);
 
 #endif

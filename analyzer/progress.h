@@ -1,0 +1,23 @@
+/*
+ * progress.h - the progress line a long scan prints on stderr: "tokshim: scanning… 1.2M
+ * records". Only when stderr is a terminal and the scan has run longer than a second, so quick
+ * commands and pipes never see it; the line is erased when the scan ends.
+ */
+#ifndef TOKSHIM_PROGRESS_H
+#define TOKSHIM_PROGRESS_H
+
+#include <stdint.h>
+
+struct progress {
+	int64_t start_ns;
+	uint64_t count, next_check;
+	int shown, enabled;
+};
+
+void progress_init(struct progress *p);
+/* One more record; looks at the clock once every 64k calls, so it is cheap per record. */
+void progress_tick(struct progress *p);
+/* Erases the line when one was shown. */
+void progress_done(struct progress *p);
+
+#endif

@@ -109,10 +109,15 @@ static void ollama_body(struct usage *u, int status, const char *data, size_t le
 {
 	const char *p = data, *end = data + len;
 	int lines = 0;
-	cJSON *root = pjson_parse(data, len);
+	const char *rest = NULL;
+	cJSON *root = len > 0 ? cJSON_ParseWithLengthOpts(data, len, &rest, 0) : NULL;
 
-	/* One object over several lines (a proxy that pretty-prints) is one body, not a stream. */
-	if (cJSON_IsObject(root)) {
+	/* One object over several lines (a proxy that pretty-prints) is one body, not a stream;
+	 * an NDJSON stream parses as its first line with more after it. */
+	while (root != NULL && rest != NULL && rest < end &&
+	       (*rest == ' ' || *rest == '\t' || *rest == '\r' || *rest == '\n'))
+		rest++;
+	if (cJSON_IsObject(root) && rest == end) {
 		ollama_object(u, root, status >= 400);
 		p = NULL;
 	}

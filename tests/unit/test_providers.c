@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "providers/family.h"
 #include "providers/provider.h"
 #include "tests/unit/check.h"
 
@@ -860,7 +861,9 @@ static void test_match(void)
 		{"localhost", 11434, "/api/tags", 0, NULL, NULL, NULL, 0},
 		{"gpu-box", 8080, "/api/chat", 1, "ollama", "ollama", "chat", 1},
 		{"ollama.com", 443, "/api/chat", 1, "ollama", "ollama", "chat", 0},
-		{"127.0.0.1", 8000, "/v1/chat/completions", 1, NULL, "openai", "chat.completions",
+		{"127.0.0.1", 8000, "/v1/chat/completions", 1, "vllm", "openai", "chat.completions",
+		 1},
+		{"127.0.0.1", 8001, "/v1/chat/completions", 1, NULL, "openai", "chat.completions",
 		 0},
 		{"llm.internal", 443, "/chat/completions", 1, NULL, "openai", "chat.completions",
 		 0},

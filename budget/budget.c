@@ -136,7 +136,10 @@ static void budget_err(char *err, size_t errlen, int line, const char *field, co
 
 	if (err == NULL || errlen == 0)
 		return;
-	n = snprintf(err, errlen, "line %d: field '%s': ", line, field);
+	if (field != NULL)
+		n = snprintf(err, errlen, "line %d: field '%s': ", line, field);
+	else
+		n = snprintf(err, errlen, "line %d: ", line);
 	if (n < 0 || (size_t)n >= errlen)
 		return;
 	va_start(ap, fmt);
@@ -267,8 +270,11 @@ int budget_parse(struct budget_set **out, const char *text, size_t len, char *er
 		/* cJSON leaves end at (or just past) the byte where the text stopped being JSON. */
 		size_t off = end != NULL && end >= text ? (size_t)(end - text) : 0;
 
-		budget_err(err, errlen, budget_line_of(text, len, off), "budgets",
-			   "not valid JSON here");
+		off = off < len ? off : len;
+
+		budget_err(err, errlen, budget_line_of(text, len, off), NULL,
+			   "not valid JSON (near '%.*s')", (int)(len - off < 20 ? len - off : 20),
+			   text + off);
 		goto out;
 	}
 	arr = cJSON_GetObjectItemCaseSensitive(root, "budgets");
@@ -488,41 +494,55 @@ static int64_t budget_warn_level(int64_t v, double warn_at)
 	return v < 0 ? -1 : budget_round((double)v * warn_at);
 }
 
+void budget_plan_add(struct budget_plan *pl, const struct budget *b, const struct pricing *p,
+		     int64_t now_ns)
+{
+	struct store_budget *sb = &pl->sb[pl->n];
+	struct budget_span span;
+	char tenant[BUDGET_TENANT_MAX + 1];
+	size_t k = pl->n;
+
+	if (k >= BUDGET_MAX)
+		return;
+	budget_window_of(b->window, now_ns, &span);
+	pl->span[k] = span;
+	/* A copy of the tenant: it lives in pl too, and snprintf may not read from the object
+	 * it writes. */
+	memcpy(tenant, pl->tenant, sizeof tenant);
+	budget_counter_base(b, &span, tenant, pl->base[k], sizeof pl->base[k]);
+	pl->budget[k] = b;
+	pl->seed[k] = (struct budget_seed){ b, p, pl->tenant };
+	memset(sb, 0, sizeof(*sb));
+	sb->name = b->name;
+	sb->base = pl->base[k];
+	sb->since_ns = span.since_ns;
+	sb->until_ns = span.until_ns;
+	sb->seed = budget_seed_record;
+	sb->seed_arg = &pl->seed[k];
+	sb->cap_tokens = b->action == BUDGET_BLOCK ? b->max_tokens : -1;
+	sb->cap_pusd = b->action == BUDGET_BLOCK ? b->max_pusd : -1;
+	sb->warn_tokens = budget_warn_level(b->max_tokens, b->warn_at);
+	sb->warn_pusd = budget_warn_level(b->max_pusd, b->warn_at);
+	pl->n++;
+}
+
+void budget_plan_init(struct budget_plan *pl, const char *tenant)
+{
+	size_t tn = strlen(budget_or_empty(tenant));
+
+	tn = tn < BUDGET_TENANT_MAX ? tn : BUDGET_TENANT_MAX;
+	pl->n = 0;
+	memcpy(pl->tenant, budget_or_empty(tenant), tn);
+	pl->tenant[tn] = '\0';
+}
+
 void budget_plan_make(struct budget_plan *pl, const struct budget_set *s,
 		      const struct pricing *p, const struct budget_call *c, int64_t now_ns)
 {
-	size_t tn;
-
-	pl->n = 0;
-	tn = strlen(budget_or_empty(c->tenant));
-	tn = tn < BUDGET_TENANT_MAX ? tn : BUDGET_TENANT_MAX;
-	memcpy(pl->tenant, budget_or_empty(c->tenant), tn);
-	pl->tenant[tn] = '\0';
+	budget_plan_init(pl, c->tenant);
 	for (size_t i = 0; s != NULL && i < s->n; i++) {
-		const struct budget *b = &s->b[i];
-		struct store_budget *sb = &pl->sb[pl->n];
-		struct budget_span span;
-		size_t k = pl->n;
-
-		if (!budget_matches(b, c))
-			continue;
-		budget_window_of(b->window, now_ns, &span);
-		pl->span[k] = span;
-		budget_counter_base(b, &span, c->tenant, pl->base[k], sizeof pl->base[k]);
-		pl->budget[k] = b;
-		pl->seed[k] = (struct budget_seed){ b, p, pl->tenant };
-		memset(sb, 0, sizeof(*sb));
-		sb->name = b->name;
-		sb->base = pl->base[k];
-		sb->since_ns = pl->span[k].since_ns;
-		sb->until_ns = pl->span[k].until_ns;
-		sb->seed = budget_seed_record;
-		sb->seed_arg = &pl->seed[k];
-		sb->cap_tokens = b->action == BUDGET_BLOCK ? b->max_tokens : -1;
-		sb->cap_pusd = b->action == BUDGET_BLOCK ? b->max_pusd : -1;
-		sb->warn_tokens = budget_warn_level(b->max_tokens, b->warn_at);
-		sb->warn_pusd = budget_warn_level(b->max_pusd, b->warn_at);
-		pl->n++;
+		if (budget_matches(&s->b[i], c))
+			budget_plan_add(pl, &s->b[i], p, now_ns);
 	}
 }
 

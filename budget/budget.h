@@ -30,7 +30,7 @@
 #define BUDGET_DEFAULT_WARN_AT 0.95
 /* "budget:" w-key ":" scope ":" match ":" tenant; tenants longer than this are cut. */
 #define BUDGET_TENANT_MAX 128
-#define BUDGET_BASE_MAX (32 + BUDGET_MATCH_MAX + BUDGET_TENANT_MAX)
+#define BUDGET_BASE_MAX (64 + BUDGET_MATCH_MAX + BUDGET_TENANT_MAX)
 
 /* Error codes of budget_parse and budget_load (0 is success). */
 #define BUDGET_EFORMAT (-1) /* the file is not a valid budget file: err names line and field */
@@ -163,6 +163,12 @@ struct budget_plan {
  */
 void budget_plan_make(struct budget_plan *pl, const struct budget_set *s,
 		      const struct pricing *p, const struct budget_call *c, int64_t now_ns);
+
+/* Starts an empty plan for a call of tenant (NULL: none), then adds budget b whatever it
+ * matches (at most BUDGET_MAX; more are ignored): what `budget status` reads. */
+void budget_plan_init(struct budget_plan *pl, const char *tenant);
+void budget_plan_add(struct budget_plan *pl, const struct budget *b, const struct pricing *p,
+		     int64_t now_ns);
 
 /* The counter base of budget b for a tenant in window span ("budget:{key}:{scope}:{match}:
  * {tenant}"), into buf of cap bytes (cut to fit). */

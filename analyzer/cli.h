@@ -33,6 +33,7 @@ int cmd_show(int argc, char **argv);
 int cmd_pricing(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_fallbacks(int argc, char **argv);
 
 /* Prints "tokshim: <message>\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

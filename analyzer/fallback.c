@@ -215,7 +215,7 @@ out:
 
 /* Counts rec as a fallback of primary. Returns 0 or -1 (out of memory). */
 static int count_fallback(struct fallback *fb, const struct record *rec, size_t db,
-			  uint32_t primary, int priced, int64_t pusd)
+			  uint32_t primary, int routed, int priced, int64_t pusd)
 {
 	uint32_t to = name_index(fb, provider_of(rec), answered_of(rec));
 	int64_t tokens = record_total_tokens(rec);
@@ -234,6 +234,7 @@ static int count_fallback(struct fallback *fb, const struct record *rec, size_t 
 		goto out;
 	}
 	p->count++;
+	p->routed += routed;
 	p->tokens += tokens;
 	if (priced)
 		p->cost_pusd += pusd;
@@ -304,14 +305,14 @@ int fallback_feed(struct fallback *fb, const struct record *rec, size_t db, int 
 		} else {
 			v->kind = FALLBACK_AFTER_FAILURE;
 			fb->after_failure++;
-			ret = count_fallback(fb, rec, db, p->name, priced, pusd);
+			ret = count_fallback(fb, rec, db, p->name, 0, priced, pusd);
 		}
 	} else if (routed(rec)) {
 		v->kind = FALLBACK_ROUTED;
 		v->of = rec->id;
 		fb->routed++;
 		ret = count_fallback(fb, rec, db,
-				     name_index(fb, provider_of(rec), &rec->model_requested),
+				     name_index(fb, provider_of(rec), &rec->model_requested), 1,
 				     priced, pusd);
 	}
 	if (!fallback_call_failed(rec)) {

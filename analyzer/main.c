@@ -18,6 +18,7 @@ static const struct cli_cmd commands[] = {
 	{ "pricing", cmd_pricing, "the prices in force (list [MODEL]); update them from a list" },
 	{ "stats", cmd_stats, "the store's size, records, payloads and drop counters" },
 	{ "verify", cmd_verify, "check the store's structure; exit 1 when it is damaged" },
+	{ "fallbacks", cmd_fallbacks, "calls that fell back to another model or provider" },
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

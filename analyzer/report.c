@@ -27,6 +27,8 @@
 /* The latency histogram: values under 128 µs exact, then 64 buckets per power of two up to
  * 2^38 µs (76 hours); longer latencies land in the last bucket. */
 #define LAT_SUB 64
+/* The --by table gives each key its own column up to this many keys. */
+#define TABLE_KEY_COLS 3
 #define LAT_MAX_EXP 38
 #define LAT_BUCKETS (2 * LAT_SUB + (LAT_MAX_EXP - 7) * LAT_SUB)
 
@@ -608,8 +610,7 @@ static void write_cost(struct jw *w, const struct report_row *row, int64_t pusd)
 		jw_pusd(w, pusd);
 }
 
-/* A ratio as an exact decimal with at most 4 places (fmt_pusd trims the zeros). */
-static void write_ratio(struct jw *w, int64_t num, int64_t den)
+void report_json_ratio(struct jw *w, int64_t num, int64_t den)
 {
 	char text[FMT_PUSD_MAX];
 	__int128 q;
@@ -682,7 +683,7 @@ static void write_row_members(struct jw *w, const struct report_row *row)
 	jw_key(w, "unpricedRequests");
 	jw_int(w, row->unpriced_requests);
 	jw_key(w, "cacheHitRate");
-	write_ratio(w, row->cache_read, row->input);
+	report_json_ratio(w, row->cache_read, row->input);
 	jw_key(w, "latencyP50Ms");
 	write_latency(w, row, 50);
 	jw_key(w, "latencyP95Ms");
@@ -756,9 +757,9 @@ static void write_fallback_usage(struct jw *w, const struct report *r)
 	jw_key(w, "retries");
 	jw_int(w, fb->retries);
 	jw_key(w, "shareOfCalls");
-	write_ratio(w, fb->fallbacks, fb->calls);
+	report_json_ratio(w, fb->fallbacks, fb->calls);
 	jw_key(w, "shareOfCost");
-	write_ratio(w, fb->fallback_cost_pusd, fb->cost_pusd);
+	report_json_ratio(w, fb->fallback_cost_pusd, fb->cost_pusd);
 	jw_object_end(w);
 }
 
@@ -913,28 +914,38 @@ static void write_by_table(const struct report *r, FILE *f, int colour)
 		{ "OUTPUT", 1, 0, 0 }, { "HIT", 1, 0, 0 },   { "P50", 1, 0, 0 },
 		{ "P95", 1, 0, 0 },   { "COST", 1, 0, 0 },
 	};
-	char keys[REPORT_NKEYS][RECORD_STR_MAX + 16];
+	char keys[REPORT_NKEYS][RECORD_STR_MAX + 16], one[RECORD_STR_MAX + 16];
 	char num[8][FMT_HUMAN_MAX + 2];
 	const char *cells[TABLE_MAX_COLS];
 	struct table_col cols[TABLE_MAX_COLS];
 	const struct report_group *g = &r->by;
 	const struct report_row *row;
-	size_t i, k, c, n = shown_rows(r), nk = g->nkeys;
+	size_t i, k, c, len, n = shown_rows(r), nk = g->nkeys;
 	struct table t;
 
-	/* With every key (9) the columns would pass TABLE_MAX_COLS: the keys past 8 are left
-	 * to the JSON. */
-	if (nk > TABLE_MAX_COLS - 8)
-		nk = TABLE_MAX_COLS - 8;
-	for (k = 0; k < nk; k++)
-		cols[k] = (struct table_col){ key_titles[g->keys[k]], 0, 1, 6 };
+	/* Past three keys the columns no longer fit 100 cells: the keys share one column,
+	 * "agent/model/…", cut with "…" as needed. */
+	if (nk > TABLE_KEY_COLS) {
+		nk = 1;
+		cols[0] = (struct table_col){ "GROUP", 0, 1, 12 };
+	} else {
+		for (k = 0; k < nk; k++)
+			cols[k] = (struct table_col){ key_titles[g->keys[k]], 0, 1, 6 };
+	}
 	memcpy(cols + nk, stats, sizeof stats);
 	table_init(&t, cols, nk + 8, 1);
 	for (i = 0; i < n; i++) {
 		row = &g->v[i].row;
-		for (k = 0; k < nk; k++) {
+		for (k = 0; k < nk && nk == g->nkeys; k++) {
 			report_key_text(g, &g->v[i], k, keys[k], sizeof keys[k]);
 			cells[k] = keys[k];
+		}
+		for (k = 0, len = 0; nk < g->nkeys && k < g->nkeys; k++) {
+			report_key_text(g, &g->v[i], k, one, sizeof one);
+			len += (size_t)snprintf(keys[0] + len, sizeof keys[0] - len, "%s%s",
+						k ? "/" : "", one);
+			len = len < sizeof keys[0] ? len : sizeof keys[0] - 1;
+			cells[0] = keys[0];
 		}
 		fmt_count_human(num[0], row->requests);
 		fmt_count_human(num[1], row->failed);
@@ -1061,7 +1072,7 @@ static void write_flat_row(struct jw *w, const struct report_group *g,
 	jw_key(w, "unpriced_tokens");
 	jw_int(w, row->unpriced_tokens);
 	jw_key(w, "cache_hit_rate");
-	write_ratio(w, row->cache_read, row->input);
+	report_json_ratio(w, row->cache_read, row->input);
 	jw_key(w, "latency_p50_ms");
 	write_latency(w, row, 50);
 	jw_key(w, "latency_p95_ms");

@@ -133,6 +133,10 @@ struct jw;
 void report_write_json(const struct report *r, FILE *f, void (*extra)(struct jw *w, void *arg),
 		       void *arg);
 
+/* num / den as a JSON number: an exact decimal of at most 4 places (rounded half up), or null
+ * when den is 0. */
+void report_json_ratio(struct jw *w, int64_t num, int64_t den);
+
 /* The report for people: totals, then the --by table when keys were given, else a table per
  * agent, model, provider and locality; bold titles when colour is set. */
 void report_write_table(const struct report *r, FILE *f, int colour);

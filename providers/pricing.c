@@ -429,7 +429,8 @@ static void pricing_settle(struct pricing *p, size_t from)
 	for (i = from; i < p->n; i++)
 		p->m[w++] = p->m[i];
 	p->n = w;
-	qsort(p->m, p->n, sizeof *p->m, pricing_model_cmp);
+	if (p->n > 0) /* no models, no array: qsort must not be handed NULL */
+		qsort(p->m, p->n, sizeof *p->m, pricing_model_cmp);
 }
 
 /* Reads the document's models into p (after its current models, unsorted), and checks the
@@ -494,7 +495,8 @@ static int pricing_read_doc(struct pricing *p, const cJSON *root, const char *so
 		if (rc != 0)
 			goto undo;
 	}
-	qsort(p->m + start, p->n - start, sizeof *p->m, pricing_model_cmp);
+	if (p->n > start) /* an empty table has no array yet: p->m + 0 on NULL is undefined */
+		qsort(p->m + start, p->n - start, sizeof *p->m, pricing_model_cmp);
 	for (i = start + 1; i < p->n; i++) {
 		if (strcmp(p->m[i - 1].name, p->m[i].name) == 0) {
 			pricing_errf(err, errlen, "models.%s: named twice (as a model or alias)",

@@ -102,7 +102,13 @@ int record_decode(const unsigned char *buf, size_t len, struct record *rec);
 /* Tokens and cost helpers shared by every reader. */
 static inline int64_t record_total_tokens(const struct record *r)
 {
-	return r->input_tokens + r->output_tokens;
+	int64_t t;
+
+	/* A damaged store or a hostile server can hold any counts: the sum saturates rather than
+	 * overflow. */
+	if (__builtin_add_overflow(r->input_tokens, r->output_tokens, &t))
+		t = r->input_tokens > 0 ? INT64_MAX : INT64_MIN;
+	return t;
 }
 
 /* Makes a record_str of a NUL-terminated string (NULL gives the empty string). */

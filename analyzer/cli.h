@@ -34,6 +34,8 @@ int cmd_pricing(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_fallbacks(int argc, char **argv);
+int cmd_sessions(int argc, char **argv);
+int cmd_locality(int argc, char **argv);
 
 /* Prints "tokshim: <message>\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

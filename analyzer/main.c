@@ -19,6 +19,8 @@ static const struct cli_cmd commands[] = {
 	{ "stats", cmd_stats, "the store's size, records, payloads and drop counters" },
 	{ "verify", cmd_verify, "check the store's structure; exit 1 when it is damaged" },
 	{ "fallbacks", cmd_fallbacks, "calls that fell back to another model or provider" },
+	{ "sessions", cmd_sessions, "the heaviest sessions: agent, start, duration, calls, cost" },
+	{ "locality", cmd_locality, "local and cloud side by side; local tokens at a cloud price" },
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -829,8 +829,7 @@ void report_write_json(const struct report *r, FILE *f, void (*extra)(struct jw 
 	fputc('\n', f);
 }
 
-/* The table's cost cell: "unpriced" when nothing is priced, a "*" when part of it is. */
-static void cost_cell(char out[FMT_HUMAN_MAX + 2], const struct report_row *row)
+void report_cost_cell(char *out, const struct report_row *row)
 {
 	char usd[FMT_HUMAN_MAX];
 
@@ -854,7 +853,7 @@ static void table_row_cells(struct table *t, const char *name, const struct repo
 	fmt_count_human(out, row->output);
 	fmt_count_human(cr, row->cache_read);
 	fmt_count_human(total, row->total);
-	cost_cell(cost, row);
+	report_cost_cell(cost, row);
 	cells[0] = name;
 	cells[1] = req;
 	cells[2] = fail;
@@ -958,7 +957,7 @@ static void write_by_table(const struct report *r, FILE *f, int colour)
 			snprintf(num[4], sizeof num[4], "-");
 		latency_cell(num[5], row, 50);
 		latency_cell(num[6], row, 95);
-		cost_cell(num[7], row);
+		report_cost_cell(num[7], row);
 		for (c = 0; c < 8; c++)
 			cells[nk + c] = num[c];
 		table_add(&t, cells);
@@ -978,7 +977,7 @@ void report_write_summary(const struct report *r, FILE *f, int colour)
 
 	fmt_count_human(req, r->total.requests);
 	fmt_count_human(tok, r->total.total);
-	cost_cell(cost, &r->total);
+	report_cost_cell(cost, &r->total);
 	fprintf(f, "%s%s request%s, %s tokens, %s%s", colour ? "\033[1m" : "", req,
 		r->total.requests == 1 ? "" : "s", tok, cost, colour ? "\033[0m" : "");
 	if (r->total.failed)

@@ -137,6 +137,10 @@ void report_write_json(const struct report *r, FILE *f, void (*extra)(struct jw 
  * when den is 0. */
 void report_json_ratio(struct jw *w, int64_t num, int64_t den);
 
+/* A table's cost cell (FMT_HUMAN_MAX + 2 bytes): "unpriced" when nothing of the row is priced,
+ * "$0.0074*" when part of it is. */
+void report_cost_cell(char *out, const struct report_row *row);
+
 /* The report for people: totals, then the --by table when keys were given, else a table per
  * agent, model, provider and locality; bold titles when colour is set. */
 void report_write_table(const struct report *r, FILE *f, int colour);

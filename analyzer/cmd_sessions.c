@@ -1,0 +1,144 @@
+/*
+ * cmd_sessions.c - `tokshim sessions`: the heaviest sessions, each with its agent, start,
+ * duration, calls, tokens and cost. A report grouped by session and agent (report.c), printed
+ * as a table of sessions, or as the report JSON of docs/cli.md.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "analyzer/cli.h"
+#include "analyzer/filter.h"
+#include "analyzer/format.h"
+#include "analyzer/report.h"
+#include "providers/pricing.h"
+
+#define DEFAULT_TOP 20
+
+static const char usage_text[] =
+	"usage: tokshim sessions [filters] [--top N] [--format table|json]\n"
+	"\n"
+	"The heaviest sessions (largest cost first, then tokens): agent, start, duration, calls,\n"
+	"tokens and cost. A session is one process run unless TOKSHIM_SESSION names it.\n"
+	"\n"
+	"Options:\n"
+	"  --top N              how many sessions to show (default 20)\n"
+	"  --format FORMAT      table (default) or json (the report schema, by session,agent)\n"
+	"\n";
+
+/* A duration for people: "42s", "3m05s", "2h03m". */
+static void duration_cell(char *out, size_t cap, int64_t ns)
+{
+	int64_t s = ns > 0 ? ns / 1000000000 : 0;
+
+	if (s < 60)
+		snprintf(out, cap, "%" PRId64 "s", s);
+	else if (s < 3600)
+		snprintf(out, cap, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
+	else
+		snprintf(out, cap, "%" PRId64 "h%02" PRId64 "m", s / 3600, s / 60 % 60);
+}
+
+static void write_table(const struct report *r, int colour)
+{
+	static const struct table_col cols[] = {
+		{ "SESSION", 0, 1, 10 }, { "AGENT", 0, 1, 8 },  { "START (UTC)", 0, 0, 0 },
+		{ "DURATION", 1, 0, 0 }, { "CALLS", 1, 0, 0 },  { "TOKENS", 1, 0, 0 },
+		{ "COST", 1, 0, 0 },
+	};
+	char session[RECORD_STR_MAX + 16], agent[RECORD_STR_MAX + 16], start[FMT_TIME_MAX];
+	char dur[32], calls[FMT_HUMAN_MAX], tokens[FMT_HUMAN_MAX], cost[FMT_HUMAN_MAX + 2];
+	const char *cells[7] = { session, agent, start, dur, calls, tokens, cost };
+	const struct report_row *row;
+	size_t i, n = r->top < r->by.n ? r->top : r->by.n;
+	struct table t;
+
+	report_write_summary(r, stdout, colour);
+	if (n == 0)
+		goto out;
+	table_init(&t, cols, sizeof cols / sizeof cols[0], 1);
+	for (i = 0; i < n; i++) {
+		row = &r->by.v[i].row;
+		report_key_text(&r->by, &r->by.v[i], 0, session, sizeof session);
+		report_key_text(&r->by, &r->by.v[i], 1, agent, sizeof agent);
+		fmt_time_short(start, row->first_ns);
+		duration_cell(dur, sizeof dur, row->last_ns - row->first_ns);
+		fmt_count_human(calls, row->requests);
+		fmt_count_human(tokens, row->total);
+		report_cost_cell(cost, row);
+		table_add(&t, cells);
+	}
+	putchar('\n');
+	table_print(&t, stdout, 100, colour ? "\033[1m" : NULL, colour ? "\033[0m" : NULL);
+	table_release(&t);
+	if (n < r->by.n)
+		printf("(%zu more session%s: --top %zu shows %zu)\n", r->by.n - n,
+		       r->by.n - n == 1 ? "" : "s", r->top, n);
+out:
+	return;
+}
+
+int cmd_sessions(int argc, char **argv)
+{
+	static const enum report_key keys[] = { REPORT_SESSION, REPORT_AGENT };
+	struct report r;
+	struct pricing *pricing = NULL;
+	const char *format = "table", *top = NULL;
+	struct filter f;
+	char err[512];
+	int64_t now = filter_now_ns();
+	uint64_t ntop = DEFAULT_TOP;
+	enum cli_arg arg;
+	int i, m, ret = CLI_OK;
+
+	filter_init(&f);
+	for (i = 1; i < argc; i++) {
+		arg = cli_reading_arg("sessions", usage_text, &f, argc, argv, &i, now);
+		if (arg == CLI_ARG_HELP || arg == CLI_ARG_BAD) {
+			ret = arg == CLI_ARG_HELP ? CLI_OK : CLI_USAGE;
+			goto out;
+		}
+		if (arg == CLI_ARG_TAKEN)
+			continue;
+		m = cli_opt_value("sessions", argc, argv, &i, "--format", &format);
+		if (m == 0)
+			m = cli_opt_value("sessions", argc, argv, &i, "--top", &top);
+		if (m == 0) {
+			ret = cli_unknown_arg("sessions", argv[i]);
+			goto out;
+		}
+		if (m < 0) {
+			ret = CLI_USAGE;
+			goto out;
+		}
+	}
+	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
+		ret = cli_usage_error("sessions", "invalid format '%s': expected table or json",
+				      format);
+		goto out;
+	}
+	if (top != NULL && (cli_parse_u64(top, &ntop) != 0 || ntop == 0)) {
+		ret = cli_usage_error("sessions", "invalid number '%s' for '--top'", top);
+		goto out;
+	}
+	ret = cli_reading_setup(&f, &pricing);
+	if (ret != CLI_OK)
+		goto out;
+	report_init(&r, pricing, keys, 2, FALLBACK_DEFAULT_WINDOW_NS);
+	r.top = (size_t)ntop;
+	if (report_scan(&r, &f, err, sizeof err) != 0) {
+		cli_error("%s", err);
+		ret = CLI_ERR;
+		goto release;
+	}
+	report_sort(&r);
+	if (strcmp(format, "json") == 0)
+		report_write_json(&r, stdout, NULL, NULL);
+	else
+		write_table(&r, cli_use_colour());
+release:
+	report_release(&r);
+	pricing_free(pricing);
+out:
+	return ret;
+}

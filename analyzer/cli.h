@@ -36,6 +36,11 @@ int cmd_verify(int argc, char **argv);
 int cmd_fallbacks(int argc, char **argv);
 int cmd_sessions(int argc, char **argv);
 int cmd_locality(int argc, char **argv);
+int cmd_budget(int argc, char **argv);
+int cmd_tail(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_dashboard(int argc, char **argv);
 
 /* Prints "tokshim: <message>\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

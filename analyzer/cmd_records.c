@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "analyzer/cli.h"
+#include "analyzer/fallback.h"
 #include "analyzer/filter.h"
 #include "analyzer/format.h"
 #include "analyzer/recordfmt.h"
@@ -33,6 +34,8 @@ struct listing {
 	uint64_t limit, offset, seen, printed;
 	struct table table;
 	int colour;
+	size_t ndb; /* stores read: with several, records are named K#ID */
+	struct fallback fallback; /* fills fallback_of; fed every record, listed or skipped */
 };
 
 static int list_one(const struct record *rec, void *arg)
@@ -40,23 +43,26 @@ static int list_one(const struct record *rec, void *arg)
 	struct listing *l = arg;
 	struct recordfmt_cells buf;
 	const char *cells[RECORDFMT_NCOLS];
+	struct fallback_verdict v;
 	int64_t pusd = 0;
 	int priced, ret = 0;
 	struct jw w;
 
-	if (l->seen++ < l->offset)
-		goto out;
 	if (l->printed >= l->limit) {
 		ret = 1; /* enough: stop the scan */
 		goto out;
 	}
 	priced = pricing_record_cost(l->pricing, rec, &pusd);
+	fallback_feed(&l->fallback, rec, filter_scan_db(), priced, pusd, &v);
+	if (l->seen++ < l->offset)
+		goto out;
 	if (l->jsonl) {
 		jw_init(&w, stdout, 0);
-		recordfmt_json(&w, rec, priced, pusd);
+		recordfmt_json_fallback(&w, rec, priced, pusd, filter_scan_db(), l->ndb,
+					v.kind == FALLBACK_RETRY ? 0 : v.of);
 		putchar('\n');
 	} else {
-		recordfmt_row(&buf, cells, rec, priced, pusd);
+		recordfmt_row(&buf, cells, rec, priced, pusd, filter_scan_db(), l->ndb);
 		if (table_add(&l->table, cells) != 0) {
 			ret = STORE_ENOMEM;
 			goto out;
@@ -123,9 +129,11 @@ int cmd_records(int argc, char **argv)
 	if (ret != CLI_OK)
 		goto out;
 	l.pricing = pricing;
+	l.ndb = f.ndb;
 	l.jsonl = strcmp(format, "jsonl") == 0;
 	l.colour = cli_use_colour();
 	table_init(&l.table, recordfmt_cols, RECORDFMT_NCOLS, 1);
+	fallback_init(&l.fallback, FALLBACK_DEFAULT_WINDOW_NS);
 	m = filter_scan(&f, 1, list_one, &l, err, sizeof err);
 	if (m < 0) {
 		cli_error("%s", err);
@@ -138,6 +146,7 @@ int cmd_records(int argc, char **argv)
 				    l.colour ? "\033[0m" : NULL);
 	}
 	table_release(&l.table);
+	fallback_release(&l.fallback);
 	pricing_free(pricing);
 out:
 	return ret;

@@ -520,6 +520,14 @@ static int rec_copy_cmp(const void *a, const void *b)
 	return c;
 }
 
+/* The store of the record being handed to a filter_scan callback (filter_scan_db). */
+static __thread size_t scan_db;
+
+size_t filter_scan_db(void)
+{
+	return scan_db;
+}
+
 struct pass {
 	const struct filter *f;
 	store_record_fn fn;
@@ -547,6 +555,7 @@ int filter_scan(const struct filter *f, int ordered, store_record_fn fn, void *a
 		goto out;
 	if (!ordered || f->ndb == 1) {
 		for (i = 0; i < f->ndb && ret == 0; i++) {
+			scan_db = i;
 			ret = store_scan(stores[i], f->since_ns, f->until_ns, pass_one, &p);
 			if (ret < 0)
 				snprintf(err, errlen, "cannot read '%s': %s", f->db[i],
@@ -565,8 +574,10 @@ int filter_scan(const struct filter *f, int ordered, store_record_fn fn, void *a
 		goto free_copies;
 	if (c.n > 1)
 		qsort(c.v, c.n, sizeof *c.v, rec_copy_cmp);
-	for (i = 0; i < c.n && ret == 0; i++)
+	for (i = 0; i < c.n && ret == 0; i++) {
+		scan_db = c.v[i]->store;
 		ret = fn(&c.v[i]->rec, arg);
+	}
 free_copies:
 	for (i = 0; i < c.n; i++)
 		free(c.v[i]);

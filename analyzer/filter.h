@@ -89,6 +89,10 @@ void filter_close(struct store **stores, size_t n);
 int filter_scan(const struct filter *f, int ordered, store_record_fn fn, void *arg, char *err,
 		size_t errlen);
 
+/* During a filter_scan callback: the index into f->db of the store the record comes from
+ * (ids are per store: with several stores a record is named by its store and its id). */
+size_t filter_scan_db(void);
+
 /* A copy of rec (strings included) in one allocation, to keep past a scan's callback; free
  * it with filter_record_free. NULL when out of memory. */
 struct record *filter_record_dup(const struct record *rec);

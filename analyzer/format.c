@@ -252,25 +252,46 @@ static void jw_before(struct jw *w)
 	}
 }
 
-void jw_object_begin(struct jw *w)
+/* Opens an object or an array (bracket '{' or '['). */
+static void jw_open(struct jw *w, int bracket)
 {
 	jw_before(w);
-	putc('{', w->f);
+	putc(bracket, w->f);
 	if (w->depth < JW_MAX_DEPTH)
 		w->count[w->depth] = 0;
 	w->depth++;
 }
 
-void jw_object_end(struct jw *w)
+static void jw_close(struct jw *w, int bracket)
 {
 	int had = w->depth <= JW_MAX_DEPTH && w->depth > 0 && w->count[w->depth - 1] > 0;
 
 	w->depth--;
 	if (had)
 		jw_newline(w);
-	putc('}', w->f);
+	putc(bracket, w->f);
 	if (w->depth == 0 && w->pretty)
 		putc('\n', w->f);
+}
+
+void jw_object_begin(struct jw *w)
+{
+	jw_open(w, '{');
+}
+
+void jw_object_end(struct jw *w)
+{
+	jw_close(w, '}');
+}
+
+void jw_array_begin(struct jw *w)
+{
+	jw_open(w, '[');
+}
+
+void jw_array_end(struct jw *w)
+{
+	jw_close(w, ']');
 }
 
 void jw_key(struct jw *w, const char *key)

@@ -63,6 +63,8 @@ struct jw {
 void jw_init(struct jw *w, FILE *f, int pretty);
 void jw_object_begin(struct jw *w);
 void jw_object_end(struct jw *w);
+void jw_array_begin(struct jw *w);
+void jw_array_end(struct jw *w);
 void jw_key(struct jw *w, const char *key);
 void jw_str(struct jw *w, const char *p, size_t n);
 /* The empty string as null; anything else as jw_str. */

@@ -8,6 +8,7 @@
 #include "analyzer/recordfmt.h"
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,13 +34,78 @@ static void key_str(struct jw *w, const char *key, const struct record_str *s)
 	jw_str(w, s->p, s->n);
 }
 
+void recordfmt_ref(char out[RECORDFMT_REF_MAX], uint64_t id, size_t db, size_t ndb)
+{
+	if (ndb > 1)
+		snprintf(out, RECORDFMT_REF_MAX, "%zu#%" PRIu64, db + 1, id);
+	else
+		snprintf(out, RECORDFMT_REF_MAX, "%" PRIu64, id);
+}
+
+/* A decimal number of at least 1, all of s: 0, or -1. */
+static int parse_positive(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+	int ret = -1;
+
+	if (n == 0 || n > 19)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			goto out;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v == 0)
+		goto out;
+	*out = v;
+	ret = 0;
+out:
+	return ret;
+}
+
+int recordfmt_parse_ref(const char *s, uint64_t *id, size_t *db)
+{
+	const char *hash = strchr(s, '#');
+	uint64_t k;
+	int ret;
+
+	if (hash == NULL) {
+		*db = SIZE_MAX;
+		ret = parse_positive(s, strlen(s), id);
+	} else {
+		ret = parse_positive(s, (size_t)(hash - s), &k);
+		if (ret == 0)
+			ret = parse_positive(hash + 1, strlen(hash + 1), id);
+		if (ret == 0)
+			*db = (size_t)k - 1;
+	}
+	return ret;
+}
+
 void recordfmt_json(struct jw *w, const struct record *rec, int priced, int64_t pusd)
+{
+	recordfmt_json_db(w, rec, priced, pusd, 0, 1);
+}
+
+void recordfmt_json_db(struct jw *w, const struct record *rec, int priced, int64_t pusd,
+		       size_t db, size_t ndb)
+{
+	recordfmt_json_fallback(w, rec, priced, pusd, db, ndb, 0);
+}
+
+void recordfmt_json_fallback(struct jw *w, const struct record *rec, int priced, int64_t pusd,
+			     size_t db, size_t ndb, uint64_t fallback_of)
 {
 	char text[FMT_TIME_MAX > FMT_MS_MAX ? FMT_TIME_MAX : FMT_MS_MAX];
 
 	jw_object_begin(w);
 	jw_key(w, "id");
 	jw_int(w, (int64_t)rec->id);
+	if (ndb > 1) {
+		jw_key(w, "db");
+		jw_int(w, (int64_t)db + 1);
+	}
 	fmt_rfc3339(text, rec->ts_ns);
 	jw_key(w, "ts");
 	jw_str(w, text, strlen(text));
@@ -93,9 +159,11 @@ void recordfmt_json(struct jw *w, const struct record *rec, int priced, int64_t 
 		jw_null(w);
 	jw_key(w, "billed");
 	jw_bool(w, (rec->flags & RECORD_BILLED) != 0);
-	/* Fallback detection is a later analysis; the key is part of the contract already. */
 	jw_key(w, "fallback_of");
-	jw_null(w);
+	if (fallback_of == 0)
+		jw_null(w);
+	else
+		jw_int(w, (int64_t)fallback_of);
 	jw_key(w, "retry_after");
 	if (rec->retry_after_s < 0)
 		jw_null(w);
@@ -113,11 +181,11 @@ void recordfmt_json(struct jw *w, const struct record *rec, int priced, int64_t 
 }
 
 void recordfmt_row(struct recordfmt_cells *buf, const char *cells[RECORDFMT_NCOLS],
-		   const struct record *rec, int priced, int64_t pusd)
+		   const struct record *rec, int priced, int64_t pusd, size_t db, size_t ndb)
 {
 	const struct record_str *model = rec->model.n ? &rec->model : &rec->model_requested;
 
-	snprintf(buf->id, sizeof buf->id, "%" PRIu64, rec->id);
+	recordfmt_ref(buf->id, rec->id, db, ndb);
 	fmt_time_short(buf->time, rec->ts_ns);
 	recordfmt_cstr(buf->agent, &rec->agent);
 	recordfmt_cstr(buf->provider, rec->provider.n ? &rec->provider : &rec->host);

@@ -191,12 +191,37 @@ def anthropic_shape(c):
     calls = [{"method": "POST", "url": c.servers.url("api.anthropic.com", "/v1/messages"),
               "headers": {"content-type": "application/json", "x-api-key": "k",
                           "anthropic-version": "2023-06-01"}, "body": body}]
+    c.servers.requests_seen()  # forget earlier tests' requests
     r = run_agent(c, "requests", calls, db, bfile)
     expect_eq(statuses(r.stdout), [429], "statuses")
     j = json.loads(r.stdout.decode().split("== 429\n")[1])
     expect_eq((j["type"], j["error"]["type"]), ("error", "rate_limit_error"), "Anthropic shape")
     expect("monthly window" in j["error"]["message"], "window named: %r" % j)
     expect_eq(c.servers.requests_seen(), [], "nothing reached the server")
+
+
+@test
+def plain_http_ollama(c):
+    # A local model server over plain TCP: the socket hooks hold and answer, urllib reads it.
+    for pad in range(4):
+        body = json.dumps({"model": "llama3.2", "stream": False, "options": {"num_predict": 8},
+                           "messages": [{"role": "user", "content": "hi" + " " * pad}]})
+        if len(body) % 4 == 0:
+            break
+    per_call = len(body) // 4 + 8
+    bfile = budget_file({"name": "local", "scope": "provider", "match": "ollama",
+                         "window": "daily", "max_tokens": 2 * per_call + 1})
+    db = h.tmp_store()
+    calls = [{"method": "POST", "url": c.servers.url("localhost", "/api/chat"),
+              "headers": {"Content-Type": "application/json"}, "body": body}] * 3
+    c.servers.requests_seen()  # forget earlier tests' requests
+    r = run_agent(c, "urllib", calls, db, bfile)
+    expect_eq(statuses(r.stdout), [200, 200, 429], "statuses (%r)" % r)
+    err = json.loads(r.stdout.decode().split("== 429\n")[1])["error"]
+    expect_eq(err["code"], "budget_exceeded", "OpenAI-shaped error for Ollama")
+    expect_eq([(x["provider"], x["status"], x["total_tokens"]) for x in h.records(db)],
+              [("ollama", 200, per_call)] * 2 + [("ollama", 429, 0)], "records")
+    expect_eq(len(c.servers.requests_seen()), 2, "the blocked call never reached the server")
 
 
 @test

@@ -21,6 +21,7 @@ static const struct cli_cmd commands[] = {
 	{ "fallbacks", cmd_fallbacks, "calls that fell back to another model or provider" },
 	{ "sessions", cmd_sessions, "the heaviest sessions: agent, start, duration, calls, cost" },
 	{ "locality", cmd_locality, "local and cloud side by side; local tokens at a cloud price" },
+	{ "budget", cmd_budget, "budgets: lint the file, status of each, check a call" },
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

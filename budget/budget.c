@@ -54,7 +54,9 @@ static size_t budget_skip_string(const char *text, size_t len, size_t i)
 		if (text[i] == '\\')
 			i++;
 	}
-	return i + 1;
+	/* A string cut by the end of the text (the scan also walks whatever follows the JSON
+	 * value, which need not be JSON) ends at len, never past it. */
+	return i < len ? i + 1 : len;
 }
 
 /*
@@ -173,7 +175,9 @@ static int budget_read_one(const cJSON *o, size_t idx, struct budget *b, const c
 	b->max_tokens = b->max_pusd = -1;
 	b->warn_at = BUDGET_DEFAULT_WARN_AT;
 	cJSON_ArrayForEach(v, o) {
-		if (budget_enum(v->string, known_keys, sizeof known_keys / sizeof *known_keys) < 0) {
+		size_t nk = sizeof known_keys / sizeof *known_keys;
+
+		if (budget_enum(v->string, known_keys, nk) < 0) {
 			field = v->string;
 			why = "unknown field (known: name, scope, match, window, max_tokens, "
 			      "max_cost_usd, warn_at, action)";

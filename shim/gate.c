@@ -155,7 +155,7 @@ static int64_t gate_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* ---- the per-connection parser ---------------------------------------------------------------- */
+/* ---- the per-connection parser --------------------------------------------------------------- */
 
 /* Host (lowercase, without port) and port of a request from its Host header. */
 static void gate_host(struct gate_conn *g, const struct http_head *h, unsigned *port)
@@ -280,7 +280,7 @@ static struct gate_conn *gate_lookup(void *ssl, int fd, int create, int unlink)
 	return g;
 }
 
-/* ---- reservations waiting for their record ------------------------------------------------------ */
+/* ---- reservations waiting for their record --------------------------------------------------- */
 
 static void gate_pending_put(uint64_t hash, uint64_t resv)
 {
@@ -317,7 +317,7 @@ static uint64_t gate_pending_take(uint64_t hash)
 
 static long gate_send(const struct shim_gate_io *io, const char *p, size_t n);
 
-/* ---- the decision ------------------------------------------------------------------------------- */
+/* ---- the decision ---------------------------------------------------------------------------- */
 
 /* The call as budgets see it: the model comes from the provider family's request reader. */
 static void gate_call(const struct gate_req *rq, struct usage *u, struct budget_call *c)
@@ -444,7 +444,7 @@ plan_free:
 	return r;
 }
 
-/* ---- hooks' entry points -------------------------------------------------------------------------- */
+/* ---- hooks' entry points --------------------------------------------------------------------- */
 
 /* Writes all n bytes with the real function, poll()ing a socket that must wait. Returns 0, or
  * the failing call's return value (-1 when it said nothing better). */
@@ -636,7 +636,7 @@ ssize_t shim_gate_read(void *ssl, int fd, const struct iovec *iov, int iovcnt, i
 	if (!peek)
 		g->resp_off += (size_t)got;
 	if (g->resp_off >= g->resp_len) {
-		/* All read: what follows is the real connection, shut for reading (end of stream). */
+		/* All read: what follows is the real connection, shut for reading (its end). */
 		free(g->resp);
 		g->resp = NULL;
 		g->state = GATE_DEAD;
@@ -659,7 +659,7 @@ void shim_gate_end(void *ssl, int fd)
 	shim_busy = 0;
 }
 
-/* ---- records: every record settles the budgets it falls under ----------------------------------- */
+/* ---- records: every record settles the budgets it falls under -------------------------------- */
 
 void shim_gate_emit(struct record *rec, const struct payload *pl)
 {

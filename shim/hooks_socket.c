@@ -22,7 +22,7 @@ static void *real_read_chk, *real_recv_chk, *real_recvfrom_chk;
 #define LIBC(slot, name) SHIM_REAL(slot, shim_real_libc, name)
 
 /* Does the budget gate look at writes to fd? One never-taken branch without budgets. */
-#define GATED(fd) (__builtin_expect(shim_gate_on, 0) && !shim_busy && shim_fd_tracked(fd))
+#define GATED(fd) (shim_gate_writes_on() && !shim_busy && shim_fd_tracked(fd))
 
 /* shim_gate_io.send: one real send of held bytes. MSG_NOSIGNAL: a peer gone is an error the
  * agent's own call reports, never a SIGPIPE raised by bytes the agent believes sent. */
@@ -56,7 +56,7 @@ static int fd_gate_read(int fd, const struct iovec *iov, int iovcnt, int flags, 
 {
 	ssize_t got;
 
-	if (__builtin_expect(shim_gate_reads == 0, 1) || shim_busy)
+	if (!shim_gate_reads_on() || shim_busy)
 		return 0;
 	got = shim_gate_read(NULL, fd, iov, iovcnt, flags & MSG_PEEK);
 	if (got < 0)

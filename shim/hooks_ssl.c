@@ -82,7 +82,8 @@ static long ssl_gate_send(const struct shim_gate_io *io, const char *p, size_t n
 	ret = fn(io->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
 	if (ret <= 0 && get_error != NULL) {
 		e = get_error(io->ssl, ret);
-		*events = e == SSL_ERROR_WANT_WRITE ? POLLOUT : e == SSL_ERROR_WANT_READ ? POLLIN : 0;
+		*events = e == SSL_ERROR_WANT_WRITE ? POLLOUT
+			  : e == SSL_ERROR_WANT_READ ? POLLIN : 0;
 	}
 	return ret;
 }
@@ -110,7 +111,7 @@ SHIM_EXPORT int SSL_read(SSL *s, void *buf, int num)
 	ssize_t got;
 	int ret;
 
-	if (__builtin_expect(shim_gate_reads > 0, 0) && !shim_busy && num > 0) {
+	if (shim_gate_reads_on() && !shim_busy && num > 0) {
 		got = ssl_gate_read(s, buf, (size_t)num);
 		if (got >= 0)
 			return (int)got;
@@ -132,7 +133,7 @@ SHIM_EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 	ssize_t got;
 	int ret;
 
-	if (__builtin_expect(shim_gate_reads > 0, 0) && !shim_busy && num > 0) {
+	if (shim_gate_reads_on() && !shim_busy && num > 0) {
 		got = ssl_gate_read(s, buf, num);
 		if (got >= 0 && readbytes != NULL)
 			*readbytes = (size_t)got;
@@ -156,7 +157,7 @@ SHIM_EXPORT int SSL_write(SSL *s, const void *buf, int num)
 	long gret;
 	int ret;
 
-	if (__builtin_expect(shim_gate_on, 0) && !shim_busy && num > 0 &&
+	if (shim_gate_writes_on() && !shim_busy && num > 0 &&
 	    ssl_gate_write(s, buf, (size_t)num, &gret) == SHIM_GATE_DONE)
 		return gret == 0 ? num : (int)gret;
 	if (fn == NULL) {
@@ -176,7 +177,7 @@ SHIM_EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *writte
 	long gret;
 	int ret;
 
-	if (__builtin_expect(shim_gate_on, 0) && !shim_busy && num > 0 &&
+	if (shim_gate_writes_on() && !shim_busy && num > 0 &&
 	    ssl_gate_write(s, buf, num, &gret) == SHIM_GATE_DONE) {
 		if (gret == 0 && written != NULL)
 			*written = num;

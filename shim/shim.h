@@ -89,6 +89,17 @@ extern int shim_gate_on;
 /* Connections holding a synthesized 429 not yet read: the one test every read hook makes. */
 extern int shim_gate_reads;
 
+/* The two tests, as branches predicted never taken. */
+static inline int shim_gate_writes_on(void)
+{
+	return __builtin_expect(__atomic_load_n(&shim_gate_on, __ATOMIC_RELAXED), 0);
+}
+
+static inline int shim_gate_reads_on(void)
+{
+	return __builtin_expect(__atomic_load_n(&shim_gate_reads, __ATOMIC_RELAXED) > 0, 0);
+}
+
 enum { SHIM_GATE_PASS, SHIM_GATE_DONE };
 
 /* How the gate writes held bytes for real on one connection. */

@@ -28,7 +28,8 @@ static void test_parse(void)
 {
 	static const char ok[] =
 		"{\"budgets\": [\n"
-		" {\"name\": \"a\", \"scope\": \"agent\", \"match\": \"bot-*\", \"window\": \"daily\",\n"
+		" {\"name\": \"a\", \"scope\": \"agent\", \"match\": \"bot-*\",\n"
+		"  \"window\": \"daily\",\n"
 		"  \"max_tokens\": 1000},\n"
 		" {\"name\": \"b\", \"scope\": \"system\", \"window\": \"monthly\",\n"
 		"  \"max_cost_usd\": 0.05, \"warn_at\": 0.5, \"action\": \"warn\"}\n"
@@ -65,8 +66,9 @@ static void test_parse(void)
 			    "\"daily\", \"max_tokens\": 1.5}]}", err, sizeof err), BUDGET_EFORMAT);
 	CHECK_STR(err, "line 1: field 'max_tokens': must be a whole number >= 0");
 	CHECK_INT(parse_err("{\"budgets\": [{\"name\": \"a\", \"scope\": \"system\", \"window\": "
-			    "\"daily\", \"max_tokens\": 1},\n{\"name\": \"a\", \"scope\": \"system\", "
-			    "\"window\": \"daily\", \"max_tokens\": 1}]}", err, sizeof err),
+			    "\"daily\", \"max_tokens\": 1},\n{\"name\": \"a\", "
+			    "\"scope\": \"system\", \"window\": \"daily\", \"max_tokens\": 1}]}",
+			    err, sizeof err),
 		  BUDGET_EFORMAT);
 	CHECK_STR(err, "line 2: field 'name': 'a' names two budgets");
 	CHECK_INT(parse_err("[]", err, sizeof err), BUDGET_EFORMAT);
@@ -248,8 +250,8 @@ static void test_store(void)
 	budget_set_free(s);
 	s = set_of("{\"budgets\":[{\"name\":\"hard\",\"scope\":\"agent\",\"match\":\"bot-*\","
 		   "\"window\":\"daily\",\"max_tokens\":100,\"warn_at\":0.7},"
-		   "{\"name\":\"soft\",\"scope\":\"agent\",\"match\":\"bot-*\",\"window\":\"daily\","
-		   "\"max_tokens\":80,\"action\":\"warn\"}]}");
+		   "{\"name\":\"soft\",\"scope\":\"agent\",\"match\":\"bot-*\","
+		   "\"window\":\"daily\",\"max_tokens\":80,\"action\":\"warn\"}]}");
 	CHECK_INT(reserve(st, s, "bot-2", 50, t, &resv, &refused, &used, &reserved), 0);
 	CHECK_INT(used, 40);
 	CHECK_INT(reserved, 0);

@@ -36,6 +36,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_fallbacks(int argc, char **argv);
 int cmd_sessions(int argc, char **argv);
 int cmd_locality(int argc, char **argv);
+int cmd_anomalies(int argc, char **argv);
 int cmd_budget(int argc, char **argv);
 int cmd_tail(int argc, char **argv);
 int cmd_prune(int argc, char **argv);

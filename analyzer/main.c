@@ -21,6 +21,7 @@ static const struct cli_cmd commands[] = {
 	{ "fallbacks", cmd_fallbacks, "calls that fell back to another model or provider" },
 	{ "sessions", cmd_sessions, "the heaviest sessions: agent, start, duration, calls, cost" },
 	{ "locality", cmd_locality, "local and cloud side by side; local tokens at a cloud price" },
+	{ "anomalies", cmd_anomalies, "usage that looks wrong: spikes, error bursts, retry storms …" },
 	{ "budget", cmd_budget, "budgets: lint the file, status of each, check a call" },
 };
 

@@ -8,7 +8,8 @@
  * with the keys of `tokshim records --format jsonl` where they exist:
  *   ts ("2026-11-25T04:30:00.123456Z", UTC) or ts_ns, pid, status, latency_us, ttfb_us,
  *   retry_after, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
- *   reasoning_tokens, billed_cost_pusd, search_queries, search_context (0-3, enum
+ *   reasoning_tokens, billed_cost_pusd, request_hash (a small number standing for a body's
+ *   hash), search_queries, search_context (0-3, enum
  *   record_search), process agent agent_type tenant session provider api
  *   host path model_requested model error error_message (strings), locality ("local" or
  *   "cloud"), stream estimated truncated billed not_billed (booleans), and
@@ -180,6 +181,7 @@ static int append_line(struct store *st, const struct input *in, const char *lin
 	rec.reasoning_tokens = num(obj, "reasoning_tokens", 0);
 	rec.billed_cost_pusd = num(obj, "billed_cost_pusd", 0);
 	rec.search_queries = num(obj, "search_queries", 0);
+	rec.request_hash = (uint64_t)num(obj, "request_hash", 0);
 	rec.search_context = (int32_t)num(obj, "search_context", 0);
 	rec.process = str(obj, "process");
 	rec.agent = str(obj, "agent");

@@ -649,55 +649,64 @@ static void write_time(struct jw *w, const struct report_row *row, int64_t ns)
 	}
 }
 
-/* The members of a row (inside an object the caller opened). */
-static void write_row_members(struct jw *w, const struct report_row *row)
+/* The members of a row (inside an object the caller opened), with the report JSON's
+ * camelCase names, or the CSV's snake_case ones when snake is set. */
+static void write_row_members(struct jw *w, const struct report_row *row, int snake)
 {
-	jw_key(w, "requests");
-	jw_int(w, row->requests);
-	jw_key(w, "failedRequests");
-	jw_int(w, row->failed);
-	jw_key(w, "inputTokens");
-	jw_int(w, row->input);
-	jw_key(w, "outputTokens");
-	jw_int(w, row->output);
-	jw_key(w, "cacheReadTokens");
-	jw_int(w, row->cache_read);
-	jw_key(w, "cacheWriteTokens");
-	jw_int(w, row->cache_write);
-	jw_key(w, "reasoningTokens");
-	jw_int(w, row->reasoning);
-	jw_key(w, "totalTokens");
-	jw_int(w, row->total);
-	jw_key(w, "cost");
-	write_cost(w, row, row->cost_pusd);
-	jw_key(w, "costInput");
-	write_cost(w, row, row->cost_parts.input);
-	jw_key(w, "costOutput");
-	write_cost(w, row, row->cost_parts.output);
-	jw_key(w, "costCache");
-	write_cost(w, row, row->cost_parts.cache);
-	jw_key(w, "costOther");
-	write_cost(w, row, row->cost_parts.other);
-	jw_key(w, "unpricedTokens");
+	int64_t counts[] = { row->requests,    row->failed,      row->input,
+			     row->output,      row->cache_read,  row->cache_write,
+			     row->reasoning,   row->total };
+	static const char *const count_names[][2] = {
+		{ "requests", "requests" },
+		{ "failedRequests", "failed_requests" },
+		{ "inputTokens", "input_tokens" },
+		{ "outputTokens", "output_tokens" },
+		{ "cacheReadTokens", "cache_read_tokens" },
+		{ "cacheWriteTokens", "cache_write_tokens" },
+		{ "reasoningTokens", "reasoning_tokens" },
+		{ "totalTokens", "total_tokens" },
+	};
+	int64_t costs[] = { row->cost_pusd, row->cost_parts.input, row->cost_parts.output,
+			    row->cost_parts.cache, row->cost_parts.other };
+	static const char *const cost_names[][2] = {
+		{ "cost", "cost_usd" },
+		{ "costInput", "cost_input_usd" },
+		{ "costOutput", "cost_output_usd" },
+		{ "costCache", "cost_cache_usd" },
+		{ "costOther", "cost_other_usd" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+		jw_key(w, count_names[i][snake]);
+		jw_int(w, counts[i]);
+	}
+	for (i = 0; i < sizeof costs / sizeof costs[0]; i++) {
+		jw_key(w, cost_names[i][snake]);
+		write_cost(w, row, costs[i]);
+	}
+	jw_key(w, snake ? "unpriced_tokens" : "unpricedTokens");
 	jw_int(w, row->unpriced_tokens);
-	jw_key(w, "unpricedRequests");
-	jw_int(w, row->unpriced_requests);
-	jw_key(w, "cacheHitRate");
+	if (!snake) {
+		jw_key(w, "unpricedRequests");
+		jw_int(w, row->unpriced_requests);
+	}
+	jw_key(w, snake ? "cache_hit_rate" : "cacheHitRate");
 	report_json_ratio(w, row->cache_read, row->input);
-	jw_key(w, "latencyP50Ms");
+	jw_key(w, snake ? "latency_p50_ms" : "latencyP50Ms");
 	write_latency(w, row, 50);
-	jw_key(w, "latencyP95Ms");
+	jw_key(w, snake ? "latency_p95_ms" : "latencyP95Ms");
 	write_latency(w, row, 95);
-	jw_key(w, "firstSeen");
+	jw_key(w, snake ? "first_seen" : "firstSeen");
 	write_time(w, row, row->first_ns);
-	jw_key(w, "lastSeen");
+	jw_key(w, snake ? "last_seen" : "lastSeen");
 	write_time(w, row, row->last_ns);
 }
 
 static void write_row(struct jw *w, const struct report_row *row)
 {
 	jw_object_begin(w);
-	write_row_members(w, row);
+	write_row_members(w, row, 0);
 	jw_object_end(w);
 }
 
@@ -819,7 +828,7 @@ void report_write_json(const struct report *r, FILE *f, void (*extra)(struct jw 
 		jw_object_begin(&w);
 		jw_key(&w, "key");
 		write_key_object(&w, &r->by, &r->by.v[i]);
-		write_row_members(&w, &r->by.v[i].row);
+		write_row_members(&w, &r->by.v[i].row, 0);
 		jw_object_end(&w);
 	}
 	jw_array_end(&w);
@@ -1042,44 +1051,7 @@ static void write_flat_row(struct jw *w, const struct report_group *g,
 			text[0] = '\0';
 		jw_str(w, text, strlen(text));
 	}
-	jw_key(w, "requests");
-	jw_int(w, row->requests);
-	jw_key(w, "failed_requests");
-	jw_int(w, row->failed);
-	jw_key(w, "input_tokens");
-	jw_int(w, row->input);
-	jw_key(w, "output_tokens");
-	jw_int(w, row->output);
-	jw_key(w, "cache_read_tokens");
-	jw_int(w, row->cache_read);
-	jw_key(w, "cache_write_tokens");
-	jw_int(w, row->cache_write);
-	jw_key(w, "reasoning_tokens");
-	jw_int(w, row->reasoning);
-	jw_key(w, "total_tokens");
-	jw_int(w, row->total);
-	jw_key(w, "cost_usd");
-	write_cost(w, row, row->cost_pusd);
-	jw_key(w, "cost_input_usd");
-	write_cost(w, row, row->cost_parts.input);
-	jw_key(w, "cost_output_usd");
-	write_cost(w, row, row->cost_parts.output);
-	jw_key(w, "cost_cache_usd");
-	write_cost(w, row, row->cost_parts.cache);
-	jw_key(w, "cost_other_usd");
-	write_cost(w, row, row->cost_parts.other);
-	jw_key(w, "unpriced_tokens");
-	jw_int(w, row->unpriced_tokens);
-	jw_key(w, "cache_hit_rate");
-	report_json_ratio(w, row->cache_read, row->input);
-	jw_key(w, "latency_p50_ms");
-	write_latency(w, row, 50);
-	jw_key(w, "latency_p95_ms");
-	write_latency(w, row, 95);
-	jw_key(w, "first_seen");
-	write_time(w, row, row->first_ns);
-	jw_key(w, "last_seen");
-	write_time(w, row, row->last_ns);
+	write_row_members(w, row, 1);
 	jw_object_end(w);
 }
 

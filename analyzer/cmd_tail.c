@@ -47,7 +47,7 @@ struct held {
 struct tail {
 	const struct filter *f;
 	const struct pricing *pricing;
-	int jsonl, colour;
+	int jsonl, colour, following;
 	struct table table;
 	/* The first listing: the last n matches of the store being scanned, a ring. */
 	struct held *ring;
@@ -70,8 +70,9 @@ static void tail_print(struct tail *t, const struct record *rec, size_t db)
 		putchar('\n');
 	} else {
 		recordfmt_row(&buf, cells, rec, priced, pusd, db, t->f->ndb);
-		/* Out of memory only: the row is then skipped, the next ones still print. */
-		if (table_add(&t->table, cells) == 0)
+		/* Out of memory only: the row is then skipped, the next ones still print. The
+		 * first listing is printed whole, aligned; -f's rows as they come. */
+		if (table_add(&t->table, cells) == 0 && t->following)
 			table_print(&t->table, stdout, TABLE_WIDTH, t->colour ? "\033[1m" : NULL,
 				    t->colour ? "\033[0m" : NULL);
 	}
@@ -159,6 +160,9 @@ static int tail_first(struct tail *t, struct store **stores, const uint64_t *nex
 	from = nall > lines ? nall - lines : 0;
 	for (i = from; i < nall; i++)
 		tail_print(t, all[i].rec, all[i].db);
+	if (!t->jsonl)
+		table_print(&t->table, stdout, TABLE_WIDTH, t->colour ? "\033[1m" : NULL,
+			    t->colour ? "\033[0m" : NULL);
 release:
 	for (i = 0; i < t->n; i++)
 		filter_record_free(t->ring[(t->start + i) % t->cap].rec);
@@ -191,6 +195,7 @@ static int tail_follow(struct tail *t, struct store **stores, uint64_t *next_id,
 	size_t k;
 	int ret = 0, m;
 
+	t->following = 1;
 	while (ret == 0 && !ferror(stdout)) {
 		for (k = 0; k < t->f->ndb && ret == 0; k++) {
 			ret = store_next_id(stores[k], &now_next);

@@ -49,7 +49,10 @@ PRICING_OBJ := $(BUILD)/obj/gen/pricing_data.o
 CORE_OBJ := $(call obj,$(STORE_SRC) $(HTTP_SRC) $(PROVIDERS_SRC) $(CAPTURE_SRC) \
 	    $(BUDGET_SRC)) $(PRICING_OBJ)
 SHIM_OBJ := $(call obj,$(SHIM_SRC))
-ANALYZER_OBJ := $(call obj,$(ANALYZER_SRC))
+# The dashboard's page (HTML, CSS and script) is compiled in the same way.
+DASHBOARD_GEN := $(BUILD)/gen/dashboard_html.c
+DASHBOARD_OBJ := $(BUILD)/obj/gen/dashboard_html.o
+ANALYZER_OBJ := $(call obj,$(ANALYZER_SRC)) $(DASHBOARD_OBJ)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 
@@ -74,6 +77,14 @@ $(PRICING_GEN): providers/pricing.json scripts/embed.sh
 	sh scripts/embed.sh providers/pricing.json pricing_json > $@.tmp && mv $@.tmp $@
 
 $(PRICING_OBJ): $(PRICING_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(DASHBOARD_GEN): analyzer/dashboard.html scripts/embed.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed.sh analyzer/dashboard.html dashboard_html > $@.tmp && mv $@.tmp $@
+
+$(DASHBOARD_OBJ): $(DASHBOARD_GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

@@ -547,6 +547,9 @@ int shim_gate_write(const struct shim_gate_io *io, const struct iovec *iov, int 
 	if (gate_feed(g, iov, iovcnt, n) != HTTP_OK || g->hold.cut || g->body.cut) {
 		act = RELEASE;
 		g->state = GATE_DEAD;
+		if (g->llm)
+			shim_log("budgets: a request to '%s' not checked (over %u bytes, or not "
+				 "HTTP/1.x)", g->host, GATE_HOLD_MAX);
 	} else if (g->complete) {
 		act = DECIDE;
 		g->state = GATE_IDLE;

@@ -9,7 +9,14 @@ ifeq ($(CC),cc)
 CC := gcc
 endif
 
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+# libFuzzer targets (make fuzz): clang, coverage for the fuzzer, ASan and UBSan (build/fuzz/).
+BUILD ?= build/fuzz
+CC := clang
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	    -fno-sanitize-recover=all
+OPT := -O1
+else ifeq ($(SAN),1)
 BUILD ?= build/san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 OPT := -O1
@@ -59,7 +66,7 @@ TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 LIB := $(BUILD)/libtokshim.so
 CLI := $(BUILD)/tokshim
 
-.PHONY: all deps test-deps test demo clean unit-tests
+.PHONY: all deps test-deps test demo clean unit-tests fuzz fuzz-targets
 all: $(LIB) $(CLI)
 
 deps:
@@ -105,9 +112,29 @@ $(BUILD)/tests/%: tests/tools/%.c $(CORE_OBJ)
 
 unit-tests: $(UNIT_BIN) $(TOOL_BIN)
 
+# libFuzzer targets, one per fuzz/fuzz_<name>.c; built only with FUZZ=1 (clang).
+FUZZ_BIN := $(patsubst fuzz/%.c,$(BUILD)/%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 300
+
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h fuzz/framer.h $(CORE_OBJ)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS_CLI)
+
+fuzz-targets: $(FUZZ_BIN)
+
+# Every target for FUZZ_SECONDS on its corpus (new inputs kept in build/fuzz/corpus/).
+fuzz: test-deps
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-targets
+	@rc=0; for t in build/fuzz/fuzz_*; do sh fuzz/run.sh "$$t" $(FUZZ_SECONDS) keep || rc=1; done; \
+	exit $$rc
+
+# The plain build's tests, then the unit tests and a subset of the integration tests built with
+# ASan and UBSan (build/san; the subset and why: tests/run.sh), then every fuzz target for a few
+# seconds on its corpus and regression inputs (build/fuzz).
 test: test-deps
 	@$(MAKE) --no-print-directory all unit-tests
-	@sh tests/run.sh $(BUILD)
+	@$(MAKE) --no-print-directory SAN=1 all unit-tests
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-targets
+	@TOKSHIM_SAN_BUILD=build/san TOKSHIM_FUZZ_BUILD=build/fuzz sh tests/run.sh $(BUILD)
 
 demo: deps
 	@$(MAKE) --no-print-directory all

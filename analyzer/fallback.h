@@ -33,6 +33,7 @@
 #define FALLBACK_MAX_NAMES 4096 /* distinct (provider, model) names; past it "(other)" */
 #define FALLBACK_MAX_PAIRS 1024 /* distinct primary → fallback pairs; past it one "(other)" */
 #define FALLBACK_MAX_IDS 100    /* record ids listed per pair */
+#define FALLBACK_ROUTED_CACHE 1024 /* remembered (asked, answered) model pairs */
 
 enum fallback_kind {
 	FALLBACK_NONE = 0,
@@ -78,6 +79,8 @@ struct fallback {
 	int64_t fallbacks, routed, after_failure, retries;
 	int64_t fallback_tokens, fallback_cost_pusd, fallback_unpriced;
 	int64_t untracked; /* failures not followed: the pending table was full */
+	uint64_t routed_key[FALLBACK_ROUTED_CACHE]; /* hash of (asked, answered) | 1, 0: empty */
+	uint8_t routed_verdict[FALLBACK_ROUTED_CACHE];
 	int nomem;
 };
 

@@ -486,12 +486,33 @@ static int group_add(struct report *r, struct report_group *g, const struct reco
 	return ret;
 }
 
+/* The record's table price, remembered per (provider, model, model_requested): a lookup
+ * normalises names and searches the table, several times the rest of a record's cost, and a
+ * store holds few distinct triples. A direct-mapped cache keyed by the triple's hash. */
+static const struct price *report_price(struct report *r, const struct record *rec)
+{
+	uint64_t h = key_hash((const unsigned char *)rec->provider.p, rec->provider.n);
+	size_t slot;
+
+	h = h * 31 + key_hash((const unsigned char *)rec->model.p, rec->model.n);
+	h = h * 31 + key_hash((const unsigned char *)rec->model_requested.p,
+			      rec->model_requested.n);
+	h |= 1; /* 0 marks an empty slot */
+	slot = h % REPORT_PRICE_CACHE;
+	if (r->price_key[slot] != h) {
+		r->price_key[slot] = h;
+		r->price[slot] = pricing_record_price(r->pricing, rec);
+	}
+	return r->price[slot];
+}
+
 int report_add(struct report *r, const struct record *rec, size_t db)
 {
 	int failed = fallback_call_failed(rec);
 	struct fallback_verdict v;
 	struct pricing_parts parts;
-	int priced = pricing_record_parts(r->pricing, rec, &parts);
+	int priced = pricing_record_parts_at(
+		pricing_record_needs_price(rec) ? report_price(r, rec) : NULL, rec, &parts);
 	int64_t pusd = priced ? pricing_parts_sum(&parts) : 0;
 	int ret = 0;
 

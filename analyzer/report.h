@@ -33,6 +33,7 @@
 #define REPORT_MAX_NAMES 100000
 #define REPORT_LAT_EXACT 128
 #define REPORT_MAX_HIST 2048
+#define REPORT_PRICE_CACHE 1024
 
 enum report_key {
 	REPORT_AGENT,
@@ -96,6 +97,8 @@ struct report {
 	const struct pricing *pricing;
 	size_t nhist;  /* histograms kept, at most REPORT_MAX_HIST */
 	size_t top;    /* rows of `by` to print; 0 for all */
+	uint64_t price_key[REPORT_PRICE_CACHE]; /* report.c's price cache */
+	const struct price *price[REPORT_PRICE_CACHE];
 	int nomem;
 };
 

@@ -996,10 +996,26 @@ int64_t pricing_cost_pusd(const struct price *pr, const struct record *r)
 	return pricing_parts_sum(&parts);
 }
 
-int pricing_record_parts(const struct pricing *p, const struct record *r,
-			 struct pricing_parts *parts)
+const struct price *pricing_record_price(const struct pricing *p, const struct record *r)
 {
 	const struct price *pr = NULL;
+
+	if (r->model.n > 0)
+		pr = pricing_lookup(p, r->provider.p, r->provider.n, r->model.p, r->model.n);
+	if (pr == NULL && r->model_requested.n > 0)
+		pr = pricing_lookup(p, r->provider.p, r->provider.n, r->model_requested.p,
+				    r->model_requested.n);
+	return pr;
+}
+
+int pricing_record_needs_price(const struct record *r)
+{
+	return (r->flags & (RECORD_LOCAL | RECORD_NOT_BILLED | RECORD_BILLED)) == 0;
+}
+
+int pricing_record_parts_at(const struct price *pr, const struct record *r,
+			    struct pricing_parts *parts)
+{
 	int priced = 1;
 
 	memset(parts, 0, sizeof *parts);
@@ -1009,11 +1025,6 @@ int pricing_record_parts(const struct pricing *p, const struct record *r,
 		parts->other = r->billed_cost_pusd;
 		goto done;
 	}
-	if (r->model.n > 0)
-		pr = pricing_lookup(p, r->provider.p, r->provider.n, r->model.p, r->model.n);
-	if (pr == NULL && r->model_requested.n > 0)
-		pr = pricing_lookup(p, r->provider.p, r->provider.n, r->model_requested.p,
-				    r->model_requested.n);
 	if (pr == NULL) {
 		priced = 0;
 		goto done;
@@ -1021,6 +1032,14 @@ int pricing_record_parts(const struct pricing *p, const struct record *r,
 	pricing_cost_parts(pr, r, parts);
 done:
 	return priced;
+}
+
+int pricing_record_parts(const struct pricing *p, const struct record *r,
+			 struct pricing_parts *parts)
+{
+	const struct price *pr = pricing_record_needs_price(r) ? pricing_record_price(p, r) : NULL;
+
+	return pricing_record_parts_at(pr, r, parts);
 }
 
 int pricing_record_cost(const struct pricing *p, const struct record *r, int64_t *pusd)

@@ -139,6 +139,16 @@ int64_t pricing_parts_sum(const struct pricing_parts *parts);
 int pricing_record_parts(const struct pricing *p, const struct record *r,
 			 struct pricing_parts *parts);
 
+/* The two halves of pricing_record_parts, for callers that remember prices per model: the
+ * table price of the record's model (the answered one, else the one asked for; NULL when
+ * unpriced), whether the record needs one at all (not local, unbilled or provider-billed), and
+ * the parts given that price (pr may be NULL when the record needs none). The price depends
+ * only on the record's provider, model and model_requested. */
+const struct price *pricing_record_price(const struct pricing *p, const struct record *r);
+int pricing_record_needs_price(const struct record *r);
+int pricing_record_parts_at(const struct price *pr, const struct record *r,
+			    struct pricing_parts *parts);
+
 /*
  * The cost of a record: 0 for local records, the provider's billed cost where it sent one,
  * else by the table. Returns 1 and sets *pusd when the record is priced, 0 when its model has

@@ -195,6 +195,26 @@ done:
 	return found;
 }
 
+const struct provider_family *provider_family_at(size_t i)
+{
+	const struct provider_family *f = NULL;
+	size_t r, k, seen = 0, n = sizeof provider_rows / sizeof provider_rows[0];
+
+	for (r = 0; r < n && f == NULL; r++) {
+		for (k = 0; k < r && provider_rows[k].family != provider_rows[r].family; k++)
+			;
+		if (k < r)
+			continue; /* an earlier row has this family */
+		if (seen == i)
+			f = provider_rows[r].family;
+		else
+			seen++;
+	}
+	if (f == NULL && seen == i)
+		f = &provider_family_shape;
+	return f;
+}
+
 int provider_candidate_response(const char *content_type, size_t ct_len)
 {
 	static const char *const types[] = {"application/json", "text/event-stream",

@@ -139,6 +139,13 @@ int provider_match_candidate(const char *host, const char *method, size_t method
  */
 int provider_candidate_response(const char *content_type, size_t ct_len);
 
+/*
+ * The i-th family (0, 1, 2 …) of the provider table, each once, then the shape family of
+ * candidates; NULL past the last. For tests and fuzzers that must reach every family, including
+ * ones added later, without naming them. The pointer is static.
+ */
+const struct provider_family *provider_family_at(size_t i);
+
 /* Sets a usage to its empty state (tokens 0, no model, no error, billed cost unknown). */
 void usage_init(struct usage *u);
 

@@ -52,5 +52,37 @@ for t in tests/integration/test_*.py; do
 	count "$name" "$log/out" $?
 done
 
+# Under ASan and UBSan, when make test passes TOKSHIM_SAN_BUILD (build/san): every unit test
+# with leak detection, and the integration tests of SAN_INTEGRATION with the sanitized shim and
+# CLI (TOKSHIM_SAN=1: harness.py preloads the sanitizer runtimes ahead of the shim; the CLI is
+# leak-checked, agents are not). The subset is the one whose agents all start through
+# harness.run(): the edge cases of capture (1-byte reads, gzip, threads, chunked uploads), every
+# provider family including Bedrock's event-stream and Gemini's JSON array, and secrets. It
+# takes about a minute; the whole suite under ASan would double make test's time.
+SAN_INTEGRATION="test_capture_edge test_providers_gcb test_providers_openai_compat test_secrets"
+if [ -n "${TOKSHIM_SAN_BUILD:-}" ]; then
+	san=$(cd "$top" && cd "$TOKSHIM_SAN_BUILD" && pwd)
+	for t in "$san"/tests/test_*; do
+		[ -x "$t" ] || continue
+		TOKSHIM_BUILD="$san" ASAN_OPTIONS=detect_leaks=1 "$t" >"$log/out" 2>&1
+		count "san/unit/$(basename "$t")" "$log/out" $?
+	done
+	for t in $SAN_INTEGRATION; do
+		TOKSHIM_BUILD="$san" TOKSHIM_SAN=1 ASAN_OPTIONS=detect_leaks=1 \
+			timeout 300 /usr/bin/python3 "tests/integration/$t.py" >"$log/out" 2>&1
+		count "san/integration/$t" "$log/out" $?
+	done
+fi
+
+# Each libFuzzer target (TOKSHIM_FUZZ_BUILD, build/fuzz) replays its regression inputs, then
+# fuzzes for FUZZ_TEST_SECONDS (3) from its seed corpus: one test per target.
+if [ -n "${TOKSHIM_FUZZ_BUILD:-}" ]; then
+	for t in "$top/$TOKSHIM_FUZZ_BUILD"/fuzz_*; do
+		[ -x "$t" ] || continue
+		sh fuzz/run.sh "$t" "${FUZZ_TEST_SECONDS:-3}" >"$log/out" 2>&1
+		count "fuzz/$(basename "$t")" "$log/out" $?
+	done
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -34,6 +34,21 @@ FIXTURES = os.path.abspath(os.environ.get("TOKSHIM_FIXTURES") or
 os.environ["TOKSHIM_FIXTURES"] = FIXTURES
 PYTHON = "/usr/bin/python3"
 SHIM = os.path.join(BUILD, "libtokshim.so")
+# TOKSHIM_SAN=1: BUILD is the ASan/UBSan build (build/san). A sanitized shim needs the
+# sanitizer runtimes loaded before anything else in the agent, so run() preloads them ahead of
+# it (verify_asan_link_order=0 lets `tokshim run` put the shim in front of them). Leak checking
+# is off in agents: python's and curl's own allocations at exit are not ours, and the shim's
+# paths are leak-checked by the unit tests and fuzzers. Any ASan or UBSan report in an agent
+# aborts it, which the tests see as output or exit status differing from the run without shim.
+SAN = os.environ.get("TOKSHIM_SAN") == "1"
+SAN_PRELOAD = []
+SAN_ENV = {}
+if SAN:
+    SAN_PRELOAD = [subprocess.run(["gcc", "-print-file-name=" + lib], stdout=subprocess.PIPE,
+                                  check=True).stdout.decode().strip()
+                   for lib in ("libasan.so", "libubsan.so")]
+    SAN_ENV = {"ASAN_OPTIONS": "detect_leaks=0:verify_asan_link_order=0",
+               "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
 CLI = os.path.join(BUILD, "tokshim")
 SERVER = os.path.join(HERE, "servers", "provider_server.py")
 PYAGENT = os.path.join(HERE, "clients", "pyagent.py")
@@ -159,12 +174,15 @@ def run(argv, shim=False, db=None, agent=None, env=None, via_cli=False, timeout=
     e = clean_env()
     if env:
         e.update(env)
+    if SAN and (shim or via_cli):
+        e.update(SAN_ENV)
+        e["LD_PRELOAD"] = " ".join(SAN_PRELOAD)
     if via_cli:
         cmd = [CLI, "run"] + (["--agent", agent] if agent else []) + ["--db", db, "--"] + argv
     else:
         cmd = list(argv)
         if shim:
-            e["LD_PRELOAD"] = SHIM
+            e["LD_PRELOAD"] = " ".join(SAN_PRELOAD + [SHIM])
             if db:
                 e["TOKSHIM_DB"] = db
             if agent:

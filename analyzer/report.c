@@ -353,7 +353,7 @@ static int64_t lat_bucket_value(size_t b)
 	int e;
 
 	if (b >= 2 * LAT_SUB) {
-		e = (int)(b / LAT_SUB) + 6;
+		e = (int)(b / LAT_SUB) + 5; /* b in [128, 192) is 2^7 */
 		v = ((int64_t)(b % LAT_SUB) + LAT_SUB) << (e - 6);
 		v += ((int64_t)1 << (e - 6)) / 2;
 	}

@@ -4,36 +4,23 @@
  * Requests and responses are matched in order (HTTP/1.1 answers requests in the order they
  * were sent), through a small queue: every request, LLM call or not, takes a slot, because a
  * response can only be framed knowing its request (a HEAD response has no body). Only LLM calls
- * get an exchange; a slot without one is framed and skipped.
+ * get an exchange (exchange.c: matching, bodies, decoding, extraction, the record); a slot
+ * without one is framed and skipped.
  *
- * Per exchange the work is: request body gathered (the model and stream flag are in it),
- * response body decoded (gzip, br …) as it arrives, then either framed into events that the
- * provider reads one by one (SSE, NDJSON: memory stays at one event), or gathered whole for
- * the provider to read at the end.
+ * A connection whose first bytes out are the HTTP/2 client preface is handed whole to h2.c,
+ * which makes each of its streams an exchange in the same way.
  */
 #include "capture/capture.h"
 
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
-#include "capture/dbuf.h"
-#include "http/decode.h"
-#include "http/eventstream.h"
+#include "capture/exchange.h"
+#include "capture/h2.h"
 #include "http/http.h"
-#include "http/stream.h"
-#include "providers/provider.h"
 
 #define QUEUE_MAX 16
-#define HOST_MAX 256
-#define TARGET_MATCH_MAX 4096
-/* Redaction may lengthen a head (a short secret becomes "[REDACTED]"): room for that. */
-#define REDACT_SLACK 1024
-
-enum body_kind { BODY_WHOLE, BODY_SSE, BODY_NDJSON, BODY_JSON_ARRAY, BODY_EVENTSTREAM };
 
 const char *const capture_drop_names[CAPTURE_DROP_N] = {
 	"dropped.capture.http_error",   "dropped.capture.queue_full",
@@ -42,42 +29,14 @@ const char *const capture_drop_names[CAPTURE_DROP_N] = {
 	"dropped.capture.no_usage",     "dropped.capture.out_of_memory",
 };
 
-struct exchange {
-	struct provider_match match;
-	struct usage usage;
-	char host[HOST_MAX];
-	char method[16];
-	struct dbuf path;      /* request-target, key= redacted */
-	struct dbuf req_head;  /* redacted */
-	struct dbuf req_body;
-	struct dbuf resp_head; /* redacted */
-	struct dbuf resp_body; /* decoded: whole for BODY_WHOLE, the payload part for streams */
-	int64_t start_real_ns;
-	int64_t start_mono_ns;
-	int64_t first_resp_mono_ns;
-	int status;
-	int32_t retry_after;
-	int request_read;      /* the provider has read the request */
-	int local;
-	int decode_failed;
-	enum body_kind kind;
-	int decoding;
-	struct body_decoder dec;
-	struct sse_parser sse;
-	struct ndjson_parser ndjson;
-	struct jsonarray_parser jsonarray;
-	struct eventstream_parser eventstream;
-};
-
 struct slot {
 	struct exchange *x; /* NULL: not an LLM call */
 	int head_request;
 };
 
 struct capture_conn {
-	const struct capture_config *cfg;
-	capture_emit_fn emit;
-	void *ctx;
+	struct exchange_env env;
+	struct h2_conn *h2;        /* the connection speaks HTTP/2 (its preface came first) */
 	struct http_parser req;
 	struct http_parser resp;
 	struct slot queue[QUEUE_MAX];
@@ -89,143 +48,11 @@ struct capture_conn {
 	int64_t req_start_real_ns; /* first byte of the request being parsed */
 	int64_t req_start_mono_ns;
 	int req_started;
-	int tls;
+	int out_seen;              /* bytes went out: too late for an HTTP/2 preface */
 	int dead;
 	enum capture_drop dead_reason; /* why the connection was given up, when dead */
 	int eof;
-	struct sockaddr_storage peer;
-	socklen_t peer_len;
 };
-
-static int64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* ---- exchanges -------------------------------------------------------------------------- */
-
-static void exchange_free(struct exchange *x)
-{
-	if (x == NULL)
-		return;
-	dbuf_release(&x->path);
-	dbuf_release(&x->req_head);
-	dbuf_release(&x->req_body);
-	dbuf_release(&x->resp_head);
-	dbuf_release(&x->resp_body);
-	if (x->decoding)
-		body_decoder_release(&x->dec);
-	if (x->kind == BODY_SSE)
-		sse_parser_release(&x->sse);
-	else if (x->kind == BODY_NDJSON)
-		ndjson_parser_release(&x->ndjson);
-	else if (x->kind == BODY_JSON_ARRAY)
-		jsonarray_parser_release(&x->jsonarray);
-	else if (x->kind == BODY_EVENTSTREAM)
-		eventstream_parser_release(&x->eventstream);
-	free(x);
-}
-
-static void copy_redacted_head(struct dbuf *dst, const struct http_head *h)
-{
-	size_t cap = h->raw_len + REDACT_SLACK;
-	char *tmp = malloc(cap);
-	size_t n;
-
-	if (tmp == NULL) {
-		dst->cut = 1;
-		return;
-	}
-	n = http_redact_head(h->raw, h->raw_len, tmp, cap);
-	dbuf_append(dst, tmp, n);
-	free(tmp);
-}
-
-/* Lets the provider read the request. head is the request's head while the request parser still
- * holds it, NULL once it has moved on (a response that ended before its request). */
-static void exchange_read_request(struct exchange *x, const struct http_head *head)
-{
-	struct provider_request pr;
-
-	if (x->request_read)
-		return;
-	x->request_read = 1;
-	pr.method = x->method;
-	pr.host = x->host;
-	pr.path = x->path.p ? x->path.p : "";
-	pr.head = head;
-	pr.body = x->req_body.p ? x->req_body.p : "";
-	pr.body_len = x->req_body.len;
-	pr.body_truncated = x->req_body.cut;
-	x->match.family->request(&x->usage, &pr);
-}
-
-/* ---- request direction ------------------------------------------------------------------ */
-
-/* Host (lowercase, port and IPv6 brackets removed) and port of a request. */
-static void request_host(const struct capture_conn *c, const struct http_head *h, char *host,
-			 unsigned *port, const char **target, size_t *target_len)
-{
-	const struct http_header *hh = http_head_get(h, "host");
-	const char *v = NULL, *t = h->target;
-	size_t vn = 0, tn = h->target_len, i, n = 0;
-	const char *colon = NULL;
-
-	*port = c->tls ? 443 : 80;
-	/* absolute-form (a request to a proxy): the authority is in the target */
-	if (tn > 8 && (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0)) {
-		size_t skip = t[4] == ':' ? 7 : 8;
-		const char *slash = memchr(t + skip, '/', tn - skip);
-
-		v = t + skip;
-		vn = slash ? (size_t)(slash - v) : tn - skip;
-		*target = slash ? slash : "/";
-		*target_len = slash ? tn - (size_t)(slash - t) : 1;
-	} else {
-		*target = t;
-		*target_len = tn;
-		if (hh != NULL) {
-			v = hh->value;
-			vn = hh->value_len;
-		}
-	}
-	if (v != NULL && vn > 0 && v[0] == '[') {
-		const char *rb = memchr(v, ']', vn);
-
-		if (rb != NULL) {
-			colon = (size_t)(rb - v) + 1 < vn && rb[1] == ':' ? rb + 1 : NULL;
-			v++;
-			vn = (size_t)(rb - v);
-		}
-	} else if (v != NULL) {
-		colon = memchr(v, ':', vn);
-		if (colon != NULL)
-			vn = (size_t)(colon - v);
-	}
-	if (colon != NULL)
-		*port = (unsigned)strtoul(colon + 1, NULL, 10);
-	for (i = 0; v != NULL && i < vn && n < HOST_MAX - 1; i++)
-		host[n++] = (char)tolower((unsigned char)v[i]);
-	host[n] = '\0';
-	if (n == 0 && c->peer_len > 0) {
-		const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
-
-		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, HOST_MAX);
-		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host,
-				  HOST_MAX);
-	}
-}
-
-static void capture_drop(const struct capture_conn *c, enum capture_drop reason)
-{
-	if (c->cfg->drop != NULL)
-		c->cfg->drop(reason);
-}
 
 static int queue_push(struct capture_conn *c, struct exchange *x, int head_request)
 {
@@ -240,69 +67,16 @@ static int queue_push(struct capture_conn *c, struct exchange *x, int head_reque
 	return 0;
 }
 
-static struct exchange *exchange_new(struct capture_conn *c, const struct http_head *h,
-				     const char *host, const char *target, size_t target_len,
-				     const struct provider_match *m)
-{
-	struct exchange *x = calloc(1, sizeof(*x));
-	char *redacted;
-	size_t n;
-
-	if (x == NULL)
-		return NULL;
-	x->match = *m;
-	memcpy(x->host, host, strlen(host) + 1);
-	n = h->method_len < sizeof(x->method) - 1 ? h->method_len : sizeof(x->method) - 1;
-	memcpy(x->method, h->method, n);
-	x->method[n] = '\0';
-	dbuf_init(&x->path, RECORD_STR_MAX);
-	dbuf_init(&x->req_head, HTTP_HEAD_MAX + REDACT_SLACK);
-	dbuf_init(&x->req_body, CAPTURE_PARSE_MAX);
-	dbuf_init(&x->resp_head, HTTP_HEAD_MAX + REDACT_SLACK);
-	dbuf_init(&x->resp_body, 0);
-	redacted = malloc(target_len + REDACT_SLACK);
-	if (redacted != NULL) {
-		n = http_redact_target(target, target_len, redacted, target_len + REDACT_SLACK);
-		dbuf_append(&x->path, redacted, n);
-		free(redacted);
-	}
-	if (c->cfg->mode != CAPTURE_OFF)
-		copy_redacted_head(&x->req_head, h);
-	usage_init(&x->usage);
-	x->usage.api = m->api;
-	x->start_real_ns = c->req_start_real_ns;
-	x->start_mono_ns = c->req_start_mono_ns;
-	x->retry_after = -1;
-	x->local = capture_is_local(host, c->peer_len ? (const struct sockaddr *)&c->peer : NULL,
-				    c->cfg->local_hosts, m->name != NULL && !m->local);
-	return x;
-}
-
 static enum http_body_mode req_on_head(void *ctx, const struct http_head *h)
 {
 	struct capture_conn *c = ctx;
-	char host[HOST_MAX], path[TARGET_MATCH_MAX];
-	const char *target;
-	size_t target_len, pn;
-	unsigned port;
-	struct provider_match m;
-	struct exchange *x = NULL;
-	const struct http_header *ct;
+	struct exchange *x;
 	int head_request = h->method_len == 4 && memcmp(h->method, "HEAD", 4) == 0;
 
-	request_host(c, h, host, &port, &target, &target_len);
-	pn = target_len < sizeof(path) - 1 ? target_len : sizeof(path) - 1;
-	memcpy(path, target, pn);
-	path[pn] = '\0';
-	ct = http_head_get(h, "content-type");
-	if (!head_request &&
-	    (provider_match(host, port, path, &m) ||
-	     provider_match_candidate(host, h->method, h->method_len, ct ? ct->value : NULL,
-				      ct ? ct->value_len : 0, &m)))
-		x = exchange_new(c, h, host, target, target_len, &m);
+	x = exchange_for_request(&c->env, h, c->req_start_real_ns, c->req_start_mono_ns);
 	if (queue_push(c, x, head_request) != 0) {
 		if (x != NULL)
-			capture_drop(c, CAPTURE_DROP_QUEUE);
+			exchange_drop(&c->env, CAPTURE_DROP_QUEUE);
 		exchange_free(x);
 		c->dead = 1;
 		c->dead_reason = CAPTURE_DROP_QUEUE;
@@ -317,7 +91,7 @@ static void req_on_body(void *ctx, const char *data, size_t len)
 	struct capture_conn *c = ctx;
 
 	if (c->cur_req != NULL)
-		dbuf_append(&c->cur_req->req_body, data, len);
+		exchange_request_body(c->cur_req, data, len);
 }
 
 static void req_on_end(void *ctx, int complete)
@@ -339,119 +113,6 @@ static const struct http_parser_callbacks req_callbacks = {
 
 /* ---- response direction ----------------------------------------------------------------- */
 
-static void on_stream_event(void *ctx, const char *name, size_t name_len, const char *data,
-			    size_t len)
-{
-	struct exchange *x = ctx;
-
-	x->match.family->event(&x->usage, name, name_len, data, len);
-}
-
-/* Decoded response bytes. */
-static void resp_sink(void *ctx, const char *data, size_t len)
-{
-	struct exchange *x = ctx;
-
-	dbuf_append(&x->resp_body, data, len);
-	if (x->kind == BODY_SSE)
-		sse_parser_feed(&x->sse, data, len);
-	else if (x->kind == BODY_NDJSON)
-		ndjson_parser_feed(&x->ndjson, data, len);
-	else if (x->kind == BODY_JSON_ARRAY)
-		jsonarray_parser_feed(&x->jsonarray, data, len);
-	else if (x->kind == BODY_EVENTSTREAM)
-		eventstream_parser_feed(&x->eventstream, data, len);
-}
-
-static int header_is(const struct http_header *hdr, const char *value)
-{
-	size_t n = strlen(value);
-
-	return hdr != NULL && hdr->value_len >= n && strncasecmp(hdr->value, value, n) == 0;
-}
-
-static int32_t parse_retry_after(const struct http_header *hdr)
-{
-	char buf[64];
-	size_t n;
-	struct tm tm;
-	char *end;
-	long v;
-
-	if (hdr == NULL || hdr->value_len == 0 || hdr->value_len >= sizeof(buf))
-		return -1;
-	n = hdr->value_len;
-	memcpy(buf, hdr->value, n);
-	buf[n] = '\0';
-	v = strtol(buf, &end, 10);
-	if (end != buf && *end == '\0')
-		return v < 0 ? -1 : (int32_t)(v > INT32_MAX ? INT32_MAX : v);
-	/* An HTTP-date: the wait from now. */
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	if (end != NULL) {
-		int64_t d = (int64_t)timegm(&tm) - clock_ns(CLOCK_REALTIME) / 1000000000;
-
-		return d < 0 ? 0 : (int32_t)(d > INT32_MAX ? INT32_MAX : d);
-	}
-	return -1;
-}
-
-/* Sets up decoding and framing of an LLM response body from its head. */
-static void exchange_begin_response(struct capture_conn *c, struct exchange *x,
-				    const struct http_head *h)
-{
-	const struct http_header *ct = http_head_get(h, "content-type");
-	const struct http_header *ce = http_head_get(h, "content-encoding");
-	size_t keep = c->cfg->mode == CAPTURE_FULL ? c->cfg->body_cap : 0;
-	enum provider_framing framing = PROVIDER_FRAMING_AUTO;
-
-	x->status = h->status;
-	x->retry_after = parse_retry_after(http_head_get(h, "retry-after"));
-	if (c->cfg->mode != CAPTURE_OFF)
-		copy_redacted_head(&x->resp_head, h);
-	if (x->match.family->response != NULL)
-		framing = x->match.family->response(&x->usage, h);
-	if (header_is(ct, "text/event-stream")) {
-		x->kind = BODY_SSE;
-		sse_parser_init(&x->sse, STREAM_EVENT_MAX_DEFAULT, on_stream_event, x);
-	} else if (header_is(ct, "application/x-ndjson") ||
-		   header_is(ct, "application/jsonl") ||
-		   header_is(ct, "application/stream+json")) { /* Cohere v1 */
-		x->kind = BODY_NDJSON;
-		ndjson_parser_init(&x->ndjson, STREAM_EVENT_MAX_DEFAULT, on_stream_event, x);
-	} else if (header_is(ct, "application/vnd.amazon.eventstream")) {
-		x->kind = BODY_EVENTSTREAM;
-		eventstream_parser_init(&x->eventstream, STREAM_EVENT_MAX_DEFAULT, on_stream_event, x);
-	} else if (framing == PROVIDER_FRAMING_JSON_ARRAY) {
-		x->kind = BODY_JSON_ARRAY;
-		jsonarray_parser_init(&x->jsonarray, STREAM_EVENT_MAX_DEFAULT, on_stream_event, x);
-	}
-	if (x->kind != BODY_WHOLE) {
-		x->usage.stream = 1;
-		x->resp_body.max = keep;
-	} else {
-		x->resp_body.max = CAPTURE_PARSE_MAX;
-	}
-	if (ce != NULL) {
-		enum http_coding coding = http_coding_parse(ce->value, ce->value_len);
-
-		if (coding != HTTP_CODING_IDENTITY) {
-			if (body_decoder_init(&x->dec, coding, CAPTURE_PARSE_MAX * 8ull) == 0)
-				x->decoding = 1;
-			else
-				x->decode_failed = 1;
-		}
-	}
-}
-
-static int candidate_response_fits(const struct http_head *h)
-{
-	const struct http_header *ct = http_head_get(h, "content-type");
-
-	return ct != NULL && provider_candidate_response(ct->value, ct->value_len);
-}
-
 static enum http_body_mode resp_on_head(void *ctx, const struct http_head *h)
 {
 	struct capture_conn *c = ctx;
@@ -471,131 +132,28 @@ static enum http_body_mode resp_on_head(void *ctx, const struct http_head *h)
 		return HTTP_BODY_UPGRADE;
 	if (s->head_request)
 		return HTTP_BODY_NONE;
-	if (s->x != NULL && s->x->match.candidate && !candidate_response_fits(h)) {
-		/* A body no usage object can be in: the candidate is let go unbuffered. */
+	if (s->x != NULL && exchange_begin_response(&c->env, s->x, h, 0) != 0) {
 		if (c->cur_req == s->x)
 			c->cur_req = NULL;
 		exchange_free(s->x);
 		s->x = NULL;
 		c->cur_resp = NULL;
 	}
-	if (s->x == NULL)
-		return HTTP_BODY_SKIP;
-	exchange_begin_response(c, s->x, h);
-	return HTTP_BODY_DELIVER;
+	return s->x == NULL ? HTTP_BODY_SKIP : HTTP_BODY_DELIVER;
 }
 
 static void resp_on_body(void *ctx, const char *data, size_t len)
 {
 	struct capture_conn *c = ctx;
-	struct exchange *x = c->cur_resp;
 
-	if (x == NULL || x->decode_failed)
-		return;
-	if (!x->decoding) {
-		resp_sink(x, data, len);
-		return;
-	}
-	if (body_decoder_feed(&x->dec, data, len, resp_sink, x) != 0)
-		x->decode_failed = 1;
+	if (c->cur_resp != NULL)
+		exchange_response_body(c->cur_resp, data, len);
 }
 
-/* Counts each way this exchange was not read whole; before usage_finish, which estimates. */
-static void exchange_count_drops(const struct capture_conn *c, const struct exchange *x,
-				 int complete)
+/* The drop reason exchange_emit counts for this connection: why it was given up, or none. */
+static int conn_dead_reason(const struct capture_conn *c)
 {
-	uint64_t oversize = x->kind == BODY_SSE ? x->sse.dropped
-			  : x->kind == BODY_NDJSON ? x->ndjson.dropped : 0;
-
-	if (c->dead)
-		capture_drop(c, c->dead_reason);
-	if (x->decode_failed)
-		capture_drop(c, CAPTURE_DROP_DECODE);
-	if (x->kind == BODY_WHOLE && x->resp_body.cut)
-		capture_drop(c, CAPTURE_DROP_BODY_CAP);
-	if (x->req_body.cut)
-		capture_drop(c, CAPTURE_DROP_REQUEST_CAP);
-	if (oversize > 0)
-		capture_drop(c, CAPTURE_DROP_EVENT_CAP);
-	if (complete && x->kind == BODY_WHOLE && x->status >= 200 && x->status < 300 &&
-	    !x->usage.have_usage && !x->usage.not_billed)
-		capture_drop(c, CAPTURE_DROP_NO_USAGE);
-}
-
-static void exchange_emit(struct capture_conn *c, struct exchange *x, int complete)
-{
-	const struct capture_config *cfg = c->cfg;
-	struct record rec;
-	struct payload pl;
-	struct usage *u = &x->usage;
-	int64_t end = clock_ns(CLOCK_MONOTONIC);
-	size_t cap = cfg->mode == CAPTURE_FULL ? cfg->body_cap : 0;
-
-	exchange_read_request(x, NULL);
-	if (x->kind == BODY_SSE)
-		sse_parser_finish(&x->sse);
-	else if (x->kind == BODY_NDJSON)
-		ndjson_parser_finish(&x->ndjson);
-	else if (x->kind == BODY_JSON_ARRAY)
-		jsonarray_parser_finish(&x->jsonarray);
-	else if (x->kind == BODY_WHOLE && x->status != 0 && !x->decode_failed)
-		x->match.family->body(u, x->status, x->resp_body.p ? x->resp_body.p : "",
-				      x->resp_body.len);
-	/* A call to a host no row names is an LLM call only if its response carried usage. */
-	if (x->match.candidate && !u->have_usage)
-		return;
-	/* A whole body cut at the parse cap could not be read: as good as cut short. For streams
-	 * resp_body only holds the payload part, and being cut there is expected. */
-	complete = complete && !x->decode_failed && !(x->kind == BODY_WHOLE && x->resp_body.cut);
-	exchange_count_drops(c, x, complete);
-	usage_finish(u, x->status, complete);
-
-	memset(&rec, 0, sizeof(rec));
-	rec.ts_ns = x->start_real_ns;
-	rec.latency_us = (end - x->start_mono_ns) / 1000;
-	rec.ttfb_us = x->first_resp_mono_ns ? (x->first_resp_mono_ns - x->start_mono_ns) / 1000 : -1;
-	rec.pid = cfg->pid;
-	rec.status = x->status;
-	rec.retry_after_s = x->retry_after;
-	rec.flags = (u->stream ? RECORD_STREAM : 0) | (u->estimated ? RECORD_ESTIMATED : 0) |
-		    (x->local ? RECORD_LOCAL : 0) | (complete ? 0 : RECORD_TRUNCATED) |
-		    (u->billed ? RECORD_BILLED : 0) | (u->not_billed ? RECORD_NOT_BILLED : 0);
-	rec.input_tokens = u->input_tokens;
-	rec.output_tokens = u->output_tokens;
-	rec.cache_read_tokens = u->cache_read_tokens;
-	rec.cache_write_tokens = u->cache_write_tokens;
-	rec.reasoning_tokens = u->reasoning_tokens;
-	rec.billed_cost_pusd = u->billed ? u->billed_cost_pusd : 0;
-	rec.request_hash = x->req_body.len ? record_hash(x->req_body.p, x->req_body.len) : 0;
-	rec.process = record_str_of(cfg->process);
-	rec.agent = record_str_of(cfg->agent);
-	rec.agent_type = record_str_of(cfg->agent_type);
-	rec.tenant = record_str_of(cfg->tenant);
-	rec.session = record_str_of(cfg->session);
-	rec.search_queries = u->search_queries;
-	rec.search_context = u->search_context;
-	rec.provider = record_str_of(u->provider ? u->provider
-				    : x->match.name ? x->match.name : x->host);
-	rec.api = record_str_of(u->api ? u->api : x->match.api);
-	rec.host = record_str_of(x->host);
-	rec.path = record_str_of(x->path.p);
-	rec.model_requested = record_str_of(u->model_requested);
-	rec.model = record_str_of(u->model);
-	rec.error = record_str_of(u->error);
-	rec.error_message = record_str_of(u->error_message);
-
-	memset(&pl, 0, sizeof(pl));
-	pl.req_head.p = x->req_head.p;
-	pl.req_head.n = (uint32_t)x->req_head.len;
-	pl.resp_head.p = x->resp_head.p;
-	pl.resp_head.n = (uint32_t)x->resp_head.len;
-	pl.req_body.p = x->req_body.p;
-	pl.req_body.n = (uint32_t)(x->req_body.len < cap ? x->req_body.len : cap);
-	pl.resp_body.p = x->resp_body.p;
-	pl.resp_body.n = (uint32_t)(x->resp_body.len < cap ? x->resp_body.len : cap);
-	pl.req_body_size = x->req_body.seen;
-	pl.resp_body_size = x->resp_body.seen;
-	c->emit(c->ctx, &rec, cfg->mode == CAPTURE_OFF ? NULL : &pl);
+	return c->dead ? (int)c->dead_reason : -1;
 }
 
 static void resp_on_end(void *ctx, int complete)
@@ -613,7 +171,7 @@ static void resp_on_end(void *ctx, int complete)
 		return;
 	if (c->cur_req == x)
 		c->cur_req = NULL; /* answered before the request ended (413, early 401) */
-	exchange_emit(c, x, complete);
+	exchange_emit(&c->env, x, complete, conn_dead_reason(c));
 	exchange_free(x);
 }
 
@@ -633,10 +191,10 @@ struct capture_conn *capture_conn_new(const struct capture_config *cfg,
 
 	if (c == NULL)
 		return NULL;
-	c->cfg = cfg;
-	c->emit = emit;
-	c->ctx = ctx;
-	c->tls = tls;
+	c->env.cfg = cfg;
+	c->env.emit = emit;
+	c->env.ctx = ctx;
+	c->env.tls = tls;
 	http_parser_init(&c->req, HTTP_DIR_REQUEST, &req_callbacks, c);
 	http_parser_init(&c->resp, HTTP_DIR_RESPONSE, &resp_callbacks, c);
 	capture_conn_set_peer(c, peer, peer_len);
@@ -645,28 +203,37 @@ struct capture_conn *capture_conn_new(const struct capture_config *cfg,
 
 void capture_conn_set_peer(struct capture_conn *c, const struct sockaddr *peer, socklen_t len)
 {
-	if (peer == NULL || len == 0 || len > sizeof(c->peer))
+	if (peer == NULL || len == 0 || len > sizeof(c->env.peer))
 		return;
-	memcpy(&c->peer, peer, len);
-	c->peer_len = len;
+	memcpy(&c->env.peer, peer, len);
+	c->env.peer_len = len;
 }
 
 int capture_conn_feed(struct capture_conn *c, enum capture_dir dir, const void *data, size_t len)
 {
 	if (c->dead || c->eof)
 		return -1;
-	if (dir == CAPTURE_OUT) {
+	if (c->h2 == NULL && !c->out_seen && dir == CAPTURE_OUT && h2_preface_start(data, len)) {
+		c->h2 = h2_conn_new(&c->env);
+		if (c->h2 == NULL)
+			exchange_drop(&c->env, CAPTURE_DROP_NOMEM);
+	}
+	if (dir == CAPTURE_OUT)
+		c->out_seen = 1;
+	if (c->h2 != NULL) {
+		if (h2_conn_feed(c->h2, dir, data, len) != 0)
+			c->dead = 1;
+	} else if (dir == CAPTURE_OUT) {
 		if (!c->req_started) {
 			c->req_started = 1;
-			c->req_start_real_ns = clock_ns(CLOCK_REALTIME);
-			c->req_start_mono_ns = clock_ns(CLOCK_MONOTONIC);
+			c->req_start_real_ns = exchange_clock_ns(CLOCK_REALTIME);
+			c->req_start_mono_ns = exchange_clock_ns(CLOCK_MONOTONIC);
 		}
 		if (http_parser_feed(&c->req, data, len) != HTTP_OK)
 			c->dead = 1;
 	} else {
-		if (c->q_len > 0 && c->queue[c->q_first].x != NULL &&
-		    c->queue[c->q_first].x->first_resp_mono_ns == 0)
-			c->queue[c->q_first].x->first_resp_mono_ns = clock_ns(CLOCK_MONOTONIC);
+		if (c->q_len > 0 && c->queue[c->q_first].x != NULL)
+			exchange_response_started(c->queue[c->q_first].x);
 		if (http_parser_feed(&c->resp, data, len) != HTTP_OK)
 			c->dead = 1;
 	}
@@ -683,6 +250,8 @@ void capture_conn_eof(struct capture_conn *c)
 	if (c->eof)
 		return;
 	c->eof = 1;
+	if (c->h2 != NULL)
+		h2_conn_eof(c->h2);
 	http_parser_eof(&c->resp);
 	while (c->q_len > 0) {
 		struct exchange *x = c->queue[c->q_first].x;
@@ -695,7 +264,7 @@ void capture_conn_eof(struct capture_conn *c)
 			c->cur_req = NULL;
 		if (c->cur_resp == x)
 			c->cur_resp = NULL;
-		exchange_emit(c, x, 0);
+		exchange_emit(&c->env, x, 0, conn_dead_reason(c));
 		exchange_free(x);
 	}
 }
@@ -714,6 +283,7 @@ void capture_conn_free(struct capture_conn *c)
 		c->q_first = (c->q_first + 1) % QUEUE_MAX;
 		c->q_len--;
 	}
+	h2_conn_free(c->h2);
 	http_parser_release(&c->req);
 	http_parser_release(&c->resp);
 	free(c);

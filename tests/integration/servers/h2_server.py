@@ -1,0 +1,200 @@
+#!/usr/bin/python3
+"""h2_server.py - provider_server.py's answers over HTTP/2 (Debian's python3-h2).
+
+    /usr/bin/python3 h2_server.py --cert server.pem --key server.key [--ports-file F] [--log F]
+
+Listens on 127.0.0.1 twice: TLS with ALPN "h2" only, and plain HTTP/2 with prior knowledge
+(h2c). Every stream is answered by provider_server.respond(), the same bytes provider_server
+sends over HTTP/1.1: gzip when the request accepts it (streams compressed with one zlib stream
+and a sync flush per event), SSE and NDJSON events one DATA frame each with the request's
+X-Test-Event-Delay-Ms between them. Streams are answered concurrently, each in its own thread,
+so several requests on one connection are in flight at once. The ports line and --log entries
+have provider_server's shape (version "HTTP/2", plus "stream_id").
+"""
+import argparse
+import base64
+import hashlib
+import json
+import os
+import signal
+import socket
+import ssl
+import sys
+import threading
+import time
+import zlib
+
+import h2.config
+import h2.connection
+import h2.events
+
+import provider_server as ps
+
+
+class Conn:
+    """One HTTP/2 connection: a reader thread, a thread per answered stream."""
+
+    def __init__(self, server, sock, cid, tls):
+        self.server, self.sock, self.cid, self.tls = server, sock, cid, tls
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False,
+                                                                          header_encoding=None))
+        self.lock = threading.Condition()
+        self.reqs = {}  # stream id -> [headers, body]
+
+    def flush(self):
+        data = self.h2.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def run(self):
+        with self.lock:
+            self.h2.initiate_connection()
+            self.flush()
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                break
+            with self.lock:
+                events = self.h2.receive_data(data)
+                for ev in events:
+                    self.event(ev)
+                self.flush()
+                self.lock.notify_all()
+
+    def event(self, ev):
+        if isinstance(ev, h2.events.RequestReceived):
+            self.reqs[ev.stream_id] = [[(k.decode(), v.decode()) for k, v in ev.headers], b""]
+        elif isinstance(ev, h2.events.DataReceived):
+            self.reqs[ev.stream_id][1] += ev.data
+            self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+        elif isinstance(ev, h2.events.StreamEnded):
+            hdrs, body = self.reqs.pop(ev.stream_id)
+            threading.Thread(target=self.answer, args=(ev.stream_id, hdrs, body),
+                             daemon=True).start()
+
+    def send_data(self, sid, data, end):
+        with self.lock:
+            while data:
+                window = min(self.h2.local_flow_control_window(sid),
+                             self.h2.max_outbound_frame_size)
+                if window <= 0:
+                    self.lock.wait(1)
+                    continue
+                self.h2.send_data(sid, data[:window])
+                data = data[window:]
+                self.flush()
+            if end:
+                self.h2.end_stream(sid)
+                self.flush()
+
+    def answer(self, sid, hdrs, body):
+        pseudo = {k: v for k, v in hdrs if k.startswith(":")}
+        plain = [(k, v) for k, v in hdrs if not k.startswith(":")]
+        req = ps.Request(pseudo.get(":method", ""), pseudo.get(":path", ""), "HTTP/2", plain,
+                         body)
+        resp = ps.respond(req)
+        gz, _ = ps.plan(req, resp)
+        self.server.log({"conn": self.cid, "stream_id": sid, "tls": self.tls,
+                         "method": req.method, "target": req.target, "version": "HTTP/2",
+                         "headers": [[k, v] for k, v in hdrs],
+                         "body_b64": base64.b64encode(body).decode(), "body_len": len(body),
+                         "body_sha256": hashlib.sha256(body).hexdigest(),
+                         "status": resp.status, "stream": resp.stream,
+                         "encoding": "gzip" if gz else "identity"})
+        head = [(":status", str(resp.status))] + [(k.lower(), v) for k, v in resp.headers]
+        if gz:
+            head.append(("content-encoding", "gzip"))
+        co = zlib.compressobj(6, zlib.DEFLATED, 31) if gz else None
+        with self.lock:
+            self.h2.send_headers(sid, head)
+            self.flush()
+        if not resp.stream:
+            data = resp.parts[0]
+            self.send_data(sid, co.compress(data) + co.flush() if co else data, True)
+            return
+        delay = req.int_header("X-Test-Event-Delay-Ms", 2) / 1000.0
+        for i, ev in enumerate(resp.parts):
+            self.send_data(sid, co.compress(ev) + co.flush(zlib.Z_SYNC_FLUSH) if co else ev, False)
+            if delay and i + 1 < len(resp.parts):
+                time.sleep(delay)
+        self.send_data(sid, co.flush() if co else b"", True)
+
+
+class Server:
+    def __init__(self, cert, key, log_path):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.ctx.set_alpn_protocols(["h2"])
+        self.log_path = log_path
+        self.log_lock = threading.Lock()
+        self.nconn = 0
+        self.listeners = []
+
+    def log(self, entry):
+        if self.log_path:
+            with self.log_lock, open(self.log_path, "a") as f:
+                f.write(json.dumps(entry, sort_keys=True) + "\n")
+
+    def listen(self):
+        ports = {}
+        for kind in ("tls", "plain"):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", 0))
+            s.listen(128)
+            self.listeners.append((kind, s))
+            ports[kind] = s.getsockname()[1]
+        return ports
+
+    def accept_loop(self, kind, lsock):
+        while True:
+            try:
+                sock, _ = lsock.accept()
+            except OSError:
+                return
+            self.nconn += 1
+            threading.Thread(target=self.handle, args=(kind, sock, self.nconn),
+                             daemon=True).start()
+
+    def handle(self, kind, sock, cid):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            if kind == "tls":
+                sock = self.ctx.wrap_socket(sock, server_side=True)
+            Conn(self, sock, cid, kind == "tls").run()
+        except (OSError, ssl.SSLError):
+            pass
+        except Exception as e:  # a server bug: say so on stderr, drop the connection
+            sys.stderr.write("h2_server: %s: %r\n" % (type(e).__name__, e))
+        finally:
+            sock.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cert", required=True)
+    ap.add_argument("--key", required=True)
+    ap.add_argument("--ports-file")
+    ap.add_argument("--log")
+    a = ap.parse_args()
+    srv = Server(a.cert, a.key, a.log)
+    ports = srv.listen()
+    ports["pid"] = os.getpid()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    for kind, s in srv.listeners:
+        threading.Thread(target=srv.accept_loop, args=(kind, s), daemon=True).start()
+    line = json.dumps(ports)
+    if a.ports_file:
+        with open(a.ports_file + ".tmp", "w") as f:
+            f.write(line + "\n")
+        os.rename(a.ports_file + ".tmp", a.ports_file)
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+    while not stop.wait(0.5):
+        pass
+
+
+if __name__ == "__main__":
+    main()

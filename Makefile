@@ -33,7 +33,7 @@ LDFLAGS += $(SANFLAGS)
 
 # Libraries. The shim must never link libssl or libcrypto (see DESIGN.md): what it needs from
 # them it resolves at run time from the copy the agent already has.
-LIBS_CORE := -llmdb -lcjson -lzstd -lz -lbrotlidec -lpthread
+LIBS_CORE := -llmdb -lcjson -lzstd -lz -lbrotlidec -lnghttp2 -lpthread
 LIBS_SHIM := $(LIBS_CORE) -ldl
 LIBS_CLI := $(LIBS_CORE) -lcurl -lm
 

@@ -89,7 +89,8 @@ def fixture_bytes(name):
 class Servers:
     """A CA and one provider_server process (TLS port and plain port), in a temp dir."""
 
-    def __init__(self):
+    def __init__(self, script=SERVER):
+        self.script = script  # or servers/h2_server.py: the same answers over HTTP/2
         self.dir = tempfile.mkdtemp(prefix="tokshim-it-")
         self.certs = testca.make_ca(os.path.join(self.dir, "ca"))
         self.ca = self.certs["ca"]
@@ -100,7 +101,7 @@ class Servers:
     def start(self):
         ports_file = os.path.join(self.dir, "ports.json")
         self.proc = subprocess.Popen(
-            [PYTHON, SERVER, "--cert", self.certs["cert"], "--key", self.certs["key"],
+            [PYTHON, self.script, "--cert", self.certs["cert"], "--key", self.certs["key"],
              "--ports-file", ports_file, "--log", self.log],
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "server.err"), "w"),
             start_new_session=True)

@@ -1,8 +1,9 @@
 /*
  * payload.h - the store's private payload codec: the four parts of one exchange (heads and
- * bodies) behind a small header, compressed with zstd level 1. Only store.c uses it; the
- * public side is struct payload, store_payload_get and payload_release in store.h. The byte
- * layout is in docs/record-format.md.
+ * bodies) behind a small header, in one zstd frame: compressed at level 1, or stored as they are
+ * when small (payload.c says why). Only store.c uses it; the public side is struct payload,
+ * store_payload_get and payload_release in store.h. The byte layout is in
+ * docs/record-format.md.
  */
 #ifndef TOKSHIM_STORE_PAYLOAD_H
 #define TOKSHIM_STORE_PAYLOAD_H

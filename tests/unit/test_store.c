@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "store/endian.h"
 #include "store/payload.h"
@@ -593,21 +594,13 @@ out:
 	free(req);
 }
 
-static void test_payload_decode_guarded(void)
+/* Every truncation of enc is refused without reading past it; every flipped byte decodes or
+ * is refused, never crashes; the whole of it decodes to in. */
+static void check_decode_guarded(const unsigned char *enc, size_t len, const struct payload *in)
 {
-	struct payload_coder pc;
-	struct payload in, out;
-	unsigned char *enc;
-	size_t len;
+	struct payload out;
 	int bad = 0;
 
-	memset(&in, 0, sizeof(in));
-	in.req_head = record_str_of("GET / HTTP/1.1\r\n");
-	in.req_body = record_str_of("{\"model\":\"gpt-4o\",\"messages\":[]}");
-	in.resp_head = record_str_of("HTTP/1.1 200 OK\r\n");
-	in.resp_body = record_str_of("{\"usage\":{\"prompt_tokens\":3}}");
-	CHECK_INT(payload_coder_init(&pc), 0);
-	CHECK_INT(payload_encode(&pc, &in, &enc, &len), 0);
 	for (size_t l = 0; l <= len; l++) {
 		struct guard g;
 		const unsigned char *p = guard_copy(&g, enc, l);
@@ -617,7 +610,7 @@ static void test_payload_decode_guarded(void)
 			bad++;
 		if (l == len) {
 			CHECK_INT(rc, 0);
-			check_payload_eq(&out, &in);
+			check_payload_eq(&out, in);
 		}
 		payload_release(&out);
 		guard_free(&g);
@@ -635,8 +628,88 @@ static void test_payload_decode_guarded(void)
 		payload_release(&out);
 		guard_free(&g);
 	}
+}
+
+static void test_payload_decode_guarded(void)
+{
+	struct payload_coder pc;
+	struct payload in;
+	unsigned char *enc;
+	char *body = make_body(3000, 7);
+	size_t len;
+
+	memset(&in, 0, sizeof(in));
+	in.req_head = record_str_of("GET / HTTP/1.1\r\n");
+	in.req_body = record_str_of("{\"model\":\"gpt-4o\",\"messages\":[]}");
+	in.resp_head = record_str_of("HTTP/1.1 200 OK\r\n");
+	in.resp_body = record_str_of("{\"usage\":{\"prompt_tokens\":3}}");
+	CHECK_INT(payload_coder_init(&pc), 0);
+	/* Small: a stored frame. */
+	CHECK_INT(payload_encode(&pc, &in, &enc, &len), 0);
+	check_decode_guarded(enc, len, &in);
+	free(enc);
+	/* Large: a compressed one. */
+	in.resp_body = (struct record_str){ body, 3000 };
+	CHECK_INT(payload_encode(&pc, &in, &enc, &len), 0);
+	CHECK(len < 1000);
+	check_decode_guarded(enc, len, &in);
 	free(enc);
 	payload_coder_release(&pc);
+	free(body);
+}
+
+/*
+ * Payloads under 1 KiB are stored uncompressed in a zstd frame of one raw block: exactly 36 +
+ * 12 + their bytes, and a plain zstd decoder reads the frame back. From 1 KiB they are
+ * compressed. A small payload compressed by zstd, as every payload was written before,
+ * still decodes (old stores read unchanged).
+ */
+static void test_payload_stored(void)
+{
+	static const size_t sizes[] = { 0, 1, 500, 1023, 1024, 4000 };
+	struct payload_coder pc;
+	struct payload in, out;
+	char *body = make_body(4000, 11), raw[4000];
+	unsigned char *enc, old[512];
+	size_t len, n;
+
+	CHECK_INT(payload_coder_init(&pc), 0);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		memset(&in, 0, sizeof(in));
+		in.resp_body = (struct record_str){ sizes[i] ? body : NULL, (uint32_t)sizes[i] };
+		in.resp_body_size = sizes[i] + 5;
+		CHECK_INT(payload_encode(&pc, &in, &enc, &len), 0);
+		if (sizes[i] < 1024) {
+			CHECK_INT(len, 36 + 12 + sizes[i]);
+			CHECK(memcmp(enc + 36 + 12, body, sizes[i]) == 0);
+		} else {
+			CHECK(len < sizes[i] / 2);
+		}
+		n = ZSTD_decompress(raw, sizeof(raw), enc + 36, len - 36);
+		CHECK(!ZSTD_isError(n) && n == sizes[i] && memcmp(raw, body, n) == 0);
+		CHECK_INT(payload_decode(enc, len, &out), 0);
+		check_payload_eq(&out, &in);
+		payload_release(&out);
+		free(enc);
+	}
+	/* An old writer's payload: the same header, then the parts compressed at level 1. */
+	memset(&in, 0, sizeof(in));
+	in.req_head = record_str_of("POST /v1/chat/completions HTTP/1.1\r\n");
+	in.req_body = (struct record_str){ body, 200 };
+	memcpy(raw, in.req_head.p, in.req_head.n);
+	memcpy(raw + in.req_head.n, body, 200);
+	memset(old, 0, 36);
+	endian_put_le16(old, 1);
+	endian_put_le16(old + 2, 36);
+	endian_put_le32(old + 4, in.req_head.n);
+	endian_put_le32(old + 8, 200);
+	n = ZSTD_compress(old + 36, sizeof(old) - 36, raw, in.req_head.n + 200, 1);
+	CHECK(!ZSTD_isError(n) && old[36 + 4] != 0xA0);
+	CHECK_INT(payload_decode(old, 36 + n, &out), 0);
+	check_payload_eq(&out, &in);
+	payload_release(&out);
+	payload_coder_release(&pc);
+	free(body);
 }
 
 struct counters_seen {
@@ -1320,6 +1393,7 @@ int main(void)
 	RUN(test_get);
 	RUN(test_payload);
 	RUN(test_payload_decode_guarded);
+	RUN(test_payload_stored);
 	RUN(test_counters);
 	RUN(test_info_and_modes);
 	RUN(test_foreign_and_missing);

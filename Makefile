@@ -102,6 +102,13 @@ $(LIB): $(SHIM_OBJ) $(CORE_OBJ)
 $(CLI): $(ANALYZER_OBJ) $(CORE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CLI)
 
+# Unit tests of the CLI's library files link the analyzer objects too (all but main).
+CLI_LIB_OBJ := $(filter-out $(BUILD)/obj/analyzer/main.o,$(ANALYZER_OBJ))
+
+$(BUILD)/tests/test_cli_%: tests/unit/test_cli_%.c $(CLI_LIB_OBJ) $(CORE_OBJ) tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CLI_LIB_OBJ) $(CORE_OBJ) $(LIBS_CLI)
+
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) tests/unit/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS_CLI)

@@ -2,13 +2,10 @@
  * test_cli_format.c - unit tests of the CLI's library code: exact money and time formatting,
  * JSON string escaping, time parsing for --since/--until, and the reassembly of recorded
  * streams (the shared fixtures) that `tokshim show` prints.
- *
- * The Makefile links unit tests with the store/http/providers objects only, not with the
- * analyzer's, so the analyzer files under test are compiled into this binary directly.
  */
-#include "analyzer/exchange.c"
-#include "analyzer/filter.c"
-#include "analyzer/format.c"
+#include "analyzer/exchange.h"
+#include "analyzer/filter.h"
+#include "analyzer/format.h"
 
 #include "tests/unit/check.h"
 

@@ -481,7 +481,7 @@ static int dir_feed(struct h2_conn *h, enum capture_dir dir, const uint8_t *p, s
 
 	if (d->preface_left > 0) {
 		n = len < d->preface_left ? len : d->preface_left;
-		if (memcmp(p, H2_PREFACE + (H2_PREFACE_LEN - d->preface_left), n) != 0)
+		if (memcmp(p, &H2_PREFACE[H2_PREFACE_LEN - d->preface_left], n) != 0)
 			return -1;
 		d->preface_left -= n;
 		p += n;

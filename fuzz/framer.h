@@ -1,8 +1,8 @@
 /*
  * framer.h - the shared body of the stream-framing targets (fuzz_sse.c, fuzz_ndjson.c,
  * fuzz_jsonarray.c, fuzz_eventstream.c): their parsers differ in type but not in shape (init,
- * feed, finish, release, events and dropped counters), so each target fills a struct
- * framer_ops and calls framer_fuzz.
+ * feed, finish, release, events and dropped counters), so each target is one
+ * FRAMER_TARGET line.
  *
  * Input: a byte choosing max_event (low 2 bits: 1, 16, 4 KiB or the default), a split seed,
  * then the body. It is framed twice, whole and cut into pieces: both runs must deliver the
@@ -18,7 +18,7 @@
 struct framer_ops {
 	void (*init)(void *p, size_t max_event, stream_event_fn fn, void *ctx);
 	int (*feed)(void *p, const char *data, size_t len); /* 0, or < 0: the parser gave up */
-	void (*finish)(void *p);                             /* NULL when it has none */
+	void (*finish)(void *p);
 	void (*release)(void *p);
 	void (*counts)(const void *p, uint64_t *events, uint64_t *dropped);
 };
@@ -59,8 +59,7 @@ static uint64_t framer_run(const struct framer_ops *ops, void *p, struct framer_
 		ops->feed(p, (const char *)data + pos, k);
 		pos += k;
 	}
-	if (ops->finish != NULL)
-		ops->finish(p);
+	ops->finish(p);
 	ops->counts(p, &events, &dropped);
 	FUZZ_CHECK(events == r->events);
 	ops->release(p);
@@ -84,5 +83,42 @@ static void framer_fuzz(const struct framer_ops *ops, void *p1, void *p2, const 
 	FUZZ_CHECK(dropped_whole == dropped_cut);
 	FUZZ_CHECK(whole.events == cut.events && whole.hash == cut.hash);
 }
+
+/*
+ * The adapters and entry point of a target whose parser is struct PREFIX with functions
+ * PREFIX_init, _feed, _release and counters events and dropped; FINISH is the statement that
+ * ends the body (PREFIX_finish(p), or (void)p for a parser without one).
+ */
+#define FRAMER_TARGET(PREFIX, FINISH)                                                   \
+	static void framer_init(void *p, size_t max_event, stream_event_fn fn, void *ctx) \
+	{                                                                               \
+		PREFIX##_init(p, max_event, fn, ctx);                                   \
+	}                                                                               \
+	static int framer_feed(void *p, const char *data, size_t len)                   \
+	{                                                                               \
+		return PREFIX##_feed(p, data, len);                                     \
+	}                                                                               \
+	static void framer_finish(void *p)                                              \
+	{                                                                               \
+		FINISH;                                                                 \
+	}                                                                               \
+	static void framer_release(void *p)                                             \
+	{                                                                               \
+		PREFIX##_release(p);                                                    \
+	}                                                                               \
+	static void framer_counts(const void *p, uint64_t *events, uint64_t *dropped)   \
+	{                                                                               \
+		const struct PREFIX *parser = p;                                        \
+		*events = parser->events;                                               \
+		*dropped = parser->dropped;                                             \
+	}                                                                               \
+	static const struct framer_ops framer_ops_of = {                                \
+		framer_init, framer_feed, framer_finish, framer_release, framer_counts};    \
+	int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)                    \
+	{                                                                               \
+		struct PREFIX p1, p2;                                                   \
+		framer_fuzz(&framer_ops_of, &p1, &p2, data, size);                      \
+		return 0;                                                               \
+	}
 
 #endif

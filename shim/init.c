@@ -1,7 +1,8 @@
 /*
- * init.c - what happens when libtokshim.so is loaded: the thread-local guard, and fork
- * handling. Nothing else runs at load time: settings are read and the store is opened only
- * when the first LLM exchange completes, so a process that never calls an LLM is untouched.
+ * init.c - what happens when libtokshim.so is loaded: the thread-local guard, fork handling,
+ * and in node the key log option (nodetls.c). Nothing else runs at load time: settings are
+ * read and the store is opened only when the first LLM exchange completes, so a process that
+ * never calls an LLM is untouched.
  */
 #include "shim/shim.h"
 
@@ -21,4 +22,6 @@ static void atfork_child(void)
 __attribute__((constructor)) static void shim_init(void)
 {
 	pthread_atfork(NULL, NULL, atfork_child);
+	/* Before node's main() reads NODE_OPTIONS: the one thing that cannot wait (nodetls.c). */
+	shim_node_init();
 }

@@ -80,6 +80,37 @@ void shim_fd_data_iov(int fd, enum capture_dir dir, const struct iovec *iov, int
 void shim_fd_end(int fd, int closing);
 /* Is fd a tracked socket? The fast test every read/write hook makes first. */
 int shim_fd_tracked(int fd);
+/* Node: tries again every socket whose TLS records wait for key log lines (nodetls.c's
+ * reader thread calls it when lines came). */
+void shim_conns_node_retry(void);
+
+/* ---- Node.js (nodetls.c) ---- */
+
+/* Set once at load when this process is node and a TLS key log is there to read: the one test
+ * the socket hooks make before they hand a TLS connection to a decryptor. */
+extern int shim_node_tls;
+
+/* Called by the constructor: in node, adds --tls-keylog to NODE_OPTIONS (see nodetls.c). */
+void shim_node_init(void);
+
+/* Receives one connection's decrypted application data (called during shim_node_conn_feed or
+ * shim_node_conn_retry, with the caller's connection lock held). */
+typedef void (*shim_node_plain_fn)(void *owner, enum capture_dir dir, const void *data,
+				   size_t len);
+struct shim_node_conn;
+/* A TLS connection of node's, from its first byte out. NULL when out of memory. */
+struct shim_node_conn *shim_node_conn_new(shim_node_plain_fn plain, void *owner);
+/* Ciphertext that crossed the socket. Returns 0, or -1 once the connection cannot be followed
+ * (then stop feeding). */
+int shim_node_conn_feed(struct shim_node_conn *c, enum capture_dir dir, const struct iovec *iov,
+			int iovcnt, size_t len);
+/* Do records wait for key log lines? */
+int shim_node_conn_waiting(const struct shim_node_conn *c);
+/* Tries the waiting records again (at the end of the connection, or when lines came).
+ * Returns as shim_node_conn_feed. */
+int shim_node_conn_retry(struct shim_node_conn *c);
+/* NULL is allowed. */
+void shim_node_conn_free(struct shim_node_conn *c);
 
 /* ---- budgets (gate.c; docs/budgets.md) ---- */
 

@@ -1,0 +1,225 @@
+#!/usr/bin/python3
+"""test_node.py - Node.js agents on the real `openai` and `@anthropic-ai/sdk` npm packages.
+
+`node` links OpenSSL statically, so the SSL hooks never see its TLS: the shim adds
+--tls-keylog to NODE_OPTIONS from its constructor, reads the secrets from a FIFO, and decrypts
+the records its socket hooks see (shim/nodetls.c, capture/tlsdec.c). Each test runs the agent
+(clients/node/agent.js) without the shim, then under it, and asserts the same stdout, the same
+requests at the server and the exact records. TLS 1.3 and 1.2 with each AEAD cipher are chosen
+with NODE_OPTIONS (--tls-max-v1.2, --tls-cipher-list), the agent unchanged.
+
+Setup installs the pinned SDKs (clients/node/package.json and package-lock.json) with
+`npm ci` into $TOKSHIM_BUILD/node when they are not there yet: the npm registry is the only
+place they come from.
+"""
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from harness import expect, expect_eq, test  # noqa: E402
+import provider_server  # noqa: E402
+
+NODE_SRC = os.path.join(h.HERE, "clients", "node")
+NODE_DIR = os.path.join(h.BUILD, "node")
+AGENT_JS = os.path.join(NODE_SRC, "agent.js")
+AGENT = "node-agent"
+
+# (sdk, model, prompt, max_tokens, stream): one call of each kind the SDKs make.
+CALLS = [
+    ("openai", "gpt-4o", "Say hi", 5, False),
+    ("openai", "gpt-4o", "Say hi twice", 7, True),
+    ("anthropic", "claude-sonnet-4-0", "Hello", 6, False),
+    ("anthropic", "claude-sonnet-4-0", "Hello again", 4, True),
+]
+
+
+class Ctx:
+    pass
+
+
+def npm_install():
+    """npm ci of the pinned SDKs into build/node, unless the same lock is installed there."""
+    lock = os.path.join(NODE_SRC, "package-lock.json")
+    have = os.path.join(NODE_DIR, "package-lock.json")
+    if os.path.isdir(os.path.join(NODE_DIR, "node_modules", "openai")) and \
+            os.path.exists(have) and filecmp.cmp(lock, have, shallow=False):
+        return
+    shutil.rmtree(NODE_DIR, ignore_errors=True)
+    os.makedirs(NODE_DIR)
+    for f in ("package.json", "package-lock.json"):
+        shutil.copy(os.path.join(NODE_SRC, f), NODE_DIR)
+    p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", NODE_DIR],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    if p.returncode != 0:
+        raise h.Failure("npm ci failed: " + p.stdout.decode(errors="replace")[-800:])
+
+
+def setup():
+    for path in (h.SHIM, h.CLI):
+        if not os.path.exists(path):
+            raise h.Failure("%s does not exist: build first (make), or set TOKSHIM_BUILD" % path)
+    npm_install()
+    c = Ctx()
+    c.servers = h.Servers().start()
+    c.dir = tempfile.mkdtemp(prefix="tokshim-node-test-")
+    return c
+
+
+def teardown(c):
+    if c:
+        c.servers.stop()
+        shutil.rmtree(c.dir, ignore_errors=True)
+
+
+def agent_argv(c, calls):
+    tls = c.servers.tls
+    spec = {"resolve": list(h.CLOUD_HOSTS),
+            "openai": "https://api.openai.com:%d/v1" % tls,
+            "anthropic": "https://api.anthropic.com:%d" % tls,
+            "calls": [{"sdk": sdk, "model": model, "max_tokens": mt, "stream": stream,
+                       "messages": [{"role": "user", "content": prompt}]}
+                      for sdk, model, prompt, mt, stream in calls]}
+    path = os.path.join(c.dir, "spec-%d.json" % len(os.listdir(c.dir)))
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    return ["node", AGENT_JS, path]
+
+
+def node_env(c, node_options=None, extra=None):
+    env = {"NODE_EXTRA_CA_CERTS": c.servers.ca,
+           "TOKSHIM_NODE_MODULES": os.path.join(NODE_DIR, "node_modules")}
+    if node_options:
+        env["NODE_OPTIONS"] = node_options
+    env.update(extra or {})
+    return env
+
+
+def want(calls, seen):
+    """The records these calls must make, from the request bodies the server received."""
+    expect_eq(len(seen), len(calls), "requests the server received")
+    out = []
+    for (sdk, model, _, _, stream), s in zip(calls, seen):
+        body = __import__("base64").b64decode(s["body_b64"])
+        path = s["target"]
+        usage = provider_server.expected_usage(path, body)
+        if sdk == "openai":
+            out.append(h.want_record("openai", "chat.completions", model,
+                                     provider_server.response_model(model), usage,
+                                     host="api.openai.com", path=path, agent=AGENT,
+                                     stream=stream))
+        else:
+            out.append(h.want_record("anthropic", "messages", model,
+                                     provider_server.response_model(model), usage,
+                                     host="api.anthropic.com", path=path, agent=AGENT,
+                                     stream=stream))
+    return out
+
+
+def run_pair(c, calls, node_options=None, via_cli=True, extra_env=None):
+    """The agent without the shim, then with it. Returns (records, shim run, base run)."""
+    argv = agent_argv(c, calls)
+    env = node_env(c, node_options, extra_env)
+    base = h.run(argv, env=env)
+    seen0 = c.servers.requests_seen()
+    expect_eq(base.rc, 0, "agent exit status without the shim (%s)" %
+              (base.stdout + base.stderr).decode(errors="replace")[-400:])
+    db = h.tmp_store()
+    got = h.run(argv, shim=not via_cli, via_cli=via_cli, db=db, agent=AGENT, env=env)
+    seen1 = c.servers.requests_seen()
+    expect_eq(got.rc, 0, "agent exit status with the shim (%s)" %
+              (got.stdout + got.stderr).decode(errors="replace")[-400:])
+    expect_eq(got.stdout, base.stdout, "agent stdout with the shim (vs without)")
+    key = ("method", "target", "body_sha256", "body_len", "tls")
+    expect_eq([{k: s[k] for k in key} for s in seen1], [{k: s[k] for k in key} for s in seen0],
+              "requests received by the server with the shim (vs without)")
+    return h.records(db), got, seen1
+
+
+def check_calls(c, calls, node_options=None, via_cli=True):
+    recs, _, seen = run_pair(c, calls, node_options, via_cli)
+    h.check(recs, want(calls, seen))
+
+
+@test
+def node_sdks_tls13_aes256_tokshim_run(c):
+    """Node's default: TLS 1.3, TLS_AES_256_GCM_SHA384; every kind of call, `tokshim run`."""
+    check_calls(c, CALLS)
+
+
+@test
+def node_sdks_tls13_aes128_ld_preload(c):
+    check_calls(c, CALLS[:2], "--tls-cipher-list=TLS_AES_128_GCM_SHA256", via_cli=False)
+
+
+@test
+def node_sdks_tls13_chacha20(c):
+    check_calls(c, CALLS[2:], "--tls-cipher-list=TLS_CHACHA20_POLY1305_SHA256")
+
+
+@test
+def node_sdks_tls12_aes128_gcm(c):
+    check_calls(c, CALLS[:2], "--tls-max-v1.2 --tls-cipher-list=ECDHE-ECDSA-AES128-GCM-SHA256")
+
+
+@test
+def node_sdks_tls12_aes256_gcm(c):
+    check_calls(c, CALLS[2:], "--tls-max-v1.2 --tls-cipher-list=ECDHE-ECDSA-AES256-GCM-SHA384")
+
+
+@test
+def node_sdks_tls12_chacha20(c):
+    check_calls(c, CALLS[1:3], "--tls-max-v1.2 --tls-cipher-list=ECDHE-ECDSA-CHACHA20-POLY1305")
+
+
+@test
+def node_keylog_off_records_nothing(c):
+    """TOKSHIM_NODE_KEYLOG=off: NODE_OPTIONS untouched, nothing decrypted, nothing recorded."""
+    recs, got, _ = run_pair(c, CALLS[:1], extra_env={"TOKSHIM_NODE_KEYLOG": "off"})
+    expect_eq(recs, [], "records with TOKSHIM_NODE_KEYLOG=off")
+    expect(b"tls-keylog" not in got.stderr, "node was given a key log: %r" % got.stderr[-300:])
+
+
+@test
+def node_user_keylog_file_is_read(c):
+    """A key log file the user already set is read as it is; no FIFO is made."""
+    path = os.path.join(c.dir, "user-keys.log")
+    calls = CALLS[:1]
+    recs, _, seen = run_pair(c, calls, "--tls-keylog=" + path)
+    h.check(recs, want(calls, seen))
+    with open(path) as f:
+        labels = sorted(set(line.split()[0] for line in f if line.strip()))
+    expect_eq(labels, ["CLIENT_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0",
+                       "EXPORTER_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                       "SERVER_TRAFFIC_SECRET_0"], "labels in the user's key log")
+
+
+@test
+def node_keylog_fifo_removed_at_exit(c):
+    """The FIFO and its folder live as long as the process, in XDG_RUNTIME_DIR."""
+    run_dir = os.path.join(c.dir, "xdg")
+    os.mkdir(run_dir, 0o700)
+    calls = CALLS[:1]
+    recs, got, seen = run_pair(c, calls, extra_env={"XDG_RUNTIME_DIR": run_dir})
+    h.check(recs, want(calls, seen))
+    expect(("%s/tokshim-node-" % run_dir).encode() in got.stderr,
+           "node's key log warning names no FIFO in XDG_RUNTIME_DIR: %r" % got.stderr[-300:])
+    expect_eq(os.listdir(run_dir), [], "left in XDG_RUNTIME_DIR after the run")
+
+
+@test
+def non_node_process_keeps_node_options(c):
+    """Only node gets the option: a shell under the shim sees NODE_OPTIONS as it was."""
+    env = node_env(c, "--max-old-space-size=64")
+    got = h.run(["sh", "-c", 'printf "%s" "$NODE_OPTIONS"'], via_cli=True, db=h.tmp_store(),
+                env=env)
+    expect_eq(got.stdout, b"--max-old-space-size=64", "NODE_OPTIONS seen by sh")
+
+
+if __name__ == "__main__":
+    h.main(setup, teardown)

@@ -218,9 +218,15 @@ static struct exchange *exchange_new(const struct exchange_env *c, const struct 
 	x->start_real_ns = start_real_ns;
 	x->start_mono_ns = start_mono_ns;
 	x->retry_after = -1;
-	x->local = capture_is_local(host, c->peer_len ? (const struct sockaddr *)&c->peer : NULL,
-				    c->cfg->local_hosts, m->name != NULL && !m->local);
+	exchange_relocate(c, x);
 	return x;
+}
+
+void exchange_relocate(const struct exchange_env *env, struct exchange *x)
+{
+	x->local = capture_is_local(x->host,
+				    env->peer_len ? (const struct sockaddr *)&env->peer : NULL,
+				    env->cfg->local_hosts, x->match.name != NULL && !x->match.local);
 }
 
 struct exchange *exchange_for_request(const struct exchange_env *env, const struct http_head *h,

@@ -49,6 +49,9 @@ int64_t exchange_clock_ns(clockid_t id);
 struct exchange *exchange_for_request(const struct exchange_env *env, const struct http_head *h,
 				      int64_t start_real_ns, int64_t start_mono_ns);
 
+/* The carrier learnt env's peer after the request: the exchange's locality follows it. */
+void exchange_relocate(const struct exchange_env *env, struct exchange *x);
+
 /* Request body bytes (as sent: Content-Encoding is not undone). */
 void exchange_request_body(struct exchange *x, const char *data, size_t len);
 

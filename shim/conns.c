@@ -128,6 +128,16 @@ static void tconn_feed(struct tconn *t, enum capture_dir dir, const struct iovec
 	pthread_mutex_unlock(&t->lock);
 }
 
+/* Bytes moved inside libcurl: the connection is libcurl's, captured by its hooks at the HTTP
+ * layer (shim.h, shim_curl_depth). Marks it done for good and says so. */
+static int tconn_curl_owned(struct tconn *t)
+{
+	if (shim_curl_depth == 0)
+		return 0;
+	__atomic_store_n(&t->done, 1, __ATOMIC_RELAXED);
+	return 1;
+}
+
 static void tconn_eof(struct tconn *t)
 {
 	pthread_mutex_lock(&t->lock);
@@ -180,7 +190,7 @@ void shim_tls_data(void *ssl, int fd, enum capture_dir dir, const void *data, si
 
 	shim_busy = 1;
 	t = ssl_lookup(ssl, 1, 0);
-	if (t == NULL || tconn_done(t))
+	if (t == NULL || tconn_done(t) || tconn_curl_owned(t))
 		goto out;
 	if (!t->peer_known && fd >= 0) {
 		socklen_t n = sizeof(t->peer);
@@ -297,7 +307,7 @@ void shim_fd_data_iov(int fd, enum capture_dir dir, const struct iovec *iov, int
 	struct tconn *t = fd_conn(fd);
 	const unsigned char *first;
 
-	if (t == NULL || len == 0)
+	if (t == NULL || len == 0 || tconn_curl_owned(t))
 		return;
 	shim_busy = 1;
 	/* A TLS handshake record (0x16) as the first byte out: the SSL hooks own this traffic,

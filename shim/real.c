@@ -19,9 +19,15 @@ void *shim_real_libc(const char *name)
 	return dlsym(RTLD_NEXT, name);
 }
 
-static int find_libssl(struct dl_phdr_info *info, size_t size, void *arg)
+/* What find_lib looks for (a library's file name prefix) and where it puts its path. */
+struct lib_search {
+	const char *prefix;
+	char path[PATH_MAX];
+};
+
+static int find_lib(struct dl_phdr_info *info, size_t size, void *arg)
 {
-	char *path = arg;
+	struct lib_search *ls = arg;
 	const char *name = info->dlpi_name;
 	const char *base;
 	size_t n;
@@ -31,32 +37,38 @@ static int find_libssl(struct dl_phdr_info *info, size_t size, void *arg)
 		return 0;
 	base = strrchr(name, '/');
 	base = base ? base + 1 : name;
-	if (strncmp(base, "libssl.so", 9) != 0)
+	if (strncmp(base, ls->prefix, strlen(ls->prefix)) != 0)
 		return 0;
 	n = strlen(name);
 	if (n >= PATH_MAX)
 		return 0;
-	memcpy(path, name, n + 1);
+	memcpy(ls->path, name, n + 1);
 	return 1;
 }
 
-void *shim_real_ssl(const char *name)
+void *shim_real_in(const char *lib_prefix, const char *name)
 {
-	char path[PATH_MAX];
+	struct lib_search ls;
 	void *sym = dlsym(RTLD_NEXT, name);
 	void *handle;
 
 	if (sym != NULL)
 		return sym;
-	path[0] = '\0';
-	dl_iterate_phdr(find_libssl, path);
-	if (path[0] == '\0')
+	ls.prefix = lib_prefix;
+	ls.path[0] = '\0';
+	dl_iterate_phdr(find_lib, &ls);
+	if (ls.path[0] == '\0')
 		return NULL;
-	handle = dlopen(path, RTLD_LAZY | RTLD_NOLOAD);
+	handle = dlopen(ls.path, RTLD_LAZY | RTLD_NOLOAD);
 	if (handle == NULL)
 		return NULL;
 	sym = dlsym(handle, name);
-	/* Drops only the reference RTLD_NOLOAD took: whoever loaded libssl keeps it loaded. */
+	/* Drops only the reference RTLD_NOLOAD took: whoever loaded the library keeps it loaded. */
 	dlclose(handle);
 	return sym;
+}
+
+void *shim_real_ssl(const char *name)
+{
+	return shim_real_in("libssl.so", name);
 }

@@ -35,6 +35,10 @@ void *shim_real_libc(const char *name);
  */
 void *shim_real_ssl(const char *name);
 
+/* The same search for any library: lib_prefix is the start of its file name ("libgnutls.so",
+ * "libcurl"). NULL when no loaded library defines name. */
+void *shim_real_in(const char *lib_prefix, const char *name);
+
 /* Resolves a real function once per process into *slot (an atomic pointer). */
 #define SHIM_REAL(slot, resolver, name)                                                     \
 	({                                                                                  \
@@ -45,6 +49,15 @@ void *shim_real_ssl(const char *name);
 		}                                                                           \
 		p_;                                                                         \
 	})
+
+/* ---- libcurl (hooks_curl.c) ---- */
+
+/* > 0 while this thread runs inside libcurl (curl_easy_perform, curl_multi_perform …) and not
+ * inside one of the program's callbacks: every byte libcurl moves, it moves inside one of its
+ * own calls on the calling thread, and its transfers are captured at the HTTP layer by the
+ * libcurl hooks. A TLS or socket connection that carries bytes while it is set belongs to
+ * libcurl: conns.c marks it done, so those bytes are never counted twice. */
+extern __thread int shim_curl_depth __attribute__((tls_model("initial-exec")));
 
 /* ---- configuration and diagnostics (config.c) ---- */
 

@@ -1,0 +1,773 @@
+/*
+ * hooks_curl.c - libcurl programs captured at the HTTP layer: whatever libcurl speaks on the
+ * wire (HTTP/1.1, HTTP/2, HTTP/3 over its own QUIC), the program's callbacks see HTTP, and so
+ * do we.
+ *
+ * libcurl cannot tell us an option back, so curl_easy_setopt is hooked to remember what the
+ * program set: URL, method, headers, request body (POSTFIELDS or a READFUNCTION) and its write,
+ * header and read callbacks with their data pointers. When a transfer starts (curl_easy_perform,
+ * curl_multi_add_handle) and its URL is an LLM call, our own callbacks are put in front of the
+ * program's: each calls the program's callback (or libcurl's default, fwrite/fread, exactly as
+ * libcurl would) with the same arguments and returns its result unchanged, and looks at the
+ * bytes only when the program accepted them (a paused write is delivered again later). When the
+ * transfer ends (curl_easy_perform returns, curl_multi_info_read hands out its DONE message,
+ * curl_multi_remove_handle, curl_easy_cleanup) the program's own callbacks are set back and the
+ * exchange emits its record.
+ *
+ * The rule against counting twice: libcurl moves every byte inside one of its own calls on the
+ * calling thread, so while a thread is inside curl_easy_perform / curl_multi_perform /
+ * curl_multi_socket_action (and not inside a callback of the program) shim_curl_depth is set,
+ * and conns.c hands any TLS or socket connection that moves bytes then to libcurl for good. One
+ * thread driving many handles through one multi handle is covered the same way.
+ *
+ * Not captured: handles created before the shim saw them (not through curl_easy_init or
+ * curl_easy_duphandle), URLs given as a CURLU handle, CURLOPT_HEADER (headers mixed into the
+ * body), multipart (MIMEPOST) bodies (the record is made, the request body is empty), and
+ * CONNECT_ONLY with curl_easy_send/recv (those bytes go through the TLS and socket hooks as
+ * usual, since they run outside the calls above).
+ *
+ * The shim does not link libcurl: every real function is resolved at run time from the libcurl
+ * the program loaded.
+ */
+#define CURL_DISABLE_TYPECHECK 1
+/* CURLOPT_HTTPPOST is deprecated, but programs still set it and we must follow them. */
+#define CURL_DISABLE_DEPRECATION 1
+#include <curl/curl.h>
+
+#include "shim/shim.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "capture/exchange.h"
+
+#define URL_MAX 8192
+#define HANDLE_BUCKETS 256
+
+__thread int shim_curl_depth __attribute__((tls_model("initial-exec")));
+
+static void *real_init, *real_dup, *real_reset, *real_cleanup, *real_setopt, *real_perform;
+static void *real_getinfo, *real_madd, *real_mremove, *real_minfo, *real_mperform;
+static void *real_msocket, *real_msocket_all;
+
+#define CURLFN(slot, name) SHIM_REAL(slot, curl_real, name)
+
+static void *curl_real(const char *name)
+{
+	return shim_real_in("libcurl", name);
+}
+
+/* What the program set on one easy handle, and the transfer in flight on it. */
+struct chandle {
+	CURL *h;
+	struct chandle *next;
+	/* the program's options */
+	curl_write_callback write_fn, header_fn;
+	curl_read_callback read_fn;
+	void *write_data, *header_data, *read_data;
+	const char *postfields;
+	char *postfields_copy; /* CURLOPT_COPYPOSTFIELDS: libcurl's copy is out of reach */
+	curl_off_t postfieldsize; /* -1: strlen */
+	const char *method;       /* GET, HEAD, POST, PUT as libcurl picks it */
+	char custom[16];          /* CURLOPT_CUSTOMREQUEST */
+	struct curl_slist *headers;
+	char *url;
+	int decoded;              /* CURLOPT_ACCEPT_ENCODING: libcurl undoes Content-Encoding */
+	int header_in_body;       /* CURLOPT_HEADER */
+	int mime;                 /* multipart body */
+	/* the transfer */
+	int active;
+	int wrapped_read;
+	struct exchange_env env;
+	struct exchange *x;
+	int resp_begun;
+	int peer_known;
+	char *head;               /* the latest response head's lines (HTTP_HEAD_MAX) */
+	size_t head_len;
+	int status;
+};
+
+static struct chandle *table[HANDLE_BUCKETS];
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned bucket(const void *h)
+{
+	return (unsigned)((((uintptr_t)h) >> 4) * 0x9E3779B97F4A7C15ull >> 56) % HANDLE_BUCKETS;
+}
+
+static void options_default(struct chandle *c)
+{
+	c->write_fn = c->header_fn = NULL;
+	c->read_fn = NULL;
+	c->write_data = stdout; /* libcurl's defaults (Curl_init_userdefined) */
+	c->read_data = stdin;
+	c->header_data = NULL;
+	c->postfields = NULL;
+	free(c->postfields_copy);
+	c->postfields_copy = NULL;
+	c->postfieldsize = -1;
+	c->method = "GET";
+	c->custom[0] = '\0';
+	c->headers = NULL;
+	free(c->url);
+	c->url = NULL;
+	c->decoded = c->header_in_body = c->mime = 0;
+}
+
+/* Finds the state of h; with add (a new handle), adds fresh state first. NULL: unknown / no
+ * memory. remove unlinks it (the caller frees). */
+static struct chandle *handle_find(CURL *h, int add, int remove)
+{
+	unsigned b = bucket(h);
+	struct chandle *c, **pp;
+
+	pthread_mutex_lock(&table_lock);
+	for (pp = &table[b]; *pp != NULL && (*pp)->h != h; pp = &(*pp)->next)
+		;
+	c = *pp;
+	if (c != NULL && remove) {
+		*pp = c->next;
+	} else if (c == NULL && add) {
+		c = calloc(1, sizeof(*c));
+		if (c != NULL) {
+			options_default(c);
+			c->h = h;
+			c->next = table[b];
+			table[b] = c;
+		}
+	}
+	pthread_mutex_unlock(&table_lock);
+	return c;
+}
+
+/* ---- remembering options ---------------------------------------------------------------- */
+
+static char *dup_capped(const char *s, size_t n, size_t max)
+{
+	char *d;
+
+	if (n > max)
+		return NULL;
+	d = malloc(n + 1);
+	if (d != NULL) {
+		memcpy(d, s, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+static void remember_long(struct chandle *c, CURLoption opt, long v)
+{
+	switch (opt) {
+	case CURLOPT_POST:
+		c->method = v ? "POST" : "GET";
+		break;
+	case CURLOPT_NOBODY:
+		if (v)
+			c->method = "HEAD";
+		else if (strcmp(c->method, "HEAD") == 0)
+			c->method = "GET";
+		break;
+	case CURLOPT_UPLOAD:
+		c->method = v ? "PUT" : "GET";
+		break;
+	case CURLOPT_HTTPGET:
+		if (v) {
+			c->method = "GET";
+			c->mime = 0;
+		}
+		break;
+	case CURLOPT_POSTFIELDSIZE:
+		c->postfieldsize = v;
+		break;
+	case CURLOPT_HEADER:
+		c->header_in_body = v != 0;
+		break;
+	default:
+		break;
+	}
+}
+
+static void remember_ptr(struct chandle *c, CURLoption opt, void *p)
+{
+	switch (opt) {
+	case CURLOPT_URL:
+		free(c->url);
+		c->url = p ? dup_capped(p, strlen(p), URL_MAX) : NULL;
+		break;
+	case CURLOPT_WRITEFUNCTION:
+		c->write_fn = (curl_write_callback)p;
+		break;
+	case CURLOPT_WRITEDATA:
+		c->write_data = p;
+		break;
+	case CURLOPT_HEADERFUNCTION:
+		c->header_fn = (curl_write_callback)p;
+		break;
+	case CURLOPT_HEADERDATA:
+		c->header_data = p;
+		break;
+	case CURLOPT_READFUNCTION:
+		c->read_fn = (curl_read_callback)p;
+		break;
+	case CURLOPT_READDATA:
+		c->read_data = p;
+		break;
+	case CURLOPT_POSTFIELDS:
+	case CURLOPT_COPYPOSTFIELDS:
+		free(c->postfields_copy);
+		c->postfields_copy = NULL;
+		c->postfields = p;
+		if (p != NULL && opt == CURLOPT_COPYPOSTFIELDS) {
+			size_t n = c->postfieldsize >= 0 ? (size_t)c->postfieldsize : strlen(p);
+
+			c->postfields_copy = dup_capped(p, n, CAPTURE_PARSE_MAX);
+			c->postfields = c->postfields_copy;
+		}
+		c->method = "POST";
+		c->mime = 0;
+		break;
+	case CURLOPT_MIMEPOST:
+	case CURLOPT_HTTPPOST:
+		c->method = "POST";
+		c->mime = 1;
+		break;
+	case CURLOPT_CUSTOMREQUEST:
+		c->custom[0] = '\0';
+		if (p != NULL && strlen(p) < sizeof(c->custom))
+			memcpy(c->custom, p, strlen(p) + 1);
+		break;
+	case CURLOPT_HTTPHEADER:
+		c->headers = p;
+		break;
+	case CURLOPT_ACCEPT_ENCODING:
+		c->decoded = p != NULL;
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- the transfer ----------------------------------------------------------------------- */
+
+static CURLcode setopt_real(CURL *h, CURLoption opt, void *p)
+{
+	CURLcode (*fn)(CURL *, CURLoption, ...) = CURLFN(real_setopt, "curl_easy_setopt");
+
+	return fn != NULL ? fn(h, opt, p) : CURLE_FAILED_INIT;
+}
+
+/* The program's callback, or what libcurl does without one, called with our mark lifted: the
+ * program's own I/O in its callbacks is its own. */
+static size_t call_write(curl_write_callback fn, char *p, size_t size, size_t n, void *data)
+{
+	int depth = shim_curl_depth;
+	size_t ret;
+
+	shim_curl_depth = 0;
+	ret = fn != NULL ? fn(p, size, n, data) : fwrite(p, size, n, data);
+	shim_curl_depth = depth;
+	return ret;
+}
+
+/* The URL's host (as the Host header gives it), path and whether it is https; -1 when it is
+ * not an http(s) URL this reader follows. */
+static int url_split(const char *url, const char **auth, size_t *auth_len, const char **path,
+		     size_t *path_len, int *tls)
+{
+	const char *p = strstr(url, "://"), *end;
+
+	*tls = 0;
+	if (p != NULL) {
+		if ((size_t)(p - url) == 5 && strncasecmp(url, "https", 5) == 0)
+			*tls = 1;
+		else if ((size_t)(p - url) != 4 || strncasecmp(url, "http", 4) != 0)
+			return -1;
+		url = p + 3;
+	}
+	end = url + strcspn(url, "/?#");
+	p = memchr(url, '@', (size_t)(end - url)); /* user:password@ */
+	*auth = p ? p + 1 : url;
+	*auth_len = (size_t)(end - *auth);
+	*path = *end == '/' ? end : "/";
+	*path_len = *end == '/' ? strcspn(end, "#") : 1;
+	return *auth_len > 0 ? 0 : -1;
+}
+
+/* The request as the program set it: an exchange when it is an LLM call. */
+static void transfer_request(struct chandle *c)
+{
+	struct exchange_field f[HTTP_MAX_HEADERS];
+	struct exchange_head eh;
+	const struct curl_slist *l;
+	const char *auth, *path, *method = c->custom[0] ? c->custom : c->method;
+	size_t alen, plen, n = 0;
+	int has_ct = 0;
+
+	if (c->url == NULL || c->header_in_body ||
+	    url_split(c->url, &auth, &alen, &path, &plen, &c->env.tls) != 0)
+		return;
+	f[n++] = (struct exchange_field){ "host", 4, auth, alen };
+	for (l = c->headers; l != NULL && n < HTTP_MAX_HEADERS - 1; l = l->next) {
+		const char *colon = l->data ? strchr(l->data, ':') : NULL;
+		const char *v = colon ? colon + 1 : NULL;
+
+		if (colon == NULL)
+			continue;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (*v == '\0')
+			continue; /* "Name:" removes a header libcurl would add */
+		f[n++] = (struct exchange_field){ l->data, (size_t)(colon - l->data), v, strlen(v) };
+		has_ct |= (size_t)(colon - l->data) == 12 && strncasecmp(l->data, "content-type", 12) == 0;
+	}
+	/* what libcurl sends with POSTFIELDS when the program names no type */
+	if (!has_ct && c->postfields != NULL && strcmp(method, "POST") == 0)
+		f[n++] = (struct exchange_field){ "content-type", 12,
+						  "application/x-www-form-urlencoded", 33 };
+	if (exchange_head_build(&eh, method, path, plen, 0, f, n) != 0)
+		return;
+	c->env.cfg = shim_config();
+	c->env.emit = shim_sink_emit;
+	c->env.ctx = NULL;
+	c->env.peer_len = 0;
+	c->x = exchange_for_request(&c->env, &eh.head, exchange_clock_ns(CLOCK_REALTIME),
+				    exchange_clock_ns(CLOCK_MONOTONIC));
+	exchange_head_release(&eh);
+	if (c->x != NULL && c->postfields != NULL)
+		exchange_request_body(c->x, c->postfields,
+				      c->postfieldsize >= 0 ? (size_t)c->postfieldsize
+							    : strlen(c->postfields));
+}
+
+/* The peer libcurl connected to, for the locality, once the response begins. */
+static void transfer_peer(struct chandle *c)
+{
+	CURLcode (*getinfo)(CURL *, CURLINFO, ...) = CURLFN(real_getinfo, "curl_easy_getinfo");
+	char *ip = NULL;
+	long port = 0;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&c->env.peer;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&c->env.peer;
+
+	c->peer_known = 1;
+	if (getinfo == NULL || getinfo(c->h, CURLINFO_PRIMARY_IP, &ip) != CURLE_OK || ip == NULL)
+		return;
+	getinfo(c->h, CURLINFO_PRIMARY_PORT, &port);
+	memset(&c->env.peer, 0, sizeof(c->env.peer));
+	if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		c->env.peer_len = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		c->env.peer_len = sizeof(*s6);
+	}
+	if (c->env.peer_len > 0)
+		exchange_relocate(&c->env, c->x);
+}
+
+/* The latest response head (its lines gathered by header_cb) begins the response. */
+static void transfer_response(struct chandle *c)
+{
+	struct exchange_field f[HTTP_MAX_HEADERS];
+	struct exchange_head eh;
+	size_t n = 0;
+	char *p = c->head, *end = c->head + c->head_len;
+
+	c->resp_begun = 1;
+	while (p != NULL && p < end && n < HTTP_MAX_HEADERS) {
+		char *eol = memchr(p, '\n', (size_t)(end - p));
+		char *colon = memchr(p, ':', (size_t)((eol ? eol : end) - p));
+		char *v, *ve = eol ? eol : end;
+
+		if (colon != NULL && strncmp(p, "HTTP/", 5) != 0) {
+			for (v = colon + 1; v < ve && (*v == ' ' || *v == '\t'); v++)
+				;
+			while (ve > v && (ve[-1] == '\r' || ve[-1] == ' '))
+				ve--;
+			f[n++] = (struct exchange_field){ p, (size_t)(colon - p), v, (size_t)(ve - v) };
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	if (exchange_head_build(&eh, NULL, NULL, 0, c->status, f, n) != 0)
+		return;
+	if (exchange_begin_response(&c->env, c->x, &eh.head, c->decoded) != 0) {
+		exchange_free(c->x); /* a candidate whose answer cannot hold usage */
+		c->x = NULL;
+	}
+	exchange_head_release(&eh);
+}
+
+static size_t write_cb(char *p, size_t size, size_t n, void *data)
+{
+	struct chandle *c = data;
+	size_t ret = call_write(c->write_fn, p, size, n, c->write_data);
+	int saved = errno;
+
+	if (c->x != NULL && ret == size * n && ret > 0) {
+		shim_busy = 1;
+		if (!c->resp_begun)
+			transfer_response(c);
+		if (c->x != NULL)
+			exchange_response_body(c->x, p, ret);
+		shim_busy = 0;
+	}
+	errno = saved;
+	return ret;
+}
+
+static size_t header_cb(char *p, size_t size, size_t n, void *data)
+{
+	struct chandle *c = data;
+	size_t len = size * n, ret;
+	int saved;
+
+	/* libcurl: without a header function, the write function gets the headers when header
+	 * data is set, else nobody does */
+	if (c->header_fn != NULL)
+		ret = call_write(c->header_fn, p, size, n, c->header_data);
+	else if (c->header_data != NULL)
+		ret = call_write(c->write_fn, p, size, n, c->header_data);
+	else
+		ret = len;
+	saved = errno;
+	if (c->x != NULL && !c->resp_begun && ret == len) {
+		shim_busy = 1;
+		if (!c->peer_known)
+			transfer_peer(c);
+		exchange_response_started(c->x);
+		if (len > 5 && strncmp(p, "HTTP/", 5) == 0) { /* a new head: 1xx, redirect, final */
+			const char *sp = memchr(p, ' ', len);
+
+			c->head_len = 0;
+			c->status = sp != NULL ? atoi(sp + 1) : 0;
+		}
+		if (c->head == NULL)
+			c->head = malloc(HTTP_HEAD_MAX);
+		if (c->head != NULL && c->head_len + len <= HTTP_HEAD_MAX) {
+			memcpy(c->head + c->head_len, p, len);
+			c->head_len += len;
+		}
+		shim_busy = 0;
+	}
+	errno = saved;
+	return ret;
+}
+
+static size_t read_cb(char *p, size_t size, size_t n, void *data)
+{
+	struct chandle *c = data;
+	int depth = shim_curl_depth, saved;
+	size_t ret;
+
+	shim_curl_depth = 0;
+	ret = c->read_fn != NULL ? c->read_fn(p, size, n, c->read_data)
+				 : fread(p, size, n, c->read_data);
+	shim_curl_depth = depth;
+	saved = errno;
+	if (c->x != NULL && ret > 0 && ret <= size * n) { /* not ABORT or PAUSE */
+		shim_busy = 1;
+		exchange_request_body(c->x, p, ret);
+		shim_busy = 0;
+	}
+	errno = saved;
+	return ret;
+}
+
+/* A transfer starts on h: when it is an LLM call, our callbacks go in front. */
+static void transfer_begin(CURL *h)
+{
+	struct chandle *c = handle_find(h, 0, 0);
+
+	if (c == NULL || c->active)
+		return;
+	shim_busy = 1;
+	c->active = 1;
+	c->resp_begun = c->peer_known = 0;
+	c->head_len = 0;
+	c->status = 0;
+	transfer_request(c);
+	shim_busy = 0;
+	if (c->x == NULL)
+		return;
+	setopt_real(h, CURLOPT_WRITEFUNCTION, (void *)write_cb);
+	setopt_real(h, CURLOPT_WRITEDATA, c);
+	setopt_real(h, CURLOPT_HEADERFUNCTION, (void *)header_cb);
+	setopt_real(h, CURLOPT_HEADERDATA, c);
+	c->wrapped_read = c->postfields == NULL && !c->mime &&
+			  (strcmp(c->method, "POST") == 0 || strcmp(c->method, "PUT") == 0);
+	if (c->wrapped_read) {
+		setopt_real(h, CURLOPT_READFUNCTION, (void *)read_cb);
+		setopt_real(h, CURLOPT_READDATA, c);
+	}
+}
+
+/* The transfer on c ended (complete: libcurl said it succeeded): the program's callbacks go
+ * back and the exchange emits its record. */
+static void transfer_end(struct chandle *c, int complete)
+{
+	if (c == NULL || !c->active)
+		return;
+	c->active = 0;
+	if (c->x == NULL)
+		return;
+	setopt_real(c->h, CURLOPT_WRITEFUNCTION, (void *)c->write_fn);
+	setopt_real(c->h, CURLOPT_WRITEDATA, c->write_data);
+	setopt_real(c->h, CURLOPT_HEADERFUNCTION, (void *)c->header_fn);
+	setopt_real(c->h, CURLOPT_HEADERDATA, c->header_data);
+	if (c->wrapped_read) {
+		setopt_real(c->h, CURLOPT_READFUNCTION, (void *)c->read_fn);
+		setopt_real(c->h, CURLOPT_READDATA, c->read_data);
+	}
+	shim_busy = 1;
+	if (!c->resp_begun && c->head_len > 0)
+		transfer_response(c); /* a response without a body */
+	if (c->x != NULL)
+		exchange_emit(&c->env, c->x, complete && c->resp_begun, -1);
+	exchange_free(c->x);
+	c->x = NULL;
+	shim_busy = 0;
+}
+
+static void handle_free(struct chandle *c)
+{
+	if (c == NULL)
+		return;
+	transfer_end(c, 0);
+	options_default(c);
+	free(c->head);
+	free(c);
+}
+
+/* ---- the hooks -------------------------------------------------------------------------- */
+
+SHIM_EXPORT CURL *curl_easy_init(void)
+{
+	CURL *(*fn)(void) = CURLFN(real_init, "curl_easy_init");
+	CURL *h;
+	int saved;
+
+	if (fn == NULL)
+		return NULL;
+	h = fn();
+	saved = errno;
+	if (h != NULL && !shim_busy)
+		handle_find(h, 1, 0);
+	errno = saved;
+	return h;
+}
+
+SHIM_EXPORT CURL *curl_easy_duphandle(CURL *h)
+{
+	CURL *(*fn)(CURL *) = CURLFN(real_dup, "curl_easy_duphandle");
+	struct chandle *from, *to;
+	CURL *d;
+	int saved;
+
+	if (fn == NULL)
+		return NULL;
+	d = fn(h);
+	saved = errno;
+	from = d != NULL ? handle_find(h, 0, 0) : NULL;
+	to = from != NULL ? handle_find(d, 1, 0) : NULL;
+	if (to != NULL) {
+		/* the copy has the program's options (ours are in front only during a transfer) */
+		struct chandle *next = to->next;
+		char *url = from->url ? dup_capped(from->url, strlen(from->url), URL_MAX) : NULL;
+		char *pf = from->postfields_copy
+				   ? dup_capped(from->postfields_copy,
+						from->postfieldsize >= 0 ? (size_t)from->postfieldsize
+									 : strlen(from->postfields_copy),
+						CAPTURE_PARSE_MAX)
+				   : NULL;
+
+		memcpy(to, from, offsetof(struct chandle, active));
+		to->h = d;
+		to->next = next;
+		to->url = url;
+		to->postfields_copy = pf;
+		if (from->postfields_copy != NULL)
+			to->postfields = pf;
+	}
+	errno = saved;
+	return d;
+}
+
+SHIM_EXPORT void curl_easy_reset(CURL *h)
+{
+	void (*fn)(CURL *) = CURLFN(real_reset, "curl_easy_reset");
+	struct chandle *c = handle_find(h, 0, 0);
+
+	if (c != NULL) {
+		transfer_end(c, 0);
+		options_default(c);
+	}
+	if (fn != NULL)
+		fn(h);
+}
+
+SHIM_EXPORT void curl_easy_cleanup(CURL *h)
+{
+	void (*fn)(CURL *) = CURLFN(real_cleanup, "curl_easy_cleanup");
+
+	if (h != NULL)
+		handle_free(handle_find(h, 0, 1));
+	if (fn != NULL)
+		fn(h);
+}
+
+SHIM_EXPORT CURLcode curl_easy_setopt(CURL *h, CURLoption opt, ...)
+{
+	CURLcode (*fn)(CURL *, CURLoption, ...) = CURLFN(real_setopt, "curl_easy_setopt");
+	struct chandle *c;
+	CURLcode ret;
+	va_list ap;
+	long lv = 0;
+	curl_off_t ov = 0;
+	void *pv = NULL;
+	int saved;
+
+	if (fn == NULL)
+		return CURLE_FAILED_INIT;
+	va_start(ap, opt);
+	if (opt < CURLOPTTYPE_OBJECTPOINT)
+		lv = va_arg(ap, long);
+	else if (opt >= CURLOPTTYPE_OFF_T && opt < CURLOPTTYPE_BLOB)
+		ov = va_arg(ap, curl_off_t);
+	else
+		pv = va_arg(ap, void *);
+	va_end(ap);
+	if (opt < CURLOPTTYPE_OBJECTPOINT)
+		ret = fn(h, opt, lv);
+	else if (opt >= CURLOPTTYPE_OFF_T && opt < CURLOPTTYPE_BLOB)
+		ret = fn(h, opt, ov);
+	else
+		ret = fn(h, opt, pv);
+	if (ret != CURLE_OK || shim_busy)
+		return ret;
+	saved = errno;
+	c = handle_find(h, 0, 0);
+	if (c != NULL && opt < CURLOPTTYPE_OBJECTPOINT)
+		remember_long(c, opt, lv);
+	else if (c != NULL && opt == CURLOPT_POSTFIELDSIZE_LARGE)
+		c->postfieldsize = ov;
+	else if (c != NULL)
+		remember_ptr(c, opt, pv);
+	errno = saved;
+	return ret;
+}
+
+SHIM_EXPORT CURLcode curl_easy_perform(CURL *h)
+{
+	CURLcode (*fn)(CURL *) = CURLFN(real_perform, "curl_easy_perform");
+	CURLcode ret;
+	int saved;
+
+	if (fn == NULL)
+		return CURLE_FAILED_INIT;
+	if (!shim_busy)
+		transfer_begin(h);
+	shim_curl_depth++;
+	ret = fn(h);
+	shim_curl_depth--;
+	saved = errno;
+	if (!shim_busy)
+		transfer_end(handle_find(h, 0, 0), ret == CURLE_OK);
+	errno = saved;
+	return ret;
+}
+
+SHIM_EXPORT CURLMcode curl_multi_add_handle(CURLM *m, CURL *h)
+{
+	CURLMcode (*fn)(CURLM *, CURL *) = CURLFN(real_madd, "curl_multi_add_handle");
+	CURLMcode ret;
+
+	if (fn == NULL)
+		return CURLM_INTERNAL_ERROR;
+	ret = fn(m, h);
+	if (ret == CURLM_OK && !shim_busy) {
+		int saved = errno;
+
+		transfer_begin(h);
+		errno = saved;
+	}
+	return ret;
+}
+
+SHIM_EXPORT CURLMcode curl_multi_remove_handle(CURLM *m, CURL *h)
+{
+	CURLMcode (*fn)(CURLM *, CURL *) = CURLFN(real_mremove, "curl_multi_remove_handle");
+	struct chandle *c;
+
+	if (fn == NULL)
+		return CURLM_INTERNAL_ERROR;
+	/* No DONE message read for it: it ended as far as its response came, or was given up. */
+	c = shim_busy ? NULL : handle_find(h, 0, 0);
+	if (c != NULL && c->active)
+		transfer_end(c, c->resp_begun);
+	return fn(m, h);
+}
+
+SHIM_EXPORT CURLMsg *curl_multi_info_read(CURLM *m, int *left)
+{
+	CURLMsg *(*fn)(CURLM *, int *) = CURLFN(real_minfo, "curl_multi_info_read");
+	CURLMsg *msg;
+	int saved;
+
+	if (fn == NULL)
+		return NULL;
+	msg = fn(m, left);
+	saved = errno;
+	if (msg != NULL && msg->msg == CURLMSG_DONE && !shim_busy)
+		transfer_end(handle_find(msg->easy_handle, 0, 0), msg->data.result == CURLE_OK);
+	errno = saved;
+	return msg;
+}
+
+SHIM_EXPORT CURLMcode curl_multi_perform(CURLM *m, int *running)
+{
+	CURLMcode (*fn)(CURLM *, int *) = CURLFN(real_mperform, "curl_multi_perform");
+	CURLMcode ret;
+
+	if (fn == NULL)
+		return CURLM_INTERNAL_ERROR;
+	shim_curl_depth++;
+	ret = fn(m, running);
+	shim_curl_depth--;
+	return ret;
+}
+
+SHIM_EXPORT CURLMcode curl_multi_socket_action(CURLM *m, curl_socket_t s, int ev, int *running)
+{
+	CURLMcode (*fn)(CURLM *, curl_socket_t, int, int *) =
+		CURLFN(real_msocket, "curl_multi_socket_action");
+	CURLMcode ret;
+
+	if (fn == NULL)
+		return CURLM_INTERNAL_ERROR;
+	shim_curl_depth++;
+	ret = fn(m, s, ev, running);
+	shim_curl_depth--;
+	return ret;
+}
+
+SHIM_EXPORT CURLMcode curl_multi_socket_all(CURLM *m, int *running)
+{
+	CURLMcode (*fn)(CURLM *, int *) = CURLFN(real_msocket_all, "curl_multi_socket_all");
+	CURLMcode ret;
+
+	if (fn == NULL)
+		return CURLM_INTERNAL_ERROR;
+	shim_curl_depth++;
+	ret = fn(m, running);
+	shim_curl_depth--;
+	return ret;
+}

@@ -1,0 +1,160 @@
+#!/usr/bin/python3
+"""test_curl.py - libcurl programs captured at the HTTP layer (shim/hooks_curl.c).
+
+The `curl` command with its default protocol choice over TLS (HTTP/2 by ALPN against
+servers/h2_server.py), with --compressed (libcurl decodes the gzip body itself), and with
+--http1.1 (servers/provider_server.py); and tests/tools/curl_multi_agent.c, several transfers
+at once on libcurl's multi interface, bodies by POSTFIELDS and by READFUNCTION. Each run is
+made without and with the shim: same exit status and stdout, and exactly one record per call
+(the SSL hooks underneath must not count the same bytes again).
+"""
+import json
+import os
+
+import harness as h
+from harness import expect_eq, test
+
+import provider_server as ps
+
+OPENAI = "api.openai.com"
+ANTHROPIC = "api.anthropic.com"
+CHAT = "/v1/chat/completions"
+AGENT = "curl-agent"
+MULTI = os.path.join(h.BUILD, "tests", "curl_multi_agent")
+H2_SERVER = os.path.join(h.HERE, "servers", "h2_server.py")
+AUTH = "Authorization: Bearer sk-test-curl-0123456789"
+
+
+class Ctx:
+    pass
+
+
+def setup():
+    c = Ctx()
+    c.h1 = h.Servers().start()
+    c.h2 = h.Servers(H2_SERVER).start()
+    c.servers = c.h1
+    c.man = h.manifest()
+    return c
+
+
+def teardown(c):
+    if c:
+        c.h1.stop()
+        c.h2.stop()
+
+
+def fx_usage(c, case):
+    e = c.man[case]["expected"]
+    return {k: e[k] for k in h.TOKEN_FIELDS}
+
+
+def curl_argv(srv, host, path, body, headers, extra=()):
+    """The curl command, protocol left to curl and ALPN unless extra says otherwise."""
+    return (["curl", "-sS", "--max-time", "30", "--cacert", srv.ca,
+             "--resolve", "%s:%d:127.0.0.1" % (host, srv.tls), "https://%s:%d%s" % (host, srv.tls, path),
+             "--data-binary", "@" + h.write_temp(body), "-w", "\n%{http_version}\n"]
+            + [a for hd in headers for a in ("-H", hd)] + list(extra))
+
+
+def run_both(c, srv, argv, wants, version, sort=False):
+    """Baseline and shim runs: every answer came over version, one record per call."""
+    base = h.run(argv)
+    srv.requests_seen()
+    expect_eq(base.rc, 0, "exit status without the shim (%s)" % base.stderr[-300:])
+    expect_eq(base.stdout.count(version), len(wants),
+              "answers over %s" % version.decode().strip())
+    db = h.tmp_store()
+    got = h.run(argv, shim=True, db=db, agent=AGENT)
+    seen = srv.requests_seen()
+    expect_eq(got.rc, base.rc, "exit status with the shim (%s)" % got.stderr[-300:])
+    expect_eq(got.stdout, base.stdout, "stdout with the shim (vs without)")
+    expect_eq(len(seen), len(wants), "requests the server answered with the shim")
+    recs = h.records(db)
+    if sort:
+        recs.sort(key=lambda r: r.get("model_requested") or "")
+        wants = sorted(wants, key=lambda w: w["model_requested"])
+    h.check(recs, wants)
+    return seen
+
+
+@test
+def curl_default_http2_whole(c):
+    case = "openai_chat_nonstream_cached"
+    w = h.want_record("openai", "chat.completions", "gpt-4.1", "gpt-4.1-2025-04-14",
+                      fx_usage(c, case), host=OPENAI, path=CHAT, agent=AGENT)
+    argv = curl_argv(c.h2, OPENAI, CHAT, h.fixture_bytes(case + ".req.json"),
+                     ["Content-Type: application/json", AUTH])
+    run_both(c, c.h2, argv, [w], b"\n2\n")
+
+
+@test
+def curl_default_http2_stream_compressed(c):
+    """--compressed: libcurl asks for gzip and decodes it; the capture must not decode again."""
+    body = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 8, "stream": True,
+                       "messages": [{"role": "user", "content": "curl over h2"}]})
+    hdrs = ["content-type: application/json", "anthropic-version: 2023-06-01",
+            "x-api-key: sk-ant-api03-curl", "X-Test-Cache-Read: 64"]
+    u = ps.expected_usage("/v1/messages", body.encode(), {"X-Test-Cache-Read": "64"})
+    w = h.want_record("anthropic", "messages", "claude-haiku-4-5", "claude-haiku-4-5-20251001",
+                      u, host=ANTHROPIC, path="/v1/messages", agent=AGENT, stream=True)
+    seen = run_both(c, c.h2, curl_argv(c.h2, ANTHROPIC, "/v1/messages", body, hdrs,
+                                       ["--compressed"]), [w], b"\n2\n")
+    expect_eq(seen[0]["encoding"], "gzip", "the answer was gzip-encoded")
+
+
+@test
+def curl_http11_stream(c):
+    case = "openai_chat_stream_include_usage_toolcall"
+    w = h.want_record("openai", "chat.completions", "gpt-4o-mini", "gpt-4o-mini-2024-07-18",
+                      fx_usage(c, case), host=OPENAI, path=CHAT, agent=AGENT, stream=True)
+    argv = curl_argv(c.h1, OPENAI, CHAT, h.fixture_bytes(case + ".req.json"),
+                     ["Content-Type: application/json", AUTH], ["--http1.1"])
+    run_both(c, c.h1, argv, [w], b"\n1.1\n")
+
+
+def multi_calls(c):
+    whole, stream = "openai_chat_nonstream_cached", "openai_chat_stream_include_usage_toolcall"
+    gen = json.dumps({"model": "gpt-4o", "max_tokens": 6,
+                      "messages": [{"role": "user", "content": "multi, read by READFUNCTION"}]})
+    gen2 = json.dumps({"model": "gpt-4o-mini-2024-07-18", "max_tokens": 3, "stream": True,
+                       "stream_options": {"include_usage": True},
+                       "messages": [{"role": "user", "content": "multi stream"}]})
+    bodies = [h.fixture_bytes(whole + ".req.json"), h.fixture_bytes(stream + ".req.json"),
+              gen.encode(), gen2.encode()]
+    wants = [
+        h.want_record("openai", "chat.completions", "gpt-4.1", "gpt-4.1-2025-04-14",
+                      fx_usage(c, whole), host=OPENAI, path=CHAT, agent=AGENT),
+        h.want_record("openai", "chat.completions", "gpt-4o-mini", "gpt-4o-mini-2024-07-18",
+                      fx_usage(c, stream), host=OPENAI, path=CHAT, agent=AGENT, stream=True),
+        h.want_record("openai", "chat.completions", "gpt-4o", "gpt-4o-2024-08-06",
+                      ps.expected_usage(CHAT, gen.encode()), host=OPENAI, path=CHAT, agent=AGENT),
+        h.want_record("openai", "chat.completions", "gpt-4o-mini-2024-07-18",
+                      "gpt-4o-mini-2024-07-18", ps.expected_usage(CHAT, gen2.encode()),
+                      host=OPENAI, path=CHAT, agent=AGENT, stream=True),
+    ]
+    return bodies, wants
+
+
+def multi_argv(srv, bodies):
+    argv = [MULTI, srv.ca, "%s:%d:127.0.0.1" % (OPENAI, srv.tls), AUTH]
+    for b in bodies:
+        argv += ["https://%s:%d%s" % (OPENAI, srv.tls, CHAT), h.write_temp(b)]
+    return argv
+
+
+@test
+def multi_interface_http2_four_at_once(c):
+    bodies, wants = multi_calls(c)
+    seen = run_both(c, c.h2, multi_argv(c.h2, bodies), wants, b" HTTP/2 ", sort=True)
+    expect_eq(len({s["conn"] for s in seen}), 1, "connections the four transfers shared")
+
+
+@test
+def multi_interface_http11(c):
+    bodies, wants = multi_calls(c)
+    run_both(c, c.h1, multi_argv(c.h1, bodies), wants, b" HTTP/1.1 ", sort=True)
+
+
+if __name__ == "__main__":
+    h.main(setup, teardown)

@@ -55,12 +55,11 @@ done
 # Under ASan and UBSan, when make test passes TOKSHIM_SAN_BUILD (build/san): every unit test
 # with leak detection, and the integration tests of SAN_INTEGRATION with the sanitized shim and
 # CLI (TOKSHIM_SAN=1: harness.py preloads the sanitizer runtimes ahead of the shim; the CLI is
-# leak-checked, agents are not). The subset is the tests whose agents all start through
-# harness.run() and are Python clients: every provider family including Bedrock's event-stream
-# and Gemini's JSON array, the OpenAI-compatible services, and secrets at rest. curl is left out
-# because curl with the ASan runtime preloaded hangs on this machine even without the shim;
-# the whole suite under ASan would also double make test's time.
-SAN_INTEGRATION="test_providers_gcb test_providers_openai_compat test_secrets"
+# leak-checked, agents are not). The subset is test_pricing: the sanitized CLI over real
+# price files, leak-checked. The capture suites are left out for now: curl with the ASan runtime
+# preloaded hangs on this machine even without the shim, and they all run curl somewhere; the
+# shim's parsers are covered under ASan by the san unit tests and the fuzzers instead.
+SAN_INTEGRATION="test_pricing"
 if [ -n "${TOKSHIM_SAN_BUILD:-}" ]; then
 	san=$(cd "$top" && cd "$TOKSHIM_SAN_BUILD" && pwd)
 	for t in "$san"/tests/test_*; do

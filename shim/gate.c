@@ -104,6 +104,14 @@ static pthread_mutex_t gate_table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	uint64_t hash, resv;
 } gate_pending[GATE_PENDING_MAX];
+/*
+ * Request hashes of recent blocked calls. A capture layer above the sockets (libcurl's,
+ * hooks_curl.c) sees the agent read the gate's 429 and emits a record of it: the gate has
+ * already stored that call's budget_exceeded record, so the echo is dropped.
+ */
+#define GATE_BLOCKED_MAX 16
+static uint64_t gate_blocked[GATE_BLOCKED_MAX];
+static unsigned gate_blocked_next;
 static pthread_mutex_t gate_pending_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- settings -------------------------------------------------------------------------------- */
@@ -379,6 +387,11 @@ static void gate_block(struct gate_conn *g, const struct shim_gate_io *io,
 	rec.error_message = record_str_of(msg);
 	shim_sink_emit_budget(&rec, NULL, plan, 0, refused);
 	shim_log("budgets: blocked: %s", msg);
+	if (rec.request_hash != 0) {
+		pthread_mutex_lock(&gate_pending_lock);
+		gate_blocked[gate_blocked_next++ % GATE_BLOCKED_MAX] = rec.request_hash;
+		pthread_mutex_unlock(&gate_pending_lock);
+	}
 
 	pthread_mutex_lock(&g->lock);
 	g->state = GATE_DEAD; /* without a response to give, the agent's later bytes pass */
@@ -664,6 +677,24 @@ void shim_gate_end(void *ssl, int fd)
 
 /* ---- records: every record settles the budgets it falls under -------------------------------- */
 
+/* Is rec another layer's record of a 429 the gate answered (taken out of the list)? */
+static int gate_blocked_echo(const struct record *rec)
+{
+	int echo = 0;
+
+	if (rec->status != 429 || rec->request_hash == 0)
+		return 0;
+	pthread_mutex_lock(&gate_pending_lock);
+	for (int i = 0; i < GATE_BLOCKED_MAX && !echo; i++) {
+		if (gate_blocked[i] == rec->request_hash) {
+			gate_blocked[i] = 0;
+			echo = 1;
+		}
+	}
+	pthread_mutex_unlock(&gate_pending_lock);
+	return echo;
+}
+
 void shim_gate_emit(struct record *rec, const struct payload *pl)
 {
 	struct budget_plan *plan = NULL;
@@ -675,6 +706,8 @@ void shim_gate_emit(struct record *rec, const struct payload *pl)
 		rec->ts_ns = gate_test_now_ns;
 	if (!gate_ready())
 		goto emit;
+	if (gate_blocked_echo(rec))
+		goto out;
 	plan = malloc(sizeof(*plan));
 	s = malloc(sizeof(*s));
 	if (plan == NULL || s == NULL)
@@ -701,4 +734,5 @@ void shim_gate_atfork_child(void)
 	pthread_mutex_init(&gate_pending_lock, NULL);
 	/* The parent's reservations are the parent's to settle. */
 	memset(gate_pending, 0, sizeof(gate_pending));
+	memset(gate_blocked, 0, sizeof(gate_blocked));
 }

@@ -117,7 +117,16 @@ $(BUILD)/tests/%: tests/tools/%.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS_CLI)
 
-unit-tests: $(UNIT_BIN) $(TOOL_BIN)
+# The multi-interface agent again on Debian's libcurl3-gnutls (libcurl over GnuTLS), linked by
+# file name: that package ships no development link (tests/integration/test_gnutls.py).
+CURL_GNUTLS := $(firstword $(wildcard /usr/lib/*/libcurl-gnutls.so.4))
+GNUTLS_AGENT := $(if $(CURL_GNUTLS),$(BUILD)/tests/curl_multi_agent_gnutls)
+
+$(BUILD)/tests/curl_multi_agent_gnutls: tests/tools/curl_multi_agent.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CURL_GNUTLS)
+
+unit-tests: $(UNIT_BIN) $(TOOL_BIN) $(GNUTLS_AGENT)
 
 # libFuzzer targets, one per fuzz/fuzz_<name>.c; built only with FUZZ=1 (clang).
 FUZZ_BIN := $(patsubst fuzz/%.c,$(BUILD)/%,$(wildcard fuzz/fuzz_*.c))

@@ -38,10 +38,12 @@ int cmd_sessions(int argc, char **argv);
 int cmd_locality(int argc, char **argv);
 int cmd_anomalies(int argc, char **argv);
 int cmd_budget(int argc, char **argv);
+int cmd_alerts(int argc, char **argv);
 int cmd_tail(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_dashboard(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 /* Prints "tokshim: <message>\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -23,10 +23,12 @@ static const struct cli_cmd commands[] = {
 	{ "locality", cmd_locality, "local and cloud side by side; local tokens at a cloud price" },
 	{ "anomalies", cmd_anomalies, "usage that looks wrong: spikes, error bursts, retry storms …" },
 	{ "budget", cmd_budget, "budgets: lint the file, status of each, check a call" },
+	{ "alerts", cmd_alerts, "deliver alert events to Slack, webhooks, email, a log; watch" },
 	{ "tail", cmd_tail, "the last records, and with -f new ones as they land" },
 	{ "prune", cmd_prune, "delete records older than a date and return the space" },
 	{ "export", cmd_export, "records as jsonl, csv or OpenTelemetry (OTLP/HTTP JSON)" },
 	{ "dashboard", cmd_dashboard, "one self-contained HTML page of the usage, with filters" },
+	{ "doctor", cmd_doctor, "what tokshim will and will not see: TLS stacks, store, Ollama" },
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

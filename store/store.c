@@ -2118,3 +2118,51 @@ int store_events_scan(struct store *st, store_event_fn fn, void *arg)
 out:
 	return rc;
 }
+
+int store_event_append(struct store *st, const char *once_key, const char *members,
+		       uint64_t *id)
+{
+	size_t mlen = members != NULL ? strlen(members) : 0;
+	struct store_counter_delta once = { once_key, 1 };
+	unsigned char ikey[8];
+	MDB_val key = { 8, ikey }, val;
+	char *json = NULL;
+	MDB_txn *txn;
+	int64_t fired;
+	int len, rc = STORE_EINVAL;
+
+	*id = 0;
+	if (members == NULL || mlen + 32 >= STORE_EVENT_MAX ||
+	    (once_key != NULL && !store_deltas_valid(&once, 1)))
+		goto out;
+	rc = store_budget_dbis(st);
+	if (rc != 0)
+		goto out;
+	rc = STORE_ENOMEM;
+	json = malloc(STORE_EVENT_MAX);
+	if (json == NULL)
+		goto out;
+	rc = store_txn_begin(st, 0, &txn);
+	if (rc != 0)
+		goto json_free;
+	rc = once_key != NULL ? store_counter_get(st, txn, once_key, &fired) : STORE_ENOTFOUND;
+	if (rc != STORE_ENOTFOUND)
+		goto txn_end; /* already written (rc 0, *id 0), or an error */
+	rc = store_next_seq(st, txn, "next_event", id);
+	if (rc != 0)
+		goto txn_end;
+	len = snprintf(json, STORE_EVENT_MAX, "{\"id\":%" PRIu64 ",%s}", *id, members);
+	endian_put_be64(ikey, *id);
+	val = (MDB_val){ (size_t)len, json };
+	rc = store_err(mdb_put(txn, st->events, &key, &val, MDB_APPEND));
+	if (rc == 0 && once_key != NULL)
+		rc = store_counters_apply(st, txn, &once, 1);
+txn_end:
+	rc = store_txn_end(st, txn, rc == 0) ?: rc;
+	if (rc != 0)
+		*id = 0;
+json_free:
+	free(json);
+out:
+	return rc;
+}

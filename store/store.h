@@ -259,6 +259,17 @@ int store_budget_read(struct store *st, struct store_budget *b, size_t n, int64_
 typedef int (*store_event_fn)(uint64_t id, const char *json, size_t len, void *arg);
 int store_events_scan(struct store *st, store_event_fn fn, void *arg);
 
+/*
+ * Writes one alert event of a rule evaluated outside the agent (`tokshim alerts watch`):
+ * members are the JSON object's members after "id" (`"kind":"failure_rate",…`, no braces,
+ * under 16 KiB), the object is {"id":N,members}. When once_key is not NULL the event is
+ * written only if counter once_key does not exist, and the counter is set to 1 in the same
+ * transaction, so a rule evaluated again (or by two watchers) fires once. *id receives the
+ * new event's id, 0 when once_key had already fired. Returns 0 or a STORE_E* code.
+ */
+int store_event_append(struct store *st, const char *once_key, const char *members,
+		       uint64_t *id);
+
 /* What store_prune did (or, with STORE_PRUNE_DRY_RUN, would do). */
 struct store_prune_result {
 	uint64_t records;      /* records deleted, with their ids entries */

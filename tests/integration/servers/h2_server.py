@@ -11,12 +11,8 @@ X-Test-Event-Delay-Ms between them. Streams are answered concurrently, each in i
 so several requests on one connection are in flight at once. The ports line and --log entries
 have provider_server's shape (version "HTTP/2", plus "stream_id").
 """
-import argparse
 import base64
 import hashlib
-import json
-import os
-import signal
 import socket
 import ssl
 import sys
@@ -94,7 +90,7 @@ class Conn:
                          body)
         resp = ps.respond(req)
         gz, _ = ps.plan(req, resp)
-        self.server.log({"conn": self.cid, "stream_id": sid, "tls": self.tls,
+        self.server._log({"conn": self.cid, "stream_id": sid, "tls": self.tls,
                          "method": req.method, "target": req.target, "version": "HTTP/2",
                          "headers": [[k, v] for k, v in hdrs],
                          "body_b64": base64.b64encode(body).decode(), "body_len": len(body),
@@ -120,43 +116,14 @@ class Conn:
         self.send_data(sid, co.flush() if co else b"", True)
 
 
-class Server:
-    def __init__(self, cert, key, log_path):
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(cert, key)
+class Server(ps.Server):
+    """provider_server's listeners and log; each connection speaks HTTP/2."""
+
+    def __init__(self, cert, key, log_path=None):
+        super().__init__(cert, key, log_path)
         self.ctx.set_alpn_protocols(["h2"])
-        self.log_path = log_path
-        self.log_lock = threading.Lock()
-        self.nconn = 0
-        self.listeners = []
 
-    def log(self, entry):
-        if self.log_path:
-            with self.log_lock, open(self.log_path, "a") as f:
-                f.write(json.dumps(entry, sort_keys=True) + "\n")
-
-    def listen(self):
-        ports = {}
-        for kind in ("tls", "plain"):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("127.0.0.1", 0))
-            s.listen(128)
-            self.listeners.append((kind, s))
-            ports[kind] = s.getsockname()[1]
-        return ports
-
-    def accept_loop(self, kind, lsock):
-        while True:
-            try:
-                sock, _ = lsock.accept()
-            except OSError:
-                return
-            self.nconn += 1
-            threading.Thread(target=self.handle, args=(kind, sock, self.nconn),
-                             daemon=True).start()
-
-    def handle(self, kind, sock, cid):
+    def _handle(self, kind, sock, cid, port):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             if kind == "tls":
@@ -170,31 +137,5 @@ class Server:
             sock.close()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cert", required=True)
-    ap.add_argument("--key", required=True)
-    ap.add_argument("--ports-file")
-    ap.add_argument("--log")
-    a = ap.parse_args()
-    srv = Server(a.cert, a.key, a.log)
-    ports = srv.listen()
-    ports["pid"] = os.getpid()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    for kind, s in srv.listeners:
-        threading.Thread(target=srv.accept_loop, args=(kind, s), daemon=True).start()
-    line = json.dumps(ports)
-    if a.ports_file:
-        with open(a.ports_file + ".tmp", "w") as f:
-            f.write(line + "\n")
-        os.rename(a.ports_file + ".tmp", a.ports_file)
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-    while not stop.wait(0.5):
-        pass
-
-
 if __name__ == "__main__":
-    main()
+    ps.main(Server)

@@ -945,14 +945,15 @@ class Server:
                 pass
 
 
-def main():
+def main(server_class=Server):
+    """Serves until SIGTERM; server_class: Server, or h2_server.py's subclass."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cert", required=True)
     ap.add_argument("--key", required=True)
     ap.add_argument("--ports-file")
     ap.add_argument("--log")
     a = ap.parse_args()
-    srv = Server(a.cert, a.key, a.log)
+    srv = server_class(a.cert, a.key, a.log)
     ports = srv.listen()
     ports["pid"] = os.getpid()
     stop = threading.Event()

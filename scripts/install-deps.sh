@@ -7,7 +7,7 @@ set -eu
 pkgs="gcc make pkg-config libssl-dev libcjson-dev liblmdb-dev zlib1g-dev libbrotli-dev \
 libzstd-dev libnghttp2-dev libcurl4-openssl-dev openssl curl python3 python3-requests python3-httpx \
 lmdb-utils"
-[ "${1:-}" = "--test" ] && pkgs="$pkgs clang libclang-rt-14-dev chromium python3-h2 wget libcurl3-gnutls"
+[ "${1:-}" = "--test" ] && pkgs="$pkgs clang libclang-rt-14-dev chromium python3-h2 wget libcurl3-gnutls python3-aiosmtpd"
 # make bench: the reference tools it compares against, and the profilers.
 [ "${1:-}" = "--bench" ] && pkgs="$pkgs valgrind sqlite3 libsqlite3-dev mitmproxy time"
 

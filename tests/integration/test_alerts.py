@@ -16,6 +16,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import harness as h
+import test_budgets as tb
 from harness import expect, expect_eq, test
 
 EVENT_TOOL = os.path.join(h.BUILD, "tests", "alert_event")
@@ -77,6 +78,7 @@ def setup():
     from aiosmtpd.controller import Controller  # Debian's python3-aiosmtpd
 
     c = Ctx()
+    c.servers = h.Servers().start()
     c.http = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     c.http.lock = threading.Lock()
     c.http.got, c.http.fail, c.http.attempts = {}, {}, {}
@@ -102,6 +104,7 @@ def teardown(c):
     if c:
         c.http.shutdown()
         c.smtp.stop()
+        c.servers.stop()
     h.cleanup()
 
 
@@ -335,6 +338,30 @@ def test_watch_failure_rate_rule(c):
     got = c.http.got.get("/fr", [])
     expect_eq(len(got), 1, "deliveries")
     expect_eq(json.loads(got[0][1])["event"], ev, "delivered event")
+
+
+@test
+def test_budget_warning_from_shim(c):
+    """A real warning: requests under the shim crosses a warn budget's level; the event the
+    shim wrote reaches the webhook and the Slack channel."""
+    reset(c)
+    body, per_call = tb.chat_body()
+    bfile = tb.budget_file({"name": "soft", "scope": "agent", "match": "*", "window": "daily",
+                            "max_tokens": 2 * per_call, "warn_at": 0.5, "action": "warn"})
+    db = h.tmp_store()
+    r = tb.run_agent(c, "requests", tb.chat_calls(c, 3, body), db, bfile)
+    expect_eq(tb.statuses(r.stdout), [200] * 3, "statuses")
+    afile = alerts_file(c, [{"name": "hook", "type": "webhook", "url": c.url + "/shim"},
+                            {"name": "ops", "type": "slack", "url": c.url + "/shim-slack"}])
+    r = alerts("send", afile, db)
+    expect_eq((r.rc, r.stdout.decode()), (0, "sent event 1 (budget_warning) to 'hook'\n"
+                                             "sent event 1 (budget_warning) to 'ops'\n"), "send")
+    events = stored_events(db)
+    expect_eq([(e["kind"], e["budget"], e["used_tokens"]) for e in events],
+              [("budget_warning", "soft", per_call)], "stored events")
+    expect_eq(json.loads(c.http.got["/shim"][0][1])["event"], events[0], "webhook event")
+    expect_eq(json.loads(c.http.got["/shim-slack"][0][1])["text"],
+              "budget 'soft' reached its warning level: %d tokens used" % per_call, "slack text")
 
 
 if __name__ == "__main__":

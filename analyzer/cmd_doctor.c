@@ -1,7 +1,7 @@
 /*
  * cmd_doctor.c - `tokshim doctor [--db PATH] [-- COMMAND]`: what tokshim will and will not
  * see, before anyone relies on it. With a command: the TLS stacks it uses and what the shim
- * sees of each. Always: the store, the budget file, a local Ollama server and the proxy
+ * sees of each. Always: the store, the budget and alerts files, a local Ollama server and the proxy
  * variables. The checks are library calls (doctor.h); this file parses options and prints.
  * Exit status 1 when a check found a fault, else 0.
  */
@@ -18,7 +18,8 @@ static const char usage_text[] =
 	"\n"
 	"Say what tokshim will and will not see: for COMMAND, the TLS libraries its executable\n"
 	"and libraries use (OpenSSL, GnuTLS, libcurl, OpenSSL inside node, Go's own TLS) and what\n"
-	"to do about each; the store (TOKSHIM_DB), the budget file (TOKSHIM_BUDGETS), the local\n"
+	"to do about each; the store (TOKSHIM_DB), the budget and alerts files (TOKSHIM_BUDGETS,\n"
+	"TOKSHIM_ALERTS), the local "
 	"Ollama server (OLLAMA_HOST, default 127.0.0.1:11434) and proxy variables. COMMAND is read,\n"
 	"never run. Exit status 1 when a check finds a fault.\n"
 	"\n"
@@ -66,6 +67,7 @@ int cmd_doctor(int argc, char **argv)
 	if (db != NULL)
 		faults += doctor_store(db, &out) != 0;
 	faults += doctor_budgets(getenv("TOKSHIM_BUDGETS"), &out) != 0;
+	faults += doctor_alerts(getenv("TOKSHIM_ALERTS"), &out) != 0;
 	faults += doctor_ollama(ollama, &out) != 0;
 	faults += doctor_proxy(&out) != 0;
 	if (out.len > 0)

@@ -32,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "analyzer/alerts.h"
 #include "budget/budget.h"
 #include "store/store.h"
 
@@ -468,6 +469,27 @@ int doctor_budgets(const char *path, struct dbuf *out)
 		say(out, "budgets '%s': %zu budget%s, valid", path, set->n, set->n == 1 ? "" : "s");
 	}
 	budget_set_free(set);
+	return ret;
+}
+
+int doctor_alerts(const char *path, struct dbuf *out)
+{
+	struct alerts_config c;
+	char err[512];
+	int ret = 0;
+
+	if (path == NULL || path[0] == '\0') {
+		say(out, "alerts: TOKSHIM_ALERTS not set: no alert is delivered");
+		return 0;
+	}
+	memset(&c, 0, sizeof c);
+	if (alerts_config_load(&c, path, err, sizeof err) != 0) {
+		say(out, "alerts: %s", err);
+		ret = -1;
+	} else {
+		say(out, "alerts '%s': %zu channel%s, valid", path, c.nch, c.nch == 1 ? "" : "s");
+	}
+	alerts_config_release(&c);
 	return ret;
 }
 

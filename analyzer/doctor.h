@@ -1,8 +1,8 @@
 /*
  * doctor.h - what `tokshim doctor` checks, as library calls: which TLS stacks a command uses
- * (and so what the shim will and will not see of it), the store, the budget file, and a local
- * Ollama server. Each check appends lines of text to a caller's buffer, the same lines the
- * command prints, so tests can assert them exactly.
+ * (and so what the shim will and will not see of it), the store, the budget and alerts files,
+ * and a local Ollama server. Each check appends lines of text to a caller's buffer, the same
+ * lines the command prints, so tests can assert them exactly.
  */
 #ifndef TOKSHIM_DOCTOR_H
 #define TOKSHIM_DOCTOR_H
@@ -39,6 +39,9 @@ int doctor_store(const char *path, struct dbuf *out);
 
 /* The budget file (path NULL: TOKSHIM_BUDGETS not set). 0, or -1 when it is not valid. */
 int doctor_budgets(const char *path, struct dbuf *out);
+
+/* The alerts file (path NULL: TOKSHIM_ALERTS not set). 0, or -1 when it is not valid. */
+int doctor_alerts(const char *path, struct dbuf *out);
 
 /*
  * The local Ollama server at addr ("host:port", "http://host:port"; NULL: $OLLAMA_HOST, else

@@ -57,6 +57,7 @@ def doctor(args, env=None):
     e = h.clean_env()
     e.pop("OLLAMA_HOST", None)
     e.pop("NO_PROXY", None)
+    e.pop("TOKSHIM_ALERTS", None)
     e.update(env or {})
     p = subprocess.run([h.CLI, "doctor"] + args, env=e, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=30)
@@ -103,13 +104,14 @@ def serve(models, version="0.9.6"):
 
 def tail_lines(c, ollama_line, proxy="proxy: no proxy variable captures localhost"):
     return ["store '%s/none.mdb': not there yet: made by the first record" % c.dir,
-            "budgets: TOKSHIM_BUDGETS not set: no budget is enforced", ollama_line, proxy]
+            "budgets: TOKSHIM_BUDGETS not set: no budget is enforced",
+            "alerts: TOKSHIM_ALERTS not set: no alert is delivered", ollama_line, proxy]
 
 
 def command_lines(c, cmd, port):
     rc, lines, err = doctor(["--db", c.dir + "/none.mdb", "--ollama", "127.0.0.1:%d" % port,
                              "--", cmd])
-    return rc, lines[:-4], lines[-4:], err
+    return rc, lines[:-5], lines[-5:], err
 
 
 def check_command(c, cmd, want):
@@ -293,6 +295,20 @@ def doctor_store_and_budgets(c):
                           stdout=subprocess.PIPE).stderr.decode().strip()
     expect_eq(lines[1], "budgets: " + lint.split("tokshim: ", 1)[1], "doctor, bad budgets")
     expect_eq(rc, 1, "exit status")
+    alerts = os.path.join(c.dir, "alerts.json")
+    with open(alerts, "w") as f:
+        f.write('{"channels": [{"type": "log"}]}\n')
+    rc, lines, _ = doctor(["--db", db, "--ollama", "127.0.0.1:%d" % port],
+                          {"TOKSHIM_ALERTS": alerts})
+    lint = subprocess.run([h.CLI, "alerts", "lint", alerts], stderr=subprocess.PIPE,
+                          stdout=subprocess.PIPE).stderr.decode().strip()
+    expect_eq(lines[2], "alerts: " + lint.split("tokshim: ", 1)[1], "doctor, bad alerts file")
+    with open(alerts, "w") as f:
+        json.dump({"channels": [{"name": "ops", "type": "log",
+                                 "path": os.path.join(c.dir, "alerts.log")}]}, f)
+    rc, lines, _ = doctor(["--db", db, "--ollama", "127.0.0.1:%d" % port],
+                          {"TOKSHIM_ALERTS": alerts})
+    expect_eq(lines[2], "alerts '%s': 1 channel, valid" % alerts, "doctor, good alerts file")
     os.makedirs(os.path.join(c.dir, "ro"))
     os.chmod(os.path.join(c.dir, "ro"), 0o500)
     rc, lines, _ = doctor(["--db", c.dir + "/ro/x/usage.mdb", "--ollama", "127.0.0.1:%d" % port])

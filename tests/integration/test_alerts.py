@@ -341,6 +341,35 @@ def test_watch_failure_rate_rule(c):
 
 
 @test
+def test_watch_anomaly_rule(c):
+    """5 of 6 calls failing in one 5-minute window: the analyzer's error_burst flag (warning),
+    written once as an anomaly event however often watch runs, and only at its severity."""
+    reset(c)
+    db = h.tmp_store("alerts")
+    start = (int(time.time()) - 3600) // 300 * 300 + 10
+    lines = [json.dumps({"ts_ns": (start + i) * 10**9, "agent": "bot", "provider": "openai",
+                         "model": "gpt-4o-mini", "status": 500 if i else 200,
+                         "error": "server_error" if i else ""}) for i in range(6)]
+    r = subprocess.run([MKSTORE, db], input="\n".join(lines).encode(), capture_output=True)
+    expect(r.returncode == 0, "mkstore: %r" % r)
+    hook = [{"name": "hook", "type": "webhook", "url": c.url + "/an"}]
+    critical = alerts_file(c, hook, anomaly={"severity": "critical", "lookback": "2h"})
+    r = alerts("watch", critical, db, "--iterations", "1")
+    expect_eq((r.rc, stored_events(db)), (0, []), "no critical flag")
+    warning = alerts_file(c, hook, anomaly={"severity": "warning", "lookback": "2h"})
+    for _ in range(2):
+        r = alerts("watch", warning, db, "--iterations", "1")
+        expect_eq(r.rc, 0, "exit status (%r)" % r)
+    events = stored_events(db)
+    expect_eq([(e["kind"], e["anomaly"], e["severity"], e["agent"], e["from_ns"], e["summary"],
+                e["evidence"]["failures"], e["evidence"]["calls"]) for e in events],
+              [("anomaly", "error_burst", "warning", "bot", (start - 10) * 10**9,
+                "5 of 6 calls failed in 300 s", 5, 6)], "anomaly events")
+    got = c.http.got.get("/an", [])
+    expect_eq([json.loads(b)["event"] for _, b in got], events, "delivered once")
+
+
+@test
 def test_budget_warning_from_shim(c):
     """A real warning: requests under the shim crosses a warn budget's level; the event the
     shim wrote reaches the webhook and the Slack channel."""

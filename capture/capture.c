@@ -48,7 +48,9 @@ struct capture_conn {
 	int64_t req_start_real_ns; /* first byte of the request being parsed */
 	int64_t req_start_mono_ns;
 	int req_started;
-	int out_seen;              /* bytes went out: too late for an HTTP/2 preface */
+	int proto_known;           /* the first bytes out said HTTP/1.x or HTTP/2 */
+	char pre[H2_PREFACE_LEN];  /* until then: those bytes, all matching the HTTP/2 preface */
+	size_t pre_len;
 	int dead;
 	enum capture_drop dead_reason; /* why the connection was given up, when dead */
 	int eof;
@@ -209,17 +211,10 @@ void capture_conn_set_peer(struct capture_conn *c, const struct sockaddr *peer, 
 	c->env.peer_len = len;
 }
 
-int capture_conn_feed(struct capture_conn *c, enum capture_dir dir, const void *data, size_t len)
+static int conn_feed(struct capture_conn *c, enum capture_dir dir, const void *data, size_t len)
 {
 	if (c->dead || c->eof)
 		return -1;
-	if (c->h2 == NULL && !c->out_seen && dir == CAPTURE_OUT && h2_preface_start(data, len)) {
-		c->h2 = h2_conn_new(&c->env);
-		if (c->h2 == NULL)
-			exchange_drop(&c->env, CAPTURE_DROP_NOMEM);
-	}
-	if (dir == CAPTURE_OUT)
-		c->out_seen = 1;
 	if (c->h2 != NULL) {
 		if (h2_conn_feed(c->h2, dir, data, len) != 0)
 			c->dead = 1;
@@ -243,6 +238,52 @@ int capture_conn_feed(struct capture_conn *c, enum capture_dir dir, const void *
 		c->dead = 1;
 	}
 	return c->dead ? -1 : 0;
+}
+
+/* The protocol is known: HTTP/2 (h2) or HTTP/1.x. The first bytes out held until now go to its
+ * reader. */
+static void conn_decide(struct capture_conn *c, int h2)
+{
+	c->proto_known = 1;
+	if (h2) {
+		c->h2 = h2_conn_new(&c->env);
+		if (c->h2 == NULL) {
+			exchange_drop(&c->env, CAPTURE_DROP_NOMEM);
+			c->dead = 1;
+			return;
+		}
+	}
+	if (c->pre_len > 0)
+		conn_feed(c, CAPTURE_OUT, c->pre, c->pre_len);
+}
+
+int capture_conn_feed(struct capture_conn *c, enum capture_dir dir, const void *data, size_t len)
+{
+	size_t n;
+
+	if (c->dead || c->eof)
+		return -1;
+	/* The HTTP/2 preface may come in pieces: its bytes wait here until it is whole, or until
+	 * a byte differs (then it is HTTP/1.x, or nothing we read). */
+	if (!c->proto_known && dir == CAPTURE_OUT) {
+		n = len < H2_PREFACE_LEN - c->pre_len ? len : H2_PREFACE_LEN - c->pre_len;
+		if (memcmp(data, h2_preface + c->pre_len, n) != 0) {
+			conn_decide(c, 0);
+		} else {
+			memcpy(c->pre + c->pre_len, data, n);
+			c->pre_len += n;
+			if (c->pre_len < H2_PREFACE_LEN)
+				return 0;
+			conn_decide(c, 1);
+			data = (const char *)data + n;
+			len -= n;
+			if (len == 0)
+				return c->dead ? -1 : 0;
+		}
+	} else if (!c->proto_known && c->pre_len > 0) {
+		conn_decide(c, 1); /* the server spoke before the preface was whole: not HTTP/1.x */
+	}
+	return conn_feed(c, dir, data, len);
 }
 
 void capture_conn_eof(struct capture_conn *c)

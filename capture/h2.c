@@ -17,8 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-#define H2_PREFACE_LEN 24
+const char h2_preface[H2_PREFACE_LEN + 1] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 /* Non-DATA frames are gathered whole up to this size; a larger one ends the reading. */
 #define H2_FRAME_MAX (1u << 20)
 /* LLM streams open at once on one connection; more are counted as queue drops. */
@@ -77,13 +77,6 @@ struct h2_conn {
 	size_t nstreams;
 	int failed;
 };
-
-int h2_preface_start(const void *data, size_t len)
-{
-	size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
-
-	return n >= 4 && memcmp(data, H2_PREFACE, n) == 0;
-}
 
 struct h2_conn *h2_conn_new(const struct exchange_env *env)
 {
@@ -481,7 +474,7 @@ static int dir_feed(struct h2_conn *h, enum capture_dir dir, const uint8_t *p, s
 
 	if (d->preface_left > 0) {
 		n = len < d->preface_left ? len : d->preface_left;
-		if (memcmp(p, &H2_PREFACE[H2_PREFACE_LEN - d->preface_left], n) != 0)
+		if (memcmp(p, h2_preface + (H2_PREFACE_LEN - d->preface_left), n) != 0)
 			return -1;
 		d->preface_left -= n;
 		p += n;

@@ -23,9 +23,9 @@
 
 struct h2_conn;
 
-/* Do the first bytes a connection sends (data[0..len)) begin the HTTP/2 client preface? A
- * shorter first write is judged on what it holds; h2_conn_feed checks the rest. */
-int h2_preface_start(const void *data, size_t len);
+/* The client preface, the first bytes of every HTTP/2 connection (NUL-terminated). */
+#define H2_PREFACE_LEN 24
+extern const char h2_preface[H2_PREFACE_LEN + 1];
 
 /* A new HTTP/2 connection whose exchanges are made in env (which must outlive it). NULL when
  * out of memory. */

@@ -76,7 +76,8 @@ int report_parse_keys(const char *list, enum report_key *keys, char *err, size_t
 static void group_init(struct report_group *g, const enum report_key *keys, size_t n)
 {
 	memset(g, 0, sizeof *g);
-	memcpy(g->keys, keys, n * sizeof *keys);
+	if (n > 0)
+		memcpy(g->keys, keys, n * sizeof *keys);
 	g->nkeys = n;
 }
 

@@ -375,9 +375,11 @@ int doctor_command(const char *argv0, struct dbuf *out)
 		report_libraries(&libs, "", out, &n);
 		if (strncmp(base_name(exe), "python", 6) == 0 &&
 		    python_ssl_module(exe, mod, sizeof mod)) {
+			int k = snprintf(interp, sizeof interp, "%s → ", mod);
+
 			ldd_run(mod, &modlibs);
-			snprintf(interp, sizeof interp, "%s → ", mod);
-			report_libraries(&modlibs, interp, out, &n);
+			if (k > 0 && (size_t)k < sizeof interp)
+				report_libraries(&modlibs, interp, out, &n);
 		}
 	}
 	if (n == 0)

@@ -67,6 +67,14 @@ enum exchange_stream exchange_stream_kind(const char *resp_head, size_t head_len
 
 	if (head_len > 0) {
 		http_parser_init(&parser, HTTP_DIR_RESPONSE, &cb, &probe);
+		/* An HTTP/2 or HTTP/3 exchange's head is stored as "HTTP/2 200 …" (capture/h2.c,
+		 * libcurl's transfers): the same fields once its version reads as HTTP/1.1. */
+		if (head_len > 7 && memcmp(resp_head, "HTTP/", 5) == 0 && resp_head[5] != '1' &&
+		    resp_head[6] == ' ') {
+			http_parser_feed(&parser, "HTTP/1.1", 8);
+			resp_head += 6;
+			head_len -= 6;
+		}
 		http_parser_feed(&parser, resp_head, head_len);
 		/* A stored head may lack its final blank line: complete it. */
 		if (head_len >= 4 && memcmp(resp_head + head_len - 4, "\r\n\r\n", 4) == 0)

@@ -253,6 +253,15 @@ struct exchange *exchange_for_request(const struct exchange_env *env, const stru
 	return exchange_new(env, h, host, target, target_len, &m, start_real_ns, start_mono_ns);
 }
 
+void exchange_request_head(const struct exchange_env *env, struct exchange *x,
+			   const struct http_head *h)
+{
+	if (env->cfg->mode == CAPTURE_OFF)
+		return;
+	dbuf_release(&x->req_head);
+	copy_redacted_head(&x->req_head, h);
+}
+
 void exchange_request_body(struct exchange *x, const char *data, size_t len)
 {
 	dbuf_append(&x->req_body, data, len);
@@ -508,9 +517,9 @@ static int head_put(char *buf, size_t *len, const char *p, size_t n)
 	return 0;
 }
 
-int exchange_head_build(struct exchange_head *eh, const char *method, const char *target,
-			size_t target_len, int status, const struct exchange_field *fields,
-			size_t n)
+int exchange_head_build(struct exchange_head *eh, const char *version, const char *method,
+			const char *target, size_t target_len, int status,
+			const struct exchange_field *fields, size_t n)
 {
 	struct http_head *h = &eh->head;
 	char line[64];
@@ -533,12 +542,14 @@ int exchange_head_build(struct exchange_head *eh, const char *method, const char
 		} else {
 			h->target = eh->buf + at;
 		}
-		head_put(eh->buf, &len, " HTTP/2\r\n", 9);
+		head_put(eh->buf, &len, " ", 1);
+		head_put(eh->buf, &len, version, strnlen(version, 16));
+		head_put(eh->buf, &len, "\r\n", 2);
 		h->method = eh->buf;
 	} else {
 		h->dir = HTTP_DIR_RESPONSE;
 		h->status = status;
-		k = snprintf(line, sizeof(line), "HTTP/2 %d\r\n", status);
+		k = snprintf(line, sizeof(line), "%.16s %d\r\n", version, status);
 		head_put(eh->buf, &len, line, (size_t)k);
 	}
 	for (i = 0; i < n && h->nheaders < HTTP_MAX_HEADERS; i++) {

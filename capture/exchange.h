@@ -52,6 +52,11 @@ struct exchange *exchange_for_request(const struct exchange_env *env, const stru
 /* The carrier learnt env's peer after the request: the exchange's locality follows it. */
 void exchange_relocate(const struct exchange_env *env, struct exchange *x);
 
+/* Replaces the request head kept for the payload (the carrier learnt more of it, as libcurl's
+ * protocol once the response came). */
+void exchange_request_head(const struct exchange_env *env, struct exchange *x,
+			   const struct http_head *h);
+
 /* Request body bytes (as sent: Content-Encoding is not undone). */
 void exchange_request_body(struct exchange *x, const char *data, size_t len);
 
@@ -101,14 +106,15 @@ struct exchange_head {
 
 /*
  * Builds a head from a method and target (a request; method NULL for a response) or a status,
- * and n fields, with raw an HTTP/1.1-style text of them ("POST /v1/x HTTP/2\r\nname: value\r\n
- * … \r\n") so it is redacted and stored like any head. Fields past HTTP_MAX_HEADERS or past
- * HTTP_HEAD_MAX bytes of text are left out. Returns 0, or -1 out of memory. The head's pointers
- * stay valid until exchange_head_release; eh may be built again after a release.
+ * and n fields, with raw an HTTP/1.1-style text of them with version as the protocol ("POST
+ * /v1/x HTTP/2\r\nname: value\r\n … \r\n") so it is redacted and stored like any head.
+ * Fields past HTTP_MAX_HEADERS or past HTTP_HEAD_MAX bytes of text are left out. Returns 0, or
+ * -1 out of memory. The head's pointers stay valid until exchange_head_release; eh may be built
+ * again after a release.
  */
-int exchange_head_build(struct exchange_head *eh, const char *method, const char *target,
-			size_t target_len, int status, const struct exchange_field *fields,
-			size_t n);
+int exchange_head_build(struct exchange_head *eh, const char *version, const char *method,
+			const char *target, size_t target_len, int status,
+			const struct exchange_field *fields, size_t n);
 
 void exchange_head_release(struct exchange_head *eh);
 

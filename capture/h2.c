@@ -189,7 +189,7 @@ static void block_request(struct h2_conn *h, struct h2_dir *d)
 	memcpy(mbuf, method, mlen);
 	mbuf[mlen] = '\0';
 	n = block_plain_fields(d, plain);
-	if (exchange_head_build(&eh, mbuf, path, plen, 0, plain, n) != 0) {
+	if (exchange_head_build(&eh, "HTTP/2", mbuf, path, plen, 0, plain, n) != 0) {
 		exchange_drop(h->env, CAPTURE_DROP_NOMEM);
 		return;
 	}
@@ -238,7 +238,7 @@ static void block_response(struct h2_conn *h, struct h2_dir *d)
 		status = status * 10 + (st[i] - '0');
 	if (!s->resp_begun && status >= 200) {
 		n = block_plain_fields(d, plain);
-		if (exchange_head_build(&eh, NULL, NULL, 0, status, plain, n) != 0) {
+		if (exchange_head_build(&eh, "HTTP/2", NULL, NULL, 0, status, plain, n) != 0) {
 			exchange_drop(h->env, CAPTURE_DROP_NOMEM);
 			stream_end(h, s, 1, 0);
 			return;

@@ -92,6 +92,8 @@ struct chandle {
 	char *head;               /* the latest response head's lines (HTTP_HEAD_MAX) */
 	size_t head_len;
 	int status;
+	int head_done;            /* the latest head ended (its blank line came) */
+	char version[16];         /* the protocol of the response ("HTTP/2"); "" before it */
 };
 
 static struct chandle *table[HANDLE_BUCKETS];
@@ -301,11 +303,11 @@ static int url_split(const char *url, const char **auth, size_t *auth_len, const
 	return *auth_len > 0 ? 0 : -1;
 }
 
-/* The request as the program set it: an exchange when it is an LLM call. */
-static void transfer_request(struct chandle *c)
+/* The request's head as the program set it, with version as its protocol: 0, or -1 when the
+ * URL is not one this reader follows (or out of memory). */
+static int request_head(struct chandle *c, const char *version, struct exchange_head *eh)
 {
 	struct exchange_field f[HTTP_MAX_HEADERS];
-	struct exchange_head eh;
 	const struct curl_slist *l;
 	const char *auth, *path, *method = c->custom[0] ? c->custom : c->method;
 	size_t alen, plen, n = 0;
@@ -313,8 +315,14 @@ static void transfer_request(struct chandle *c)
 
 	if (c->url == NULL || c->header_in_body ||
 	    url_split(c->url, &auth, &alen, &path, &plen, &c->env.tls) != 0)
-		return;
-	f[n++] = (struct exchange_field){ "host", 4, auth, alen };
+		return -1;
+	/* the URL's authority is the Host header unless the program sets its own */
+	for (l = c->headers; l != NULL; l = l->next) {
+		if (l->data != NULL && strncasecmp(l->data, "host:", 5) == 0)
+			break;
+	}
+	if (l == NULL)
+		f[n++] = (struct exchange_field){ "host", 4, auth, alen };
 	for (l = c->headers; l != NULL && n < HTTP_MAX_HEADERS - 1; l = l->next) {
 		const char *colon = l->data ? strchr(l->data, ':') : NULL;
 		const char *v = colon ? colon + 1 : NULL;
@@ -332,7 +340,16 @@ static void transfer_request(struct chandle *c)
 	if (!has_ct && c->postfields != NULL && strcmp(method, "POST") == 0)
 		f[n++] = (struct exchange_field){ "content-type", 12,
 						  "application/x-www-form-urlencoded", 33 };
-	if (exchange_head_build(&eh, method, path, plen, 0, f, n) != 0)
+	return exchange_head_build(eh, version, method, path, plen, 0, f, n);
+}
+
+/* The request as the program set it: an exchange when it is an LLM call. Its protocol is
+ * libcurl's choice, known from the response's status line (header_cb): until then HTTP/1.1. */
+static void transfer_request(struct chandle *c)
+{
+	struct exchange_head eh;
+
+	if (request_head(c, "HTTP/1.1", &eh) != 0)
 		return;
 	c->env.cfg = shim_config();
 	c->env.emit = shim_sink_emit;
@@ -345,6 +362,23 @@ static void transfer_request(struct chandle *c)
 		exchange_request_body(c->x, c->postfields,
 				      c->postfieldsize >= 0 ? (size_t)c->postfieldsize
 							    : strlen(c->postfields));
+}
+
+/* The first status line names the protocol libcurl chose ("HTTP/2 200"): the kept request head
+ * says it too. */
+static void transfer_version(struct chandle *c, const char *line, size_t len)
+{
+	struct exchange_head eh;
+	size_t n = strcspn(line, " \r\n");
+
+	if (n >= sizeof(c->version) || n >= len)
+		return;
+	memcpy(c->version, line, n);
+	c->version[n] = '\0';
+	if (request_head(c, c->version, &eh) != 0)
+		return;
+	exchange_request_head(&c->env, c->x, &eh.head);
+	exchange_head_release(&eh);
 }
 
 /* The peer libcurl connected to, for the locality, once the response begins. */
@@ -397,7 +431,8 @@ static void transfer_response(struct chandle *c)
 		}
 		p = eol ? eol + 1 : NULL;
 	}
-	if (exchange_head_build(&eh, NULL, NULL, 0, c->status, f, n) != 0)
+	if (exchange_head_build(&eh, c->version[0] ? c->version : "HTTP/1.1", NULL, NULL, 0,
+				c->status, f, n) != 0)
 		return;
 	if (exchange_begin_response(&c->env, c->x, &eh.head, c->decoded) != 0) {
 		exchange_free(c->x); /* a candidate whose answer cannot hold usage */
@@ -448,7 +483,10 @@ static size_t header_cb(char *p, size_t size, size_t n, void *data)
 			const char *sp = memchr(p, ' ', len);
 
 			c->head_len = 0;
+			c->head_done = 0;
 			c->status = sp != NULL ? atoi(sp + 1) : 0;
+			if (c->version[0] == '\0')
+				transfer_version(c, p, len);
 		}
 		if (c->head == NULL)
 			c->head = malloc(HTTP_HEAD_MAX);
@@ -456,6 +494,8 @@ static size_t header_cb(char *p, size_t size, size_t n, void *data)
 			memcpy(c->head + c->head_len, p, len);
 			c->head_len += len;
 		}
+		if ((len == 2 && p[0] == '\r') || (len == 1 && p[0] == '\n'))
+			c->head_done = c->status >= 200;
 		shim_busy = 0;
 	}
 	errno = saved;
@@ -494,6 +534,8 @@ static void transfer_begin(CURL *h)
 	c->resp_begun = c->peer_known = 0;
 	c->head_len = 0;
 	c->status = 0;
+	c->head_done = 0;
+	c->version[0] = '\0';
 	transfer_request(c);
 	shim_busy = 0;
 	if (c->x == NULL)
@@ -510,10 +552,25 @@ static void transfer_begin(CURL *h)
 	}
 }
 
-/* The transfer on c ended (complete: libcurl said it succeeded): the program's callbacks go
- * back and the exchange emits its record. */
-static void transfer_end(struct chandle *c, int complete)
+/* How a transfer ended: libcurl's result, or one of these when it did not say. */
+enum { END_GIVEN_UP = -1, END_REMOVED = -2 };
+
+/* libcurl's results that mean the answer was not valid HTTP: counted like the byte-level
+ * reader's http_error (capture.h). */
+static int result_is_protocol_error(int result)
 {
+	return result == CURLE_UNSUPPORTED_PROTOCOL /* HTTP/0.9: no status line */ ||
+	       result == CURLE_WEIRD_SERVER_REPLY || result == CURLE_HTTP2 ||
+	       result == CURLE_HTTP2_STREAM || result == CURLE_HTTP3;
+}
+
+/* The transfer on c ended with result (CURLE_OK: complete; END_REMOVED: taken off its multi
+ * handle without a DONE message read, complete as far as its response came): the program's
+ * callbacks go back and the exchange emits its record. */
+static void transfer_end(struct chandle *c, int result)
+{
+	int complete;
+
 	if (c == NULL || !c->active)
 		return;
 	c->active = 0;
@@ -528,10 +585,13 @@ static void transfer_end(struct chandle *c, int complete)
 		setopt_real(c->h, CURLOPT_READDATA, c->read_data);
 	}
 	shim_busy = 1;
-	if (!c->resp_begun && c->head_len > 0)
-		transfer_response(c); /* a response without a body */
+	/* a response without a body; a head libcurl turned down midway is no response */
+	if (!c->resp_begun && c->head_done)
+		transfer_response(c);
+	complete = c->resp_begun && (result == CURLE_OK || result == END_REMOVED);
 	if (c->x != NULL)
-		exchange_emit(&c->env, c->x, complete && c->resp_begun, -1);
+		exchange_emit(&c->env, c->x, complete,
+			      result_is_protocol_error(result) ? CAPTURE_DROP_HTTP : -1);
 	exchange_free(c->x);
 	c->x = NULL;
 	shim_busy = 0;
@@ -541,7 +601,7 @@ static void handle_free(struct chandle *c)
 {
 	if (c == NULL)
 		return;
-	transfer_end(c, 0);
+	transfer_end(c, END_GIVEN_UP);
 	options_default(c);
 	free(c->head);
 	free(c);
@@ -607,7 +667,7 @@ SHIM_EXPORT void curl_easy_reset(CURL *h)
 	struct chandle *c = handle_find(h, 0, 0);
 
 	if (c != NULL) {
-		transfer_end(c, 0);
+		transfer_end(c, END_GIVEN_UP);
 		options_default(c);
 	}
 	if (fn != NULL)
@@ -680,7 +740,7 @@ SHIM_EXPORT CURLcode curl_easy_perform(CURL *h)
 	shim_curl_depth--;
 	saved = errno;
 	if (!shim_busy)
-		transfer_end(handle_find(h, 0, 0), ret == CURLE_OK);
+		transfer_end(handle_find(h, 0, 0), ret);
 	errno = saved;
 	return ret;
 }
@@ -712,7 +772,7 @@ SHIM_EXPORT CURLMcode curl_multi_remove_handle(CURLM *m, CURL *h)
 	/* No DONE message read for it: it ended as far as its response came, or was given up. */
 	c = shim_busy ? NULL : handle_find(h, 0, 0);
 	if (c != NULL && c->active)
-		transfer_end(c, c->resp_begun);
+		transfer_end(c, END_REMOVED);
 	return fn(m, h);
 }
 
@@ -727,7 +787,7 @@ SHIM_EXPORT CURLMsg *curl_multi_info_read(CURLM *m, int *left)
 	msg = fn(m, left);
 	saved = errno;
 	if (msg != NULL && msg->msg == CURLMSG_DONE && !shim_busy)
-		transfer_end(handle_find(msg->easy_handle, 0, 0), msg->data.result == CURLE_OK);
+		transfer_end(handle_find(msg->easy_handle, 0, 0), msg->data.result);
 	errno = saved;
 	return msg;
 }

@@ -10,9 +10,10 @@ made without and with the shim: same exit status and stdout, and exactly one rec
 """
 import json
 import os
+import subprocess
 
 import harness as h
-from harness import expect_eq, test
+from harness import expect, expect_eq, test
 
 import provider_server as ps
 
@@ -59,7 +60,7 @@ def curl_argv(srv, host, path, body, headers, extra=()):
 
 def run_both(c, srv, argv, wants, version=None, sort=False, agent=AGENT):
     """Baseline and shim runs: every answer came over version (when given), one record per
-    call. Returns the server's log of the shim run and the program's stdout."""
+    call. Returns the server's log of the shim run, the program's stdout and the store."""
     base = h.run(argv)
     srv.requests_seen()
     expect_eq(base.rc, 0, "exit status without the shim (%s)" % base.stderr[-300:])
@@ -77,7 +78,15 @@ def run_both(c, srv, argv, wants, version=None, sort=False, agent=AGENT):
         recs.sort(key=lambda r: r.get("model_requested") or "")
         wants = sorted(wants, key=lambda w: w["model_requested"])
     h.check(recs, wants)
-    return seen, base.stdout
+    return seen, base.stdout, db
+
+
+def show(db, rec_id):
+    """`tokshim show` of one record: heads as the capture kept them, the stream reassembled."""
+    p = subprocess.run([h.CLI, "show", "--db", db, str(rec_id)], env=h.clean_env(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    expect_eq(p.returncode, 0, "tokshim show exit status (%s)" % p.stderr[-300:])
+    return p.stdout.decode()
 
 
 @test
@@ -100,9 +109,13 @@ def curl_default_http2_stream_compressed(c):
     u = ps.expected_usage("/v1/messages", body.encode(), {"X-Test-Cache-Read": "64"})
     w = h.want_record("anthropic", "messages", "claude-haiku-4-5", "claude-haiku-4-5-20251001",
                       u, host=ANTHROPIC, path="/v1/messages", agent=AGENT, stream=True)
-    seen, _ = run_both(c, c.h2, curl_argv(c.h2, ANTHROPIC, "/v1/messages", body, hdrs,
-                                          ["--compressed"]), [w], b"\n2\n")
+    seen, _, db = run_both(c, c.h2, curl_argv(c.h2, ANTHROPIC, "/v1/messages", body, hdrs,
+                                              ["--compressed"]), [w], b"\n2\n")
     expect_eq(seen[0]["encoding"], "gzip", "the answer was gzip-encoded")
+    out = show(db, 1)
+    for want in ("POST /v1/messages HTTP/2\n", "\nHTTP/2 200\n", "x-api-key: [REDACTED]",
+                 "stream reassembled (server-sent events, "):
+        expect(want in out, "show lacks %r:\n%s" % (want, out[:1500]))
 
 
 @test
@@ -112,7 +125,10 @@ def curl_http11_stream(c):
                       fx_usage(c, case), host=OPENAI, path=CHAT, agent=AGENT, stream=True)
     argv = curl_argv(c.h1, OPENAI, CHAT, h.fixture_bytes(case + ".req.json"),
                      ["Content-Type: application/json", AUTH], ["--http1.1"])
-    run_both(c, c.h1, argv, [w], b"\n1.1\n")
+    _, _, db = run_both(c, c.h1, argv, [w], b"\n1.1\n")
+    out = show(db, 1)
+    for want in ("POST /v1/chat/completions HTTP/1.1\n", "\nHTTP/1.1 200\n"):
+        expect(want in out, "show lacks %r:\n%s" % (want, out[:1500]))
 
 
 def multi_calls(c):
@@ -148,7 +164,7 @@ def multi_argv(srv, bodies):
 @test
 def multi_interface_http2_four_at_once(c):
     bodies, wants = multi_calls(c)
-    seen, _ = run_both(c, c.h2, multi_argv(c.h2, bodies), wants, b" HTTP/2 ", sort=True)
+    seen, _, _ = run_both(c, c.h2, multi_argv(c.h2, bodies), wants, b" HTTP/2 ", sort=True)
     expect_eq(len({s["conn"] for s in seen}), 1, "connections the four transfers shared")
 
 

@@ -23,23 +23,7 @@ AGENT = "gnutls-agent"
 GNUTLS_AGENT = os.path.join(h.BUILD, "tests", "curl_multi_agent_gnutls")
 
 
-class Ctx:
-    pass
-
-
-def setup():
-    c = Ctx()
-    c.h1 = h.Servers().start()
-    c.h2 = h.Servers(tc.H2_SERVER).start()
-    c.servers = c.h1
-    c.man = h.manifest()
-    return c
-
-
-def teardown(c):
-    if c:
-        c.h1.stop()
-        c.h2.stop()
+setup, teardown = tc.setup, tc.teardown  # both servers: HTTP/1.1 and HTTP/2
 
 
 def wget_argv(c, host, path, body, headers):

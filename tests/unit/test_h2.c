@@ -11,49 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture_sink.h"
 #include "check.h"
-
-struct got {
-	char provider[32], model[64], host[64], path[64], req_head[1024];
-	int64_t in, out;
-	int status;
-	uint32_t flags;
-};
-
-struct sink {
-	struct got rec[8];
-	int n;
-};
-
-static void copy_str(char *dst, size_t cap, struct record_str s)
-{
-	size_t n = s.n < cap - 1 ? s.n : cap - 1;
-
-	if (n)
-		memcpy(dst, s.p, n);
-	dst[n] = '\0';
-}
-
-static void on_emit(void *ctx, struct record *r, const struct payload *pl)
-{
-	struct sink *s = ctx;
-	struct got *g;
-
-	if (s->n == 8)
-		return;
-	g = &s->rec[s->n++];
-	memset(g, 0, sizeof(*g));
-	copy_str(g->provider, sizeof(g->provider), r->provider);
-	copy_str(g->model, sizeof(g->model), r->model);
-	copy_str(g->host, sizeof(g->host), r->host);
-	copy_str(g->path, sizeof(g->path), r->path);
-	if (pl != NULL)
-		copy_str(g->req_head, sizeof(g->req_head), pl->req_head);
-	g->in = r->input_tokens;
-	g->out = r->output_tokens;
-	g->status = r->status;
-	g->flags = r->flags;
-}
 
 static struct capture_config config = {
 	.process = "test", .agent = "a", .agent_type = "", .tenant = "", .session = "s",

@@ -59,7 +59,8 @@ done
 # price files, leak-checked. The capture suites are left out for now: curl with the ASan runtime
 # preloaded hangs on this machine even without the shim, and they all run curl somewhere; the
 # shim's parsers are covered under ASan by the san unit tests and the fuzzers instead.
-SAN_INTEGRATION="test_pricing"
+# test_http2 runs no curl: httpx's HTTP/2 streams through the sanitized shim.
+SAN_INTEGRATION="test_pricing test_http2"
 if [ -n "${TOKSHIM_SAN_BUILD:-}" ]; then
 	san=$(cd "$top" && cd "$TOKSHIM_SAN_BUILD" && pwd)
 	for t in "$san"/tests/test_*; do

@@ -597,6 +597,13 @@ static void transfer_end(struct chandle *c, int result)
 	shim_busy = 0;
 }
 
+void shim_curl_atfork_child(void)
+{
+	shim_curl_depth = 0;
+	/* Another thread of the parent may have held it at the fork. */
+	pthread_mutex_init(&table_lock, NULL);
+}
+
 static void handle_free(struct chandle *c)
 {
 	if (c == NULL)

@@ -17,6 +17,7 @@ static void atfork_child(void)
 	shim_sink_atfork_child();
 	shim_config_atfork_child();
 	shim_gate_atfork_child();
+	shim_curl_atfork_child();
 }
 
 __attribute__((constructor)) static void shim_init(void)

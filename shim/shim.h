@@ -187,5 +187,6 @@ void shim_conns_atfork_child(void);
 void shim_sink_atfork_child(void);
 void shim_config_atfork_child(void);
 void shim_gate_atfork_child(void);
+void shim_curl_atfork_child(void);
 
 #endif

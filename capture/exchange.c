@@ -523,11 +523,15 @@ int exchange_head_build(struct exchange_head *eh, const char *version, const cha
 {
 	struct http_head *h = &eh->head;
 	char line[64];
-	size_t len = 0, i, at;
+	size_t len = 0, i, at, need;
 	int k;
 
 	memset(h, 0, sizeof(*h));
-	eh->buf = malloc(HTTP_HEAD_MAX + 1);
+	/* the text's size (every head, LLM call or not, is built: no more than it needs) */
+	need = 64 + target_len;
+	for (i = 0; i < n; i++)
+		need += fields[i].name_len + fields[i].value_len + 4;
+	eh->buf = malloc((need < HTTP_HEAD_MAX ? need : HTTP_HEAD_MAX) + 1);
 	if (eh->buf == NULL)
 		return -1;
 	if (method != NULL) {

@@ -803,6 +803,75 @@ static void store_release_pages(struct store *st, uintptr_t lo, uintptr_t hi)
 }
 
 /*
+ * Called for each entry of a store_txn_walk with the walk's cursor, which it may use to
+ * delete that entry: returns 0 to go on, 1 to stop, or an LMDB or STORE_E* code to fail the
+ * walk. key and val are valid for the call only.
+ */
+typedef int (*store_cursor_fn)(MDB_cursor *cur, const MDB_val *key, const MDB_val *val,
+			       void *ctx);
+
+/*
+ * Walks dbi in key order inside txn, from the first key >= *start (from the first key when
+ * start is NULL). Returns 0 or a STORE_E* code (the visitor's, or LMDB's mapped by store_err).
+ */
+static int store_txn_walk(MDB_txn *txn, MDB_dbi dbi, const MDB_val *start, store_cursor_fn visit,
+			  void *ctx)
+{
+	MDB_val key = { 0, NULL }, val;
+	MDB_cursor *cur;
+	int rc;
+
+	rc = store_err(mdb_cursor_open(txn, dbi, &cur));
+	if (rc != 0)
+		goto out;
+	if (start != NULL)
+		key = *start;
+	rc = mdb_cursor_get(cur, &key, &val, start != NULL ? MDB_SET_RANGE : MDB_FIRST);
+	while (rc == 0) {
+		rc = visit(cur, &key, &val, ctx);
+		if (rc != 0)
+			break;
+		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+	}
+	rc = rc == MDB_NOTFOUND || rc == 1 ? 0 : store_err(rc);
+	mdb_cursor_close(cur);
+out:
+	return rc;
+}
+
+struct store_walk_ctx {
+	struct store *st;
+	store_visit_fn visit;
+	void *ctx;
+	uintptr_t lo, hi;
+	uint64_t seen;
+};
+
+/* One entry of a store_walk: the caller's visit, then every STORE_WALK_RELEASE entries the
+ * pages read since the last release are given back. */
+static int store_walk_visit(MDB_cursor *cur, const MDB_val *key, const MDB_val *val, void *ctx)
+{
+	struct store_walk_ctx *wc = ctx;
+	int rc;
+
+	(void)cur;
+	rc = wc->visit(key, val, wc->ctx);
+	if (rc != 0)
+		goto out;
+	/* The span of the values read since the last release: leaf and overflow pages. */
+	wc->lo = (uintptr_t)val->mv_data < wc->lo ? (uintptr_t)val->mv_data : wc->lo;
+	wc->hi = (uintptr_t)val->mv_data + val->mv_size > wc->hi ?
+		 (uintptr_t)val->mv_data + val->mv_size : wc->hi;
+	if (++wc->seen % STORE_WALK_RELEASE == 0) {
+		store_release_pages(wc->st, wc->lo, wc->hi);
+		wc->lo = UINTPTR_MAX;
+		wc->hi = 0;
+	}
+out:
+	return rc;
+}
+
+/*
  * Walks *dbi in key order from the first key >= *start (from the first key when start is
  * NULL) inside one read transaction. dbi is a pointer because a reader's handles may only be
  * opened by the store_ready call in here. Returns 0 or an error; a store whose databases do not
@@ -811,40 +880,14 @@ static void store_release_pages(struct store *st, uintptr_t lo, uintptr_t hi)
 static int store_walk(struct store *st, MDB_dbi *dbi, MDB_val *start, store_visit_fn visit,
 		      void *ctx)
 {
-	MDB_val key = { 0, NULL }, val;
-	MDB_cursor *cur;
+	struct store_walk_ctx wc = { st, visit, ctx, UINTPTR_MAX, 0, 0 };
 	MDB_txn *txn;
-	uintptr_t lo = UINTPTR_MAX, hi = 0;
-	uint64_t seen = 0;
 	int rc;
 
 	rc = store_read_begin(st, &txn);
 	if (rc != 0)
 		goto out;
-	rc = store_err(mdb_cursor_open(txn, *dbi, &cur));
-	if (rc != 0)
-		goto txn_abort;
-	if (start != NULL)
-		key = *start;
-	rc = mdb_cursor_get(cur, &key, &val, start != NULL ? MDB_SET_RANGE : MDB_FIRST);
-	while (rc == 0) {
-		rc = visit(&key, &val, ctx);
-		if (rc != 0)
-			break;
-		/* The span of the values read since the last release: leaf and overflow pages. */
-		lo = (uintptr_t)val.mv_data < lo ? (uintptr_t)val.mv_data : lo;
-		hi = (uintptr_t)val.mv_data + val.mv_size > hi ?
-		     (uintptr_t)val.mv_data + val.mv_size : hi;
-		if (++seen % STORE_WALK_RELEASE == 0) {
-			store_release_pages(st, lo, hi);
-			lo = UINTPTR_MAX;
-			hi = 0;
-		}
-		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-	}
-	rc = rc == MDB_NOTFOUND || rc == 1 ? 0 : store_err(rc);
-	mdb_cursor_close(cur);
-txn_abort:
+	rc = store_txn_walk(txn, *dbi, start, store_walk_visit, &wc);
 	store_txn_end(st, txn, 0);
 out:
 	/* Not found before a txn began: no store in the file yet, an empty walk. */
@@ -981,25 +1024,19 @@ out:
 }
 
 /* Adds up the sizes of every payload value (a walk of the payloads database). */
+static int store_payload_bytes_visit(MDB_cursor *cur, const MDB_val *key, const MDB_val *val,
+				     void *ctx)
+{
+	(void)cur;
+	(void)key;
+	*(uint64_t *)ctx += val->mv_size;
+	return 0;
+}
+
 static int store_payload_bytes(struct store *st, MDB_txn *txn, uint64_t *total)
 {
-	MDB_cursor *cur;
-	MDB_val key, val;
-	int rc;
-
 	*total = 0;
-	rc = store_err(mdb_cursor_open(txn, st->payloads, &cur));
-	if (rc != 0)
-		goto out;
-	rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-	while (rc == 0) {
-		*total += val.mv_size;
-		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-	}
-	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
-	mdb_cursor_close(cur);
-out:
-	return rc;
+	return store_txn_walk(txn, st->payloads, NULL, store_payload_bytes_visit, total);
 }
 
 int store_info(struct store *st, struct store_info *out)
@@ -1055,6 +1092,11 @@ struct store_verify_ctx {
 	uint64_t problems;
 	uint64_t next_id;
 	int have_next_id;
+	/* The walk under way: its store, transaction, database and that database's name. */
+	struct store *st;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	const char *what;
 };
 
 static void store_problem(struct store_verify_ctx *vc, const char *fmt, ...)
@@ -1126,57 +1168,47 @@ out:
 }
 
 /* records → ids and payloads: every record decodes and is named by its id's entry. */
-static int store_verify_records(struct store *st, MDB_txn *txn, struct store_verify_ctx *vc)
+static int store_verify_record(MDB_cursor *cur, const MDB_val *key, const MDB_val *val,
+			       void *ctx)
 {
-	MDB_cursor *cur;
-	MDB_val key, val, ival;
+	struct store_verify_ctx *vc = ctx;
+	MDB_val ival;
 	struct record rec;
 	unsigned char ikey[8];
 	MDB_val ik = { 8, ikey };
-	int rc, found, decodes;
+	uint64_t id;
+	int rc = 0, found, decodes;
 
-	rc = store_err(mdb_cursor_open(txn, st->records, &cur));
+	(void)cur;
+	if (key->mv_size != 16) {
+		store_problem(vc, "records: a key of %zu bytes (16 expected)", key->mv_size);
+		goto out;
+	}
+	id = endian_be64((const unsigned char *)key->mv_data + 8);
+	if (record_decode(val->mv_data, val->mv_size, &rec) != 0) {
+		store_problem(vc, "record %" PRIu64 ": does not decode", id);
+		goto out;
+	}
+	if ((uint64_t)rec.ts_ns != endian_be64(key->mv_data))
+		store_problem(vc, "record %" PRIu64 ": its key's time is not its ts_ns", id);
+	if (id == 0 || (vc->have_next_id && id >= vc->next_id))
+		store_problem(vc, "record %" PRIu64 ": id not below meta next_id %" PRIu64,
+			      id, vc->next_id);
+	endian_put_be64(ikey, id);
+	rc = mdb_get(vc->txn, vc->st->ids, &ik, &ival);
+	if (rc == MDB_NOTFOUND)
+		store_problem(vc, "record %" PRIu64 ": no ids entry", id);
+	else if (rc != 0)
+		goto out;
+	else if (ival.mv_size != 16 || memcmp(ival.mv_data, key->mv_data, 16) != 0)
+		store_problem(vc, "record %" PRIu64 ": its ids entry names another key", id);
+	rc = store_verify_payload(vc->st, vc->txn, id, &found, &decodes);
 	if (rc != 0)
 		goto out;
-	rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-	while (rc == 0) {
-		uint64_t id;
-
-		if (key.mv_size != 16) {
-			store_problem(vc, "records: a key of %zu bytes (16 expected)", key.mv_size);
-			goto next;
-		}
-		id = endian_be64((const unsigned char *)key.mv_data + 8);
-		if (record_decode(val.mv_data, val.mv_size, &rec) != 0) {
-			store_problem(vc, "record %" PRIu64 ": does not decode", id);
-			goto next;
-		}
-		if ((uint64_t)rec.ts_ns != endian_be64(key.mv_data))
-			store_problem(vc, "record %" PRIu64 ": its key's time is not its ts_ns", id);
-		if (id == 0 || (vc->have_next_id && id >= vc->next_id))
-			store_problem(vc, "record %" PRIu64 ": id not below meta next_id %" PRIu64,
-				      id, vc->next_id);
-		endian_put_be64(ikey, id);
-		rc = mdb_get(txn, st->ids, &ik, &ival);
-		if (rc == MDB_NOTFOUND)
-			store_problem(vc, "record %" PRIu64 ": no ids entry", id);
-		else if (rc != 0)
-			break;
-		else if (ival.mv_size != 16 || memcmp(ival.mv_data, key.mv_data, 16) != 0)
-			store_problem(vc, "record %" PRIu64 ": its ids entry names another key", id);
-		rc = store_verify_payload(st, txn, id, &found, &decodes);
-		if (rc != 0)
-			break;
-		if ((rec.flags & RECORD_PAYLOAD) && !found)
-			store_problem(vc, "record %" PRIu64 ": flagged with a payload, none stored",
-				      id);
-		else if (found && !decodes)
-			store_problem(vc, "payload %" PRIu64 ": does not decode", id);
-	next:
-		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-	}
-	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
-	mdb_cursor_close(cur);
+	if ((rec.flags & RECORD_PAYLOAD) && !found)
+		store_problem(vc, "record %" PRIu64 ": flagged with a payload, none stored", id);
+	else if (found && !decodes)
+		store_problem(vc, "payload %" PRIu64 ": does not decode", id);
 out:
 	return rc;
 }
@@ -1199,74 +1231,64 @@ static int store_verify_owner(struct store *st, MDB_txn *txn, const MDB_val *ike
 	return rc == MDB_NOTFOUND ? 0 : store_err(rc);
 }
 
-/* ids → records and payloads → records: no entry without its record. */
-static int store_verify_by_id(struct store *st, MDB_txn *txn, MDB_dbi dbi, const char *what,
-			      struct store_verify_ctx *vc)
+/* ids → records and payloads → records (vc->dbi, named vc->what): no entry without its
+ * record. */
+static int store_verify_by_id(MDB_cursor *cur, const MDB_val *key, const MDB_val *val,
+			      void *ctx)
 {
-	MDB_cursor *cur;
-	MDB_val key, val;
+	struct store_verify_ctx *vc = ctx;
 	int64_t flags;
-	int rc;
+	uint64_t id;
+	int rc = 0;
 
-	rc = store_err(mdb_cursor_open(txn, dbi, &cur));
+	(void)cur;
+	(void)val;
+	if (key->mv_size != 8) {
+		store_problem(vc, "%s: a key of %zu bytes (8 expected)", vc->what, key->mv_size);
+		goto out;
+	}
+	id = endian_be64(key->mv_data);
+	rc = store_verify_owner(vc->st, vc->txn, key, &flags);
 	if (rc != 0)
 		goto out;
-	rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-	while (rc == 0) {
-		uint64_t id;
-
-		if (key.mv_size != 8) {
-			store_problem(vc, "%s: a key of %zu bytes (8 expected)", what, key.mv_size);
-			goto next;
-		}
-		id = endian_be64(key.mv_data);
-		rc = store_verify_owner(st, txn, &key, &flags);
-		if (rc != 0)
-			break;
-		if (flags == -1)
-			store_problem(vc, "%s %" PRIu64 ": no record with this id", what, id);
-		else if (flags >= 0 && dbi == st->payloads && !(flags & RECORD_PAYLOAD))
-			store_problem(vc, "payload %" PRIu64 ": its record is not flagged with a "
-				      "payload", id);
-	next:
-		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-	}
-	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
-	mdb_cursor_close(cur);
+	if (flags == -1)
+		store_problem(vc, "%s %" PRIu64 ": no record with this id", vc->what, id);
+	else if (flags >= 0 && vc->dbi == vc->st->payloads && !(flags & RECORD_PAYLOAD))
+		store_problem(vc, "payload %" PRIu64 ": its record is not flagged with a "
+			      "payload", id);
 out:
 	return rc;
 }
 
-static int store_verify_counters(struct store *st, MDB_txn *txn, struct store_verify_ctx *vc)
+static int store_verify_counter(MDB_cursor *cur, const MDB_val *key, const MDB_val *val,
+				void *ctx)
 {
-	MDB_cursor *cur;
-	MDB_val key, val;
-	int rc;
+	struct store_verify_ctx *vc = ctx;
 
-	rc = store_err(mdb_cursor_open(txn, st->counters, &cur));
-	if (rc != 0)
-		goto out;
-	rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-	while (rc == 0) {
-		if (key.mv_size == 0 || key.mv_size > STORE_KEY_MAX ||
-		    memchr(key.mv_data, '\0', key.mv_size) != NULL)
-			store_problem(vc, "counters: a name of %zu bytes that is not 1 to %d bytes "
-				      "of text", key.mv_size, STORE_KEY_MAX);
-		else if (val.mv_size != 8)
-			store_problem(vc, "counter '%.*s': a value of %zu bytes (8 expected)",
-				      (int)(key.mv_size > 64 ? 64 : key.mv_size),
-				      (const char *)key.mv_data, val.mv_size);
-		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-	}
-	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
-	mdb_cursor_close(cur);
-out:
-	return rc;
+	(void)cur;
+	if (key->mv_size == 0 || key->mv_size > STORE_KEY_MAX ||
+	    memchr(key->mv_data, '\0', key->mv_size) != NULL)
+		store_problem(vc, "counters: a name of %zu bytes that is not 1 to %d bytes "
+			      "of text", key->mv_size, STORE_KEY_MAX);
+	else if (val->mv_size != 8)
+		store_problem(vc, "counter '%.*s': a value of %zu bytes (8 expected)",
+			      (int)(key->mv_size > 64 ? 64 : key->mv_size),
+			      (const char *)key->mv_data, val->mv_size);
+	return 0;
+}
+
+/* Walks dbi (named what) with visit, reporting into vc. */
+static int store_verify_walk(struct store_verify_ctx *vc, MDB_dbi dbi, const char *what,
+			     store_cursor_fn visit)
+{
+	vc->dbi = dbi;
+	vc->what = what;
+	return store_txn_walk(vc->txn, dbi, NULL, visit, vc);
 }
 
 int store_verify(struct store *st, store_problem_fn fn, void *arg, uint64_t *nproblems)
 {
-	struct store_verify_ctx vc = { fn, arg, 0, 0, 0 };
+	struct store_verify_ctx vc = { fn, arg, 0, 0, 0, st, NULL, 0, NULL };
 	MDB_txn *txn;
 	int rc = STORE_EINVAL;
 
@@ -1281,15 +1303,16 @@ int store_verify(struct store *st, store_problem_fn fn, void *arg, uint64_t *npr
 	}
 	if (rc != 0)
 		goto out;
+	vc.txn = txn;
 	rc = store_verify_meta(st, txn, &vc);
 	if (rc == 0)
-		rc = store_verify_records(st, txn, &vc);
+		rc = store_verify_walk(&vc, st->records, "records", store_verify_record);
 	if (rc == 0)
-		rc = store_verify_by_id(st, txn, st->ids, "ids", &vc);
+		rc = store_verify_walk(&vc, st->ids, "ids", store_verify_by_id);
 	if (rc == 0)
-		rc = store_verify_by_id(st, txn, st->payloads, "payload", &vc);
+		rc = store_verify_walk(&vc, st->payloads, "payload", store_verify_by_id);
 	if (rc == 0)
-		rc = store_verify_counters(st, txn, &vc);
+		rc = store_verify_walk(&vc, st->counters, "counters", store_verify_counter);
 	store_txn_end(st, txn, 0);
 done:
 	*nproblems = vc.problems;
@@ -1654,38 +1677,45 @@ static int store_counter_get(struct store *st, MDB_txn *txn, const char *name, i
 	return rc == MDB_NOTFOUND ? STORE_ENOTFOUND : store_err(rc);
 }
 
+struct store_seed_ctx {
+	const struct store_budget *b;
+	int64_t *tokens, *pusd;
+};
+
+/* One record of a budget's window: stops at the window's end. */
+static int store_budget_seed_visit(MDB_cursor *cur, const MDB_val *key, const MDB_val *val,
+				   void *ctx)
+{
+	struct store_seed_ctx *sc = ctx;
+	struct record rec;
+	int64_t t, p;
+
+	(void)cur;
+	if (key->mv_size != 16 || (int64_t)endian_be64(key->mv_data) >= sc->b->until_ns)
+		return 1;
+	rec.id = endian_be64((const unsigned char *)key->mv_data + 8);
+	if (record_decode(val->mv_data, val->mv_size, &rec) == 0 &&
+	    sc->b->seed(&rec, sc->b->seed_arg, &t, &p)) {
+		*sc->tokens += t;
+		*sc->pusd += p;
+	}
+	return 0;
+}
+
 /* The sums b->seed gives over the records of b's window, read inside txn. */
 static int store_budget_seed(struct store *st, MDB_txn *txn, const struct store_budget *b,
 			     int64_t *tokens, int64_t *pusd)
 {
+	struct store_seed_ctx sc = { b, tokens, pusd };
 	unsigned char start[16];
-	MDB_val key = { 16, start }, val;
-	MDB_cursor *cur;
-	struct record rec;
-	int64_t t, p;
+	MDB_val key = { 16, start };
 	int rc = 0;
 
 	*tokens = *pusd = 0;
 	if (b->seed == NULL)
 		goto out;
 	store_record_key(start, b->since_ns < 0 ? 0 : b->since_ns, 0);
-	rc = store_err(mdb_cursor_open(txn, st->records, &cur));
-	if (rc != 0)
-		goto out;
-	rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	while (rc == 0) {
-		if (key.mv_size != 16 || (int64_t)endian_be64(key.mv_data) >= b->until_ns)
-			break;
-		rec.id = endian_be64((const unsigned char *)key.mv_data + 8);
-		if (record_decode(val.mv_data, val.mv_size, &rec) == 0 &&
-		    b->seed(&rec, b->seed_arg, &t, &p)) {
-			*tokens += t;
-			*pusd += p;
-		}
-		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-	}
-	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
-	mdb_cursor_close(cur);
+	rc = store_txn_walk(txn, st->records, &key, store_budget_seed_visit, &sc);
 out:
 	return rc;
 }
@@ -1727,53 +1757,51 @@ static int store_pid_alive(int32_t pid)
  * process gone, older than the TTL, or malformed) is deleted when write is set and skipped
  * otherwise; a live one adds its entries to the reserved_* of every b[i] with that base.
  */
+struct store_sweep_ctx {
+	struct store_budget *b;
+	size_t n;
+	int64_t now_ns;
+	int write;
+};
+
+static int store_resv_visit(MDB_cursor *cur, const MDB_val *key, const MDB_val *val, void *ctx)
+{
+	struct store_sweep_ctx *sc = ctx;
+	struct store_budget *b = sc->b;
+	const unsigned char *v = val->mv_data, *end = v + val->mv_size;
+	uint32_t count = val->mv_size >= 16 ? endian_le32(v + 4) : 0;
+	int64_t age = val->mv_size >= 16 ? sc->now_ns - (int64_t)endian_le64(v + 8) : 0;
+	int dead = val->mv_size < 16 || age > (int64_t)STORE_RESERVATION_TTL_S * 1000000000 ||
+		   !store_pid_alive((int32_t)endian_le32(v));
+
+	(void)key;
+	for (v += 16; !dead && count > 0; count--) {
+		size_t len;
+
+		if (end - v < 18)
+			break;
+		len = endian_le16(v + 16);
+		if ((size_t)(end - v - 18) < len)
+			break;
+		for (size_t i = 0; i < sc->n; i++) {
+			if (strlen(b[i].base) != len || memcmp(b[i].base, v + 18, len) != 0)
+				continue;
+			b[i].reserved_tokens += (int64_t)endian_le64(v);
+			b[i].reserved_pusd += (int64_t)endian_le64(v + 8);
+		}
+		v += 18 + len;
+	}
+	return dead && sc->write ? mdb_cursor_del(cur, 0) : 0;
+}
+
 static int store_resv_sweep(struct store *st, MDB_txn *txn, struct store_budget *b, size_t n,
 			    int64_t now_ns, int write)
 {
-	MDB_cursor *cur;
-	MDB_val key, val;
-	int rc;
+	struct store_sweep_ctx sc = { b, n, now_ns, write };
 
 	for (size_t i = 0; i < n; i++)
 		b[i].reserved_tokens = b[i].reserved_pusd = 0;
-	rc = store_err(mdb_cursor_open(txn, st->reservations, &cur));
-	if (rc != 0)
-		goto out;
-	rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-	while (rc == 0) {
-		const unsigned char *v = val.mv_data, *end = v + val.mv_size;
-		uint32_t count = val.mv_size >= 16 ? endian_le32(v + 4) : 0;
-		int64_t age = val.mv_size >= 16 ? now_ns - (int64_t)endian_le64(v + 8) : 0;
-		int dead = val.mv_size < 16 || age > (int64_t)STORE_RESERVATION_TTL_S * 1000000000 ||
-			   !store_pid_alive((int32_t)endian_le32(v));
-
-		for (v += 16; !dead && count > 0; count--) {
-			size_t len;
-
-			if (end - v < 18)
-				break;
-			len = endian_le16(v + 16);
-			if ((size_t)(end - v - 18) < len)
-				break;
-			for (size_t i = 0; i < n; i++) {
-				if (strlen(b[i].base) != len || memcmp(b[i].base, v + 18, len) != 0)
-					continue;
-				b[i].reserved_tokens += (int64_t)endian_le64(v);
-				b[i].reserved_pusd += (int64_t)endian_le64(v + 8);
-			}
-			v += 18 + len;
-		}
-		if (dead && write) {
-			rc = mdb_cursor_del(cur, 0);
-			if (rc != 0)
-				break;
-		}
-		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-	}
-	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
-	mdb_cursor_close(cur);
-out:
-	return rc;
+	return store_txn_walk(txn, st->reservations, NULL, store_resv_visit, &sc);
 }
 
 /* Takes the next value of the u64 sequence meta name (starting at 1) into *id. */

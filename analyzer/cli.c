@@ -103,6 +103,48 @@ out:
 	return found;
 }
 
+int cli_reading_args(const char *cmd, const char *usage, struct filter *f, int argc, char **argv,
+		     const struct cli_opt *opts, size_t nopts, int *done)
+{
+	int64_t now = filter_now_ns();
+	enum cli_arg arg;
+	const struct cli_opt *o;
+	int i, m, ret = CLI_OK;
+	size_t k;
+
+	*done = 0;
+	for (i = 1; i < argc; i++) {
+		arg = cli_reading_arg(cmd, usage, f, argc, argv, &i, now);
+		if (arg == CLI_ARG_HELP || arg == CLI_ARG_BAD) {
+			*done = arg == CLI_ARG_HELP;
+			ret = arg == CLI_ARG_HELP ? CLI_OK : CLI_USAGE;
+			goto out;
+		}
+		if (arg == CLI_ARG_TAKEN)
+			continue;
+		m = 0;
+		o = NULL;
+		for (k = 0; k < nopts && m == 0; k++) {
+			o = &opts[k];
+			m = cli_opt_value(cmd, argc, argv, &i, o->name, o->value);
+		}
+		if (m == 0) {
+			ret = cli_unknown_arg(cmd, argv[i]);
+			goto out;
+		}
+		if (m < 0) {
+			ret = CLI_USAGE;
+			goto out;
+		}
+		if (o->num != NULL && cli_parse_u64(*o->value, o->num) != 0) {
+			ret = cli_usage_error(cmd, "invalid number '%s'", *o->value);
+			goto out;
+		}
+	}
+out:
+	return ret;
+}
+
 int cli_reading_setup(struct filter *f, struct pricing **pricing)
 {
 	char err[512];

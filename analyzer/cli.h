@@ -10,6 +10,7 @@
 #ifndef TOKSHIM_CLI_H
 #define TOKSHIM_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "analyzer/filter.h"
@@ -75,6 +76,22 @@ enum cli_arg {
  * help) and the common filters of filter.h. now_ns anchors relative times. */
 enum cli_arg cli_reading_arg(const char *cmd, const char *usage, struct filter *f, int argc,
 			     char **argv, int *i, int64_t now_ns);
+
+/* One option of a reading command's own, "--name VALUE" or "--name=VALUE". */
+struct cli_opt {
+	const char *name;   /* "--format", "-o" */
+	const char **value; /* receives the value, which points into argv */
+	uint64_t *num;      /* when not NULL, the value is also parsed into it as a number */
+};
+
+/*
+ * Parses the whole command line of a reading command: the arguments of cli_reading_arg
+ * (relative times anchored now) and the command's own opts[0..nopts); anything else is a
+ * usage error. f must have been through filter_init. Returns CLI_OK to go on, CLI_OK with
+ * *done set after --help, or CLI_USAGE with the error printed.
+ */
+int cli_reading_args(const char *cmd, const char *usage, struct filter *f, int argc, char **argv,
+		     const struct cli_opt *opts, size_t nopts, int *done);
 
 /* After parsing: completes f (the default store) and loads the price table into *pricing
  * (freed with pricing_free). Returns CLI_OK, or CLI_ERR with the error printed. */

@@ -510,36 +510,22 @@ int cmd_dashboard(int argc, char **argv)
 {
 	struct pricing *pricing = NULL;
 	const char *out_path = NULL;
+	const struct cli_opt opts[] = {
+		{ "--output", &out_path, NULL },
+		{ "-o", &out_path, NULL },
+	};
 	struct filter f;
 	struct dash d;
 	char err[512], tmp[4096], *data = NULL;
 	size_t len = 0;
 	FILE *mem, *page;
-	int64_t now = filter_now_ns();
-	enum cli_arg arg;
-	int i, m, fd, ret = CLI_OK;
+	int done, m, fd, ret = CLI_OK;
 
 	filter_init(&f);
-	for (i = 1; i < argc; i++) {
-		arg = cli_reading_arg("dashboard", usage_text, &f, argc, argv, &i, now);
-		if (arg == CLI_ARG_HELP || arg == CLI_ARG_BAD) {
-			ret = arg == CLI_ARG_HELP ? CLI_OK : CLI_USAGE;
-			goto out;
-		}
-		if (arg == CLI_ARG_TAKEN)
-			continue;
-		m = cli_opt_value("dashboard", argc, argv, &i, "--output", &out_path);
-		if (m == 0)
-			m = cli_opt_value("dashboard", argc, argv, &i, "-o", &out_path);
-		if (m == 0) {
-			ret = cli_unknown_arg("dashboard", argv[i]);
-			goto out;
-		}
-		if (m < 0) {
-			ret = CLI_USAGE;
-			goto out;
-		}
-	}
+	ret = cli_reading_args("dashboard", usage_text, &f, argc, argv, opts,
+			       sizeof opts / sizeof opts[0], &done);
+	if (ret != CLI_OK || done)
+		goto out;
 	if (out_path == NULL || *out_path == '\0') {
 		ret = cli_usage_error("dashboard", "missing '-o FILE'");
 		goto out;

@@ -174,35 +174,20 @@ int cmd_export(int argc, char **argv)
 	struct exporter e = { .format = EXPORT_JSONL, .batch = EXPORT_BATCH, .out = stdout };
 	struct pricing *pricing = NULL;
 	const char *format = "jsonl", *batch = NULL;
+	const struct cli_opt opts[] = {
+		{ "--format", &format, NULL },
+		{ "--to", &e.url, NULL },
+		{ "--batch", &batch, NULL },
+	};
 	struct filter f;
 	char err[512];
-	int64_t now = filter_now_ns();
-	enum cli_arg arg;
-	int i, m, ret = CLI_OK;
+	int done, m, ret = CLI_OK;
 
 	filter_init(&f);
-	for (i = 1; i < argc; i++) {
-		arg = cli_reading_arg("export", usage_text, &f, argc, argv, &i, now);
-		if (arg == CLI_ARG_HELP || arg == CLI_ARG_BAD) {
-			ret = arg == CLI_ARG_HELP ? CLI_OK : CLI_USAGE;
-			goto out;
-		}
-		if (arg == CLI_ARG_TAKEN)
-			continue;
-		m = cli_opt_value("export", argc, argv, &i, "--format", &format);
-		if (m == 0)
-			m = cli_opt_value("export", argc, argv, &i, "--to", &e.url);
-		if (m == 0)
-			m = cli_opt_value("export", argc, argv, &i, "--batch", &batch);
-		if (m == 0) {
-			ret = cli_unknown_arg("export", argv[i]);
-			goto out;
-		}
-		if (m < 0) {
-			ret = CLI_USAGE;
-			goto out;
-		}
-	}
+	ret = cli_reading_args("export", usage_text, &f, argc, argv, opts,
+			       sizeof opts / sizeof opts[0], &done);
+	if (ret != CLI_OK || done)
+		goto out;
 	if (strcmp(format, "csv") == 0) {
 		e.format = EXPORT_CSV;
 	} else if (strcmp(format, "otlp") == 0) {

@@ -212,33 +212,20 @@ int cmd_fallbacks(int argc, char **argv)
 	struct detecting d;
 	struct pricing *pricing = NULL;
 	const char *format = "table", *window = NULL;
+	const struct cli_opt opts[] = {
+		{ "--format", &format, NULL },
+		{ "--window", &window, NULL },
+	};
 	struct filter f;
 	char err[512];
-	int64_t now = filter_now_ns(), window_ns = FALLBACK_DEFAULT_WINDOW_NS;
-	enum cli_arg arg;
-	int i, m, ret = CLI_OK;
+	int64_t window_ns = FALLBACK_DEFAULT_WINDOW_NS;
+	int done, m, ret = CLI_OK;
 
 	filter_init(&f);
-	for (i = 1; i < argc; i++) {
-		arg = cli_reading_arg("fallbacks", usage_text, &f, argc, argv, &i, now);
-		if (arg == CLI_ARG_HELP || arg == CLI_ARG_BAD) {
-			ret = arg == CLI_ARG_HELP ? CLI_OK : CLI_USAGE;
-			goto out;
-		}
-		if (arg == CLI_ARG_TAKEN)
-			continue;
-		m = cli_opt_value("fallbacks", argc, argv, &i, "--format", &format);
-		if (m == 0)
-			m = cli_opt_value("fallbacks", argc, argv, &i, "--window", &window);
-		if (m == 0) {
-			ret = cli_unknown_arg("fallbacks", argv[i]);
-			goto out;
-		}
-		if (m < 0) {
-			ret = CLI_USAGE;
-			goto out;
-		}
-	}
+	ret = cli_reading_args("fallbacks", usage_text, &f, argc, argv, opts,
+			       sizeof opts / sizeof opts[0], &done);
+	if (ret != CLI_OK || done)
+		goto out;
 	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
 		ret = cli_usage_error("fallbacks", "invalid format '%s': expected table or json",
 				      format);

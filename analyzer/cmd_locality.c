@@ -114,33 +114,19 @@ int cmd_locality(int argc, char **argv)
 	struct comparing c;
 	struct pricing *pricing = NULL;
 	const char *format = "table", *as = NULL;
+	const struct cli_opt opts[] = {
+		{ "--format", &format, NULL },
+		{ "--priced-as", &as, NULL },
+	};
 	struct filter f;
 	char err[512];
-	int64_t now = filter_now_ns();
-	enum cli_arg arg;
-	int i, m, ret = CLI_OK;
+	int done, m, ret = CLI_OK;
 
 	filter_init(&f);
-	for (i = 1; i < argc; i++) {
-		arg = cli_reading_arg("locality", usage_text, &f, argc, argv, &i, now);
-		if (arg == CLI_ARG_HELP || arg == CLI_ARG_BAD) {
-			ret = arg == CLI_ARG_HELP ? CLI_OK : CLI_USAGE;
-			goto out;
-		}
-		if (arg == CLI_ARG_TAKEN)
-			continue;
-		m = cli_opt_value("locality", argc, argv, &i, "--format", &format);
-		if (m == 0)
-			m = cli_opt_value("locality", argc, argv, &i, "--priced-as", &as);
-		if (m == 0) {
-			ret = cli_unknown_arg("locality", argv[i]);
-			goto out;
-		}
-		if (m < 0) {
-			ret = CLI_USAGE;
-			goto out;
-		}
-	}
+	ret = cli_reading_args("locality", usage_text, &f, argc, argv, opts,
+			       sizeof opts / sizeof opts[0], &done);
+	if (ret != CLI_OK || done)
+		goto out;
 	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
 		ret = cli_usage_error("locality", "invalid format '%s': expected table or json",
 				      format);

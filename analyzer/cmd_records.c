@@ -81,45 +81,20 @@ int cmd_records(int argc, char **argv)
 	struct listing l = { .limit = UINT64_MAX };
 	struct pricing *pricing = NULL;
 	const char *format = "table", *v = NULL;
-	uint64_t *num;
+	const struct cli_opt opts[] = {
+		{ "--format", &format, NULL },
+		{ "--limit", &v, &l.limit },
+		{ "--offset", &v, &l.offset },
+	};
 	struct filter f;
 	char err[512];
-	int64_t now = filter_now_ns();
-	enum cli_arg arg;
-	int i, m, ret = CLI_OK;
+	int done, m, ret = CLI_OK;
 
 	filter_init(&f);
-	for (i = 1; i < argc; i++) {
-		arg = cli_reading_arg("records", usage_text, &f, argc, argv, &i, now);
-		if (arg == CLI_ARG_HELP || arg == CLI_ARG_BAD) {
-			ret = arg == CLI_ARG_HELP ? CLI_OK : CLI_USAGE;
-			goto out;
-		}
-		if (arg == CLI_ARG_TAKEN)
-			continue;
-		num = NULL;
-		m = cli_opt_value("records", argc, argv, &i, "--format", &format);
-		if (m == 0) {
-			num = &l.limit;
-			m = cli_opt_value("records", argc, argv, &i, "--limit", &v);
-		}
-		if (m == 0) {
-			num = &l.offset;
-			m = cli_opt_value("records", argc, argv, &i, "--offset", &v);
-		}
-		if (m == 0) {
-			ret = cli_unknown_arg("records", argv[i]);
-			goto out;
-		}
-		if (m < 0) {
-			ret = CLI_USAGE;
-			goto out;
-		}
-		if (num && cli_parse_u64(v, num) != 0) {
-			ret = cli_usage_error("records", "invalid number '%s'", v);
-			goto out;
-		}
-	}
+	ret = cli_reading_args("records", usage_text, &f, argc, argv, opts,
+			       sizeof opts / sizeof opts[0], &done);
+	if (ret != CLI_OK || done)
+		goto out;
 	if (strcmp(format, "table") != 0 && strcmp(format, "jsonl") != 0) {
 		ret = cli_usage_error("records", "invalid format '%s': expected table or jsonl",
 				      format);

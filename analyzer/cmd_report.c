@@ -33,38 +33,23 @@ int cmd_report(int argc, char **argv)
 	struct pricing *pricing = NULL;
 	const char *format = "table", *by = NULL, *top = NULL, *window = NULL;
 	enum report_key keys[REPORT_NKEYS];
+	const struct cli_opt opts[] = {
+		{ "--format", &format, NULL },
+		{ "--by", &by, NULL },
+		{ "--top", &top, NULL },
+		{ "--window", &window, NULL },
+	};
 	struct filter f;
 	char err[512];
-	int64_t now = filter_now_ns(), window_ns = FALLBACK_DEFAULT_WINDOW_NS;
+	int64_t window_ns = FALLBACK_DEFAULT_WINDOW_NS;
 	uint64_t ntop = 0;
-	enum cli_arg arg;
-	int i, m, nkeys = 0, ret = CLI_OK;
+	int done, nkeys = 0, ret = CLI_OK;
 
 	filter_init(&f);
-	for (i = 1; i < argc; i++) {
-		arg = cli_reading_arg("report", usage_text, &f, argc, argv, &i, now);
-		if (arg == CLI_ARG_HELP || arg == CLI_ARG_BAD) {
-			ret = arg == CLI_ARG_HELP ? CLI_OK : CLI_USAGE;
-			goto out;
-		}
-		if (arg == CLI_ARG_TAKEN)
-			continue;
-		m = cli_opt_value("report", argc, argv, &i, "--format", &format);
-		if (m == 0)
-			m = cli_opt_value("report", argc, argv, &i, "--by", &by);
-		if (m == 0)
-			m = cli_opt_value("report", argc, argv, &i, "--top", &top);
-		if (m == 0)
-			m = cli_opt_value("report", argc, argv, &i, "--window", &window);
-		if (m == 0) {
-			ret = cli_unknown_arg("report", argv[i]);
-			goto out;
-		}
-		if (m < 0) {
-			ret = CLI_USAGE;
-			goto out;
-		}
-	}
+	ret = cli_reading_args("report", usage_text, &f, argc, argv, opts,
+			       sizeof opts / sizeof opts[0], &done);
+	if (ret != CLI_OK || done)
+		goto out;
 	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0 &&
 	    strcmp(format, "csv") != 0) {
 		ret = cli_usage_error("report", "invalid format '%s': expected table, json or csv",

@@ -84,34 +84,20 @@ int cmd_sessions(int argc, char **argv)
 	struct report r;
 	struct pricing *pricing = NULL;
 	const char *format = "table", *top = NULL;
+	const struct cli_opt opts[] = {
+		{ "--format", &format, NULL },
+		{ "--top", &top, NULL },
+	};
 	struct filter f;
 	char err[512];
-	int64_t now = filter_now_ns();
 	uint64_t ntop = DEFAULT_TOP;
-	enum cli_arg arg;
-	int i, m, ret = CLI_OK;
+	int done, ret = CLI_OK;
 
 	filter_init(&f);
-	for (i = 1; i < argc; i++) {
-		arg = cli_reading_arg("sessions", usage_text, &f, argc, argv, &i, now);
-		if (arg == CLI_ARG_HELP || arg == CLI_ARG_BAD) {
-			ret = arg == CLI_ARG_HELP ? CLI_OK : CLI_USAGE;
-			goto out;
-		}
-		if (arg == CLI_ARG_TAKEN)
-			continue;
-		m = cli_opt_value("sessions", argc, argv, &i, "--format", &format);
-		if (m == 0)
-			m = cli_opt_value("sessions", argc, argv, &i, "--top", &top);
-		if (m == 0) {
-			ret = cli_unknown_arg("sessions", argv[i]);
-			goto out;
-		}
-		if (m < 0) {
-			ret = CLI_USAGE;
-			goto out;
-		}
-	}
+	ret = cli_reading_args("sessions", usage_text, &f, argc, argv, opts,
+			       sizeof opts / sizeof opts[0], &done);
+	if (ret != CLI_OK || done)
+		goto out;
 	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
 		ret = cli_usage_error("sessions", "invalid format '%s': expected table or json",
 				      format);

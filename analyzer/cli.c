@@ -145,6 +145,29 @@ out:
 	return ret;
 }
 
+int cli_check_format(const char *cmd, const char *format, const char *const *choices)
+{
+	char expected[128];
+	size_t k, used = 0;
+	int n, ret = CLI_OK;
+
+	for (k = 0; choices[k] != NULL; k++) {
+		if (strcmp(format, choices[k]) == 0)
+			goto out;
+	}
+	expected[0] = '\0';
+	for (k = 0; choices[k] != NULL && used < sizeof expected; k++) {
+		n = snprintf(expected + used, sizeof expected - used, "%s%s",
+			     k == 0 ? "" : choices[k + 1] == NULL ? " or " : ", ", choices[k]);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+	ret = cli_usage_error(cmd, "invalid format '%s': expected %s", format, expected);
+out:
+	return ret;
+}
+
 int cli_reading_setup(struct filter *f, struct pricing **pricing)
 {
 	char err[512];
@@ -192,10 +215,10 @@ int cli_store_args(const char *cmd, const char *usage, int argc, char **argv, st
 			goto out;
 		}
 	}
-	if (format != NULL && strcmp(*format, "table") != 0 && strcmp(*format, "json") != 0) {
-		ret = cli_usage_error(cmd, "invalid format '%s': expected table or json", *format);
+	if (format != NULL)
+		ret = cli_check_format(cmd, *format, CLI_FORMATS("table", "json"));
+	if (ret != CLI_OK)
 		goto out;
-	}
 	if (filter_finish(f, err, sizeof err) != 0) {
 		cli_error("%s", err);
 		ret = CLI_ERR;

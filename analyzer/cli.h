@@ -93,6 +93,13 @@ struct cli_opt {
 int cli_reading_args(const char *cmd, const char *usage, struct filter *f, int argc, char **argv,
 		     const struct cli_opt *opts, size_t nopts, int *done);
 
+/* Checks format against the NULL-terminated choices; returns CLI_OK, or CLI_USAGE after the
+ * usage error "invalid format 'x': expected a, b or c". */
+int cli_check_format(const char *cmd, const char *format, const char *const *choices);
+
+/* The choices of cli_check_format: CLI_FORMATS("table", "json"). */
+#define CLI_FORMATS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
 /* After parsing: completes f (the default store) and loads the price table into *pricing
  * (freed with pricing_free). Returns CLI_OK, or CLI_ERR with the error printed. */
 int cli_reading_setup(struct filter *f, struct pricing **pricing);

@@ -355,11 +355,9 @@ int cmd_anomalies(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
-		ret = cli_usage_error("anomalies", "invalid format '%s': expected table or json",
-				      format);
+	ret = cli_check_format("anomalies", format, CLI_FORMATS("table", "json"));
+	if (ret != CLI_OK)
 		goto out;
-	}
 	if (fail_on != NULL) {
 		fail_level = anomaly_severity_parse(fail_on);
 		if (fail_level < 0) {

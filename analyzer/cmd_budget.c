@@ -87,9 +87,8 @@ static int budget_args_parse(int argc, char **argv, struct budget_args *a)
 	if (a->budgets == NULL || a->budgets[0] == '\0')
 		return cli_usage_error(BUDGET_CMD, "no budget file: give --budgets FILE or set "
 				       "TOKSHIM_BUDGETS");
-	if (strcmp(a->format, "table") != 0 && strcmp(a->format, "json") != 0)
-		return cli_usage_error(BUDGET_CMD, "invalid format '%s': expected table or json",
-				       a->format);
+	if (cli_check_format(BUDGET_CMD, a->format, CLI_FORMATS("table", "json")) != CLI_OK)
+		return CLI_USAGE;
 	if (filter_finish(&a->f, err, sizeof err) != 0) {
 		cli_error("%s", err);
 		return CLI_ERR;

@@ -188,15 +188,13 @@ int cmd_export(int argc, char **argv)
 			       sizeof opts / sizeof opts[0], &done);
 	if (ret != CLI_OK || done)
 		goto out;
-	if (strcmp(format, "csv") == 0) {
-		e.format = EXPORT_CSV;
-	} else if (strcmp(format, "otlp") == 0) {
-		e.format = EXPORT_OTLP;
-	} else if (strcmp(format, "jsonl") != 0) {
-		ret = cli_usage_error("export", "invalid format '%s': expected jsonl, csv or otlp",
-				      format);
+	ret = cli_check_format("export", format, CLI_FORMATS("jsonl", "csv", "otlp"));
+	if (ret != CLI_OK)
 		goto out;
-	}
+	if (strcmp(format, "csv") == 0)
+		e.format = EXPORT_CSV;
+	else if (strcmp(format, "otlp") == 0)
+		e.format = EXPORT_OTLP;
 	if (e.url && e.format != EXPORT_OTLP) {
 		ret = cli_usage_error("export", "'--to' needs '--format otlp'");
 		goto out;

@@ -226,11 +226,9 @@ int cmd_fallbacks(int argc, char **argv)
 			       sizeof opts / sizeof opts[0], &done);
 	if (ret != CLI_OK || done)
 		goto out;
-	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
-		ret = cli_usage_error("fallbacks", "invalid format '%s': expected table or json",
-				      format);
+	ret = cli_check_format("fallbacks", format, CLI_FORMATS("table", "json"));
+	if (ret != CLI_OK)
 		goto out;
-	}
 	if (window != NULL && filter_parse_duration(window, &window_ns) != 0) {
 		ret = cli_usage_error("fallbacks", "invalid duration '%s' for '--window'", window);
 		goto out;

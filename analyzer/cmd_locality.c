@@ -127,11 +127,9 @@ int cmd_locality(int argc, char **argv)
 			       sizeof opts / sizeof opts[0], &done);
 	if (ret != CLI_OK || done)
 		goto out;
-	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
-		ret = cli_usage_error("locality", "invalid format '%s': expected table or json",
-				      format);
+	ret = cli_check_format("locality", format, CLI_FORMATS("table", "json"));
+	if (ret != CLI_OK)
 		goto out;
-	}
 	ret = cli_reading_setup(&f, &pricing);
 	if (ret != CLI_OK)
 		goto out;

@@ -351,11 +351,9 @@ static int cmd_pricing_list(int argc, char **argv)
 		if (m == 0)
 			model = argv[i];
 	}
-	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
-		ret = cli_usage_error("pricing", "invalid format '%s': expected table or json",
-				      format);
+	ret = cli_check_format("pricing", format, CLI_FORMATS("table", "json"));
+	if (ret != CLI_OK)
 		goto out;
-	}
 	if (pricing_load(&p, err, sizeof err) != 0) {
 		cli_error("%s", err);
 		ret = CLI_ERR;

@@ -95,11 +95,9 @@ int cmd_records(int argc, char **argv)
 			       sizeof opts / sizeof opts[0], &done);
 	if (ret != CLI_OK || done)
 		goto out;
-	if (strcmp(format, "table") != 0 && strcmp(format, "jsonl") != 0) {
-		ret = cli_usage_error("records", "invalid format '%s': expected table or jsonl",
-				      format);
+	ret = cli_check_format("records", format, CLI_FORMATS("table", "jsonl"));
+	if (ret != CLI_OK)
 		goto out;
-	}
 	ret = cli_reading_setup(&f, &pricing);
 	if (ret != CLI_OK)
 		goto out;

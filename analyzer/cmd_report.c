@@ -50,12 +50,9 @@ int cmd_report(int argc, char **argv)
 			       sizeof opts / sizeof opts[0], &done);
 	if (ret != CLI_OK || done)
 		goto out;
-	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0 &&
-	    strcmp(format, "csv") != 0) {
-		ret = cli_usage_error("report", "invalid format '%s': expected table, json or csv",
-				      format);
+	ret = cli_check_format("report", format, CLI_FORMATS("table", "json", "csv"));
+	if (ret != CLI_OK)
 		goto out;
-	}
 	if (by == NULL && strcmp(format, "csv") == 0)
 		by = "agent";
 	if (by != NULL) {

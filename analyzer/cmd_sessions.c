@@ -98,11 +98,9 @@ int cmd_sessions(int argc, char **argv)
 			       sizeof opts / sizeof opts[0], &done);
 	if (ret != CLI_OK || done)
 		goto out;
-	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
-		ret = cli_usage_error("sessions", "invalid format '%s': expected table or json",
-				      format);
+	ret = cli_check_format("sessions", format, CLI_FORMATS("table", "json"));
+	if (ret != CLI_OK)
 		goto out;
-	}
 	if (top != NULL && (cli_parse_u64(top, &ntop) != 0 || ntop == 0)) {
 		ret = cli_usage_error("sessions", "invalid number '%s' for '--top'", top);
 		goto out;

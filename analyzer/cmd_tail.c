@@ -263,11 +263,9 @@ int cmd_tail(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (strcmp(format, "table") != 0 && strcmp(format, "jsonl") != 0) {
-		ret = cli_usage_error("tail", "invalid format '%s': expected table or jsonl",
-				      format);
+	ret = cli_check_format("tail", format, CLI_FORMATS("table", "jsonl"));
+	if (ret != CLI_OK)
 		goto out;
-	}
 	ret = cli_reading_setup(&f, &pricing);
 	if (ret != CLI_OK)
 		goto out;

@@ -444,6 +444,30 @@ def expect(cond, msg):
 
 
 # ---------------------------------------------------------------------------------------------
+# Set-up shared by the capture tests
+# ---------------------------------------------------------------------------------------------
+
+class Ctx:
+    pass
+
+
+def setup_servers():
+    """The usual set-up: the build must exist; the provider server runs; the manifest is read."""
+    for path in (SHIM, CLI):
+        if not os.path.exists(path):
+            raise Failure("%s does not exist: build first (make), or set TOKSHIM_BUILD" % path)
+    c = Ctx()
+    c.servers = Servers().start()
+    c.man = manifest()
+    return c
+
+
+def teardown_servers(c):
+    if c:
+        c.servers.stop()
+
+
+# ---------------------------------------------------------------------------------------------
 # Registry
 # ---------------------------------------------------------------------------------------------
 

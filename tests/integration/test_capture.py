@@ -42,23 +42,8 @@ ANTHROPIC_CACHE_REQ = json.dumps({
     separators=(",", ":"))
 
 
-class Ctx:
-    pass
-
-
-def setup():
-    for path in (h.SHIM, h.CLI):
-        if not os.path.exists(path):
-            raise h.Failure("%s does not exist: build first (make), or set TOKSHIM_BUILD" % path)
-    c = Ctx()
-    c.servers = h.Servers().start()
-    c.man = h.manifest()
-    return c
-
-
-def teardown(c):
-    if c:
-        c.servers.stop()
+setup = h.setup_servers
+teardown = h.teardown_servers
 
 
 # ---------------------------------------------------------------------------------------------

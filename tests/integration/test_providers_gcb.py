@@ -27,23 +27,8 @@ VERTEX_MODELS = "/v1/projects/tokshim-test/locations/us-central1/publishers/goog
 SONNET_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1%3A0"
 
 
-class Ctx:
-    pass
-
-
-def setup():
-    for path in (h.SHIM, h.CLI):
-        if not os.path.exists(path):
-            raise h.Failure("%s does not exist: build first (make)" % path)
-    c = Ctx()
-    c.servers = h.Servers().start()
-    c.man = h.manifest()
-    return c
-
-
-def teardown(c):
-    if c:
-        c.servers.stop()
+setup = h.setup_servers
+teardown = h.teardown_servers
 
 
 def url(c, host, path):

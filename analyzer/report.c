@@ -453,10 +453,23 @@ static void parts_add(struct pricing_parts *sum, const struct pricing_parts *p)
 	sum->other += p->other;
 }
 
+/* When a call ended: its start plus its latency, held at INT64_MAX/INT64_MIN when a damaged
+ * record's sum does not fit. */
+static int64_t report_end_ns(const struct record *rec)
+{
+	int64_t lat_ns, end;
+
+	if (__builtin_mul_overflow(rec->latency_us, (int64_t)1000, &lat_ns))
+		lat_ns = rec->latency_us < 0 ? INT64_MIN : INT64_MAX;
+	if (__builtin_add_overflow(rec->ts_ns, lat_ns, &end))
+		end = lat_ns < 0 ? INT64_MIN : INT64_MAX;
+	return end;
+}
+
 static void row_add(struct report *r, struct report_row *row, const struct record *rec,
 		    int failed, int priced, const struct pricing_parts *parts, int64_t pusd)
 {
-	int64_t total = record_total_tokens(rec), end = rec->ts_ns + rec->latency_us * 1000;
+	int64_t total = record_total_tokens(rec), end = report_end_ns(rec);
 
 	if (row->requests == 0 || rec->ts_ns < row->first_ns)
 		row->first_ns = rec->ts_ns;

@@ -370,6 +370,17 @@ void budget_set_free(struct budget_set *s)
 
 /* ---- windows and matching ----------------------------------------------------------------- */
 
+/* Seconds to nanoseconds, held at the ends of int64_t: a window's bound past 2262-04-11 (or
+ * before 1677-09-21) is not representable, and the nearest one still orders right. */
+static int64_t budget_ns_of_s(time_t t)
+{
+	if (t > INT64_MAX / 1000000000)
+		return INT64_MAX;
+	if (t < INT64_MIN / 1000000000)
+		return INT64_MIN;
+	return (int64_t)t * 1000000000;
+}
+
 void budget_window_of(enum budget_window w, int64_t now_ns, struct budget_span *out)
 {
 	time_t t = (time_t)(now_ns / 1000000000);
@@ -383,7 +394,7 @@ void budget_window_of(enum budget_window w, int64_t now_ns, struct budget_span *
 	else if (w == BUDGET_MONTHLY)
 		start.tm_mday = 1;
 	t = timegm(&start); /* normalises a day before the 1st into the month before */
-	out->since_ns = (int64_t)t * 1000000000;
+	out->since_ns = budget_ns_of_s(t);
 	gmtime_r(&t, &start);
 	if (w == BUDGET_DAILY)
 		start.tm_mday += 1;
@@ -391,7 +402,7 @@ void budget_window_of(enum budget_window w, int64_t now_ns, struct budget_span *
 		start.tm_mday += 7;
 	else
 		start.tm_mon += 1;
-	out->until_ns = (int64_t)timegm(&start) * 1000000000;
+	out->until_ns = budget_ns_of_s(timegm(&start));
 	gmtime_r(&t, &start);
 	if (w == BUDGET_MONTHLY)
 		snprintf(out->key, sizeof out->key, "m%04d-%02d", start.tm_year + 1900,

@@ -105,6 +105,31 @@ static void test_windows(void)
 	check_window(BUDGET_WEEKLY, 1798761600, "w2026-12-28", 1798416000, 1799020800);
 }
 
+/* The last nanosecond int64_t holds (2262-04-11 23:47:16 UTC, a Friday): every window's end
+ * lies past it and is held at INT64_MAX, its start is exact. */
+static void test_windows_extreme(void)
+{
+	struct budget_span sp;
+
+	budget_window_of(BUDGET_DAILY, INT64_MAX, &sp);
+	CHECK_STR(sp.key, "d2262-04-11");
+	CHECK_INT(sp.since_ns, 9223286400 * NS);
+	CHECK_INT(sp.until_ns, INT64_MAX);
+	budget_window_of(BUDGET_WEEKLY, INT64_MAX, &sp);
+	CHECK_STR(sp.key, "w2262-04-07");
+	CHECK_INT(sp.since_ns, 9222940800 * NS);
+	CHECK_INT(sp.until_ns, INT64_MAX);
+	budget_window_of(BUDGET_MONTHLY, INT64_MAX, &sp);
+	CHECK_STR(sp.key, "m2262-04");
+	CHECK_INT(sp.since_ns, 9222422400 * NS);
+	CHECK_INT(sp.until_ns, INT64_MAX);
+	/* Before the first representable day: its start is held at INT64_MIN. */
+	budget_window_of(BUDGET_DAILY, INT64_MIN, &sp);
+	CHECK_STR(sp.key, "d1677-09-21");
+	CHECK_INT(sp.since_ns, INT64_MIN);
+	CHECK_INT(sp.until_ns, -9223286400 * NS);
+}
+
 static void test_match_estimate(void)
 {
 	struct budget b = { .scope = BUDGET_SCOPE_MODEL, .match = "gpt-4o*" };
@@ -308,6 +333,7 @@ int main(void)
 {
 	RUN(test_parse);
 	RUN(test_windows);
+	RUN(test_windows_extreme);
 	RUN(test_match_estimate);
 	RUN(test_429);
 	RUN(test_store);

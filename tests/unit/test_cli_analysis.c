@@ -131,6 +131,40 @@ static void test_latency_percentiles(void)
 	report_release(&r);
 }
 
+/* A damaged record's start and latency at the ends of int64_t: the row's last end is held
+ * there instead of overflowing (UBSan stops the san build on the overflow). */
+static void test_extreme_times(void)
+{
+	struct report r;
+	struct record rec;
+
+	memset(&rec, 0, sizeof rec);
+	rec.id = 1;
+	rec.status = 200;
+	rec.agent = record_str_of("a");
+	report_init(&r, NULL, NULL, 0, FALLBACK_DEFAULT_WINDOW_NS);
+	rec.ts_ns = INT64_MAX;
+	rec.latency_us = INT64_MAX;
+	report_add(&r, &rec, 0);
+	CHECK_INT(r.total.last_ns, INT64_MAX);
+	CHECK_INT(r.total.first_ns, INT64_MAX);
+	report_release(&r);
+
+	report_init(&r, NULL, NULL, 0, FALLBACK_DEFAULT_WINDOW_NS);
+	rec.ts_ns = INT64_MIN;
+	rec.latency_us = INT64_MIN;
+	report_add(&r, &rec, 0);
+	CHECK_INT(r.total.last_ns, INT64_MIN);
+	rec.id = 2;
+	rec.ts_ns = INT64_MAX - 5;
+	rec.latency_us = 1;
+	report_add(&r, &rec, 0);
+	CHECK_INT(r.total.first_ns, INT64_MIN);
+	CHECK_INT(r.total.last_ns, INT64_MAX);
+	CHECK_INT(r.total.requests, 2);
+	report_release(&r);
+}
+
 static void test_parse_keys(void)
 {
 	enum report_key keys[REPORT_NKEYS];
@@ -216,6 +250,7 @@ int main(void)
 	RUN(test_u64map_reference);
 	RUN(test_normalise);
 	RUN(test_latency_percentiles);
+	RUN(test_extreme_times);
 	RUN(test_parse_keys);
 	RUN(test_fallback_verdicts);
 	CHECK_DONE();

@@ -333,6 +333,74 @@ static void test_fees(void)
 	pricing_free(p);
 }
 
+/* Prices checked against the providers' pages (the "sources" of providers/pricing.json),
+ * one call of each, worked out by hand: a price typed wrong fails here. */
+static void test_checked_prices(void)
+{
+	struct pricing *p = builtin();
+
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	/* DeepSeek V4.1 Flash (peak): 600,000 missed x 0.3 + 400,000 hit x 0.006 +
+	 * 10,000 out x 1.2 $/M; the retired V4 Flash name bills the same. */
+	CHECK_INT(cost_of(p, rec("deepseek", "deepseek-flash", 1000000, 10000, 400000, 0)),
+		  180000000000LL + 2400000000LL + 12000000000LL);
+	CHECK_INT(cost_of(p, rec("deepseek", "deepseek-v4-flash", 1000000, 10000, 400000, 0)),
+		  180000000000LL + 2400000000LL + 12000000000LL);
+	/* DeepSeek V4 Pro (peak): 1,000 x 1.32 + 1,000 hit x 0.044 + 500 x 3.96. */
+	CHECK_INT(cost_of(p, rec("deepseek", "deepseek-v4-pro", 2000, 500, 1000, 0)),
+		  1320000000LL + 44000000LL + 1980000000LL);
+	/* The V3.2-era names keep their own price for the records that carry them. */
+	CHECK(look(p, NULL, "deepseek-chat") != look(p, NULL, "deepseek-flash"));
+	/* GPT-5.5: 2,000 x 5 + 8,000 cached x 0.5 + 1,000 x 30. */
+	CHECK_INT(cost_of(p, rec("openai", "gpt-5.5-2026-04-23", 10000, 1000, 8000, 0)),
+		  10000000000LL + 4000000000LL + 30000000000LL);
+	/* GPT-5.4 dated snapshot: 1,000 x 2.5 + 100 x 15. */
+	CHECK_INT(cost_of(p, rec("openai", "gpt-5.4-2026-03-05", 1000, 100, 0, 0)),
+		  2500000000LL + 1500000000LL);
+	/* GPT-5.4 nano: 500 x 0.2 + 500 cached x 0.02 + 100 x 1.25. */
+	CHECK_INT(cost_of(p, rec("openai", "gpt-5.4-nano", 1000, 100, 500, 0)),
+		  100000000LL + 10000000LL + 125000000LL);
+	/* GPT-5 pro has no cached price: 100 x 15 (50 of them cached) + 10 x 120. */
+	CHECK_INT(cost_of(p, rec("openai", "gpt-5-pro-2025-10-06", 100, 10, 50, 0)),
+		  1500000000LL + 1200000000LL);
+	/* GPT-5.5 pro: 100 x 30 + 10 x 180. */
+	CHECK_INT(cost_of(p, rec("openai", "gpt-5.5-pro", 100, 10, 0, 0)),
+		  3000000000LL + 1800000000LL);
+	/* Groq: gpt-oss-20b 1,000 x 0.075 + 1,000 x 0.3; llama-3.1-8b-instant 0.05 / 0.08. */
+	CHECK_INT(cost_of(p, rec("groq", "openai/gpt-oss-20b", 1000, 1000, 0, 0)),
+		  75000000LL + 300000000LL);
+	CHECK_INT(cost_of(p, rec("groq", "llama-3.1-8b-instant", 1000, 1000, 0, 0)),
+		  50000000LL + 80000000LL);
+	/* Fireworks gpt-oss-120b: 4,000 x 0.15 + 6,000 cached x 0.015 + 500 x 0.6. */
+	CHECK_INT(cost_of(p, rec("fireworks", "accounts/fireworks/models/gpt-oss-120b", 10000,
+				 500, 6000, 0)),
+		  600000000LL + 90000000LL + 300000000LL);
+	/* Fireworks Kimi K2.6: 1,000 x 0.95 + 1,000 cached x 0.16 + 100 x 4. */
+	CHECK_INT(cost_of(p, rec("fireworks", "accounts/fireworks/models/kimi-k2p6", 2000, 100,
+				 1000, 0)),
+		  950000000LL + 160000000LL + 400000000LL);
+	/* Fireworks' DeepSeek V3 family (v3p1, v3p2): 1,000 x 0.56 + 1,000 x 1.68; the older
+	 * deepseek-v3 keeps its own 0.9 / 0.9. */
+	CHECK_INT(cost_of(p, rec("fireworks", "accounts/fireworks/models/deepseek-v3p2", 1000,
+				 1000, 0, 0)),
+		  560000000LL + 1680000000LL);
+	CHECK_INT(cost_of(p, rec("fireworks", "accounts/fireworks/models/deepseek-v3", 1000,
+				 1000, 0, 0)),
+		  900000000LL + 900000000LL);
+	/* Mistral Medium 3.5 by its dated name: 1,000 x 1.5 + 100 x 7.5. */
+	CHECK_INT(cost_of(p, rec("mistral_ai", "mistral-medium-3-5-26-04", 1000, 100, 0, 0)),
+		  1500000000LL + 750000000LL);
+	/* Cohere Command R (08-2024): 1,000 x 0.15 + 1,000 x 0.6. */
+	CHECK_INT(cost_of(p, rec("cohere", "command-r-08-2024", 1000, 1000, 0, 0)),
+		  150000000LL + 600000000LL);
+	/* Perplexity Sonar Reasoning: 100 x 1 + 100 x 5, plus $0.005 at low context. */
+	CHECK_INT(cost_of(p, fee_rec("sonar-reasoning", 200, 100, 100, 0, RECORD_SEARCH_LOW)),
+		  100000000LL + 500000000LL + 5000000000LL);
+	pricing_free(p);
+}
+
 static void test_match(void)
 {
 	struct pricing *p = builtin();
@@ -603,6 +671,7 @@ int main(void)
 	RUN(test_normalisation);
 	RUN(test_long_context);
 	RUN(test_fees);
+	RUN(test_checked_prices);
 	RUN(test_match);
 	RUN(test_exact_decimals);
 	RUN(test_each);

@@ -18,6 +18,10 @@
 #include <string.h>
 
 #include "analyzer/fallback.h"
+#include "analyzer/filter.h"
+#include "analyzer/format.h"
+#include "analyzer/progress.h"
+#include "analyzer/recordfmt.h"
 
 #define NS_PER_S ((int64_t)1000000000)
 #define NS_PER_HOUR (3600 * NS_PER_S)
@@ -850,4 +854,101 @@ int anomaly_finish(struct anomaly *a)
 	if (a->nflags > 1)
 		qsort(a->flags, a->nflags, sizeof *a->flags, flag_cmp);
 	return a->nomem ? -1 : 0;
+}
+
+struct prefix_scan {
+	struct anomaly *a;
+	const struct filter *f;
+	struct progress *progress;
+	struct store *store;
+	size_t db;
+};
+
+/* store_scan callback of the prefix pass: payloads are read only for long matching calls. */
+static int prefix_one(const struct record *rec, void *arg)
+{
+	struct prefix_scan *ps = arg;
+	struct payload pl;
+	int ret = 0;
+
+	if (ps->progress)
+		progress_tick(ps->progress);
+	if (!(rec->flags & RECORD_PAYLOAD) || rec->input_tokens * 4 < ps->a->th.prefix_bytes ||
+	    !filter_match(ps->f, rec))
+		goto out;
+	memset(&pl, 0, sizeof pl);
+	if (store_payload_get(ps->store, rec->id, &pl) == 0 &&
+	    anomaly_feed_prefix(ps->a, rec, ps->db, pl.req_body.p, pl.req_body.n) != 0)
+		ret = STORE_ENOMEM;
+	payload_release(&pl);
+out:
+	return ret;
+}
+
+int anomaly_prefix_pass(struct anomaly *a, const struct filter *f, struct progress *progress,
+			char *err, size_t errlen)
+{
+	struct prefix_scan ps = { .a = a, .f = f, .progress = progress };
+	struct store *stores[FILTER_MAX_DB];
+	int ret = filter_open(f, stores, err, errlen);
+
+	if (ret != 0)
+		goto out;
+	for (ps.db = 0; ps.db < f->ndb && ret == 0; ps.db++) {
+		ps.store = stores[ps.db];
+		ret = store_scan(stores[ps.db], f->since_ns, f->until_ns, prefix_one, &ps);
+		if (ret != 0)
+			snprintf(err, errlen, "cannot read '%s': %s", f->db[ps.db],
+				 store_strerror(ret));
+	}
+	filter_close(stores, f->ndb);
+out:
+	return ret;
+}
+
+void anomaly_flag_json(struct jw *w, const struct anomaly_flag *fl, size_t ndb)
+{
+	const char *sev = anomaly_severity_name(fl->severity);
+	char text[FMT_TIME_MAX], ref[RECORDFMT_REF_MAX];
+	size_t j;
+
+	jw_object_begin(w);
+	jw_key(w, "kind");
+	jw_str(w, fl->kind, strlen(fl->kind));
+	jw_key(w, "severity");
+	jw_str(w, sev, strlen(sev));
+	jw_key(w, "agent");
+	jw_str(w, fl->agent, strlen(fl->agent));
+	jw_key(w, "session");
+	if (fl->session)
+		jw_str(w, fl->session, strlen(fl->session));
+	else
+		jw_null(w);
+	fmt_rfc3339(text, fl->from_ns);
+	jw_key(w, "from");
+	jw_str(w, text, strlen(text));
+	fmt_rfc3339(text, fl->to_ns);
+	jw_key(w, "to");
+	jw_str(w, text, strlen(text));
+	jw_key(w, "summary");
+	jw_str(w, fl->summary, strlen(fl->summary));
+	/* evidence: members this file formatted as JSON, written as they are */
+	jw_key(w, "evidence");
+	fputc('{', w->f);
+	fputs(fl->evidence, w->f);
+	fputc('}', w->f);
+	w->after_key = 0;
+	w->count[w->depth]++;
+	jw_key(w, "ids");
+	jw_array_begin(w);
+	for (j = 0; j < fl->nids; j++) {
+		if (ndb > 1) {
+			recordfmt_ref(ref, fl->ids[j], fl->ids_db[j], ndb);
+			jw_str(w, ref, strlen(ref));
+		} else {
+			jw_int(w, (int64_t)fl->ids[j]);
+		}
+	}
+	jw_array_end(w);
+	jw_object_end(w);
 }

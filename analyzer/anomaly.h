@@ -112,4 +112,25 @@ int anomaly_feed_prefix(struct anomaly *a, const struct record *rec, size_t db,
  * (out of memory). */
 int anomaly_finish(struct anomaly *a);
 
+struct filter;
+struct jw;
+struct progress;
+
+/*
+ * The cache_opportunity pass, after the records were fed: reads the stored request bodies of
+ * the records of f's stores that match f and hold at least prefix_bytes / 4 input tokens (about
+ * as many tokens as the prefix), and feeds them to anomaly_feed_prefix. progress, when not
+ * NULL, ticks once per record read. Returns 0, or a negative STORE_E* code with a one-line
+ * reason in err (STORE_ENOMEM when the tables ran out of memory).
+ */
+int anomaly_prefix_pass(struct anomaly *a, const struct filter *f, struct progress *progress,
+			char *err, size_t errlen);
+
+/*
+ * Writes one flag as the object of `anomalies --format json`: kind severity agent session from
+ * to summary evidence ids. Record ids are integers with one store and "K#ID" strings when
+ * several are read (ndb > 1).
+ */
+void anomaly_flag_json(struct jw *w, const struct anomaly_flag *fl, size_t ndb);
+
 #endif

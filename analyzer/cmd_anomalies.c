@@ -129,11 +129,8 @@ out:
 
 struct scanning {
 	const struct pricing *pricing;
-	const struct filter *f;
 	struct anomaly a;
 	struct progress progress;
-	struct store *store; /* the prefix pass: the store being read */
-	size_t db;
 };
 
 static int feed_one(const struct record *rec, void *arg)
@@ -146,56 +143,8 @@ static int feed_one(const struct record *rec, void *arg)
 	return anomaly_feed(&s->a, rec, filter_scan_db(), priced, pusd) != 0 ? STORE_ENOMEM : 0;
 }
 
-/* The prefix pass: records with a stored body at least prefix_bytes long (about a quarter as
- * many input tokens) and matching the filters. */
-static int feed_prefix(const struct record *rec, void *arg)
-{
-	struct scanning *s = arg;
-	struct payload pl;
-	int ret = 0;
-
-	progress_tick(&s->progress);
-	if (!(rec->flags & RECORD_PAYLOAD) || rec->input_tokens * 4 < s->a.th.prefix_bytes ||
-	    !filter_match(s->f, rec))
-		goto out;
-	memset(&pl, 0, sizeof pl);
-	if (store_payload_get(s->store, rec->id, &pl) == 0 &&
-	    anomaly_feed_prefix(&s->a, rec, s->db, pl.req_body.p, pl.req_body.n) != 0)
-		ret = STORE_ENOMEM;
-	payload_release(&pl);
-out:
-	return ret;
-}
-
-static int prefix_pass(struct scanning *s, char *err, size_t errlen)
-{
-	struct store *stores[FILTER_MAX_DB];
-	size_t i;
-	int ret = filter_open(s->f, stores, err, errlen);
-
-	for (i = 0; i < s->f->ndb && ret == 0; i++) {
-		s->store = stores[i];
-		s->db = i;
-		ret = store_scan(stores[i], s->f->since_ns, s->f->until_ns, feed_prefix, s);
-		if (ret < 0)
-			snprintf(err, errlen, "cannot read '%s': %s", s->f->db[i],
-				 store_strerror(ret));
-	}
-	if (ret == 0 || ret < 0)
-		filter_close(stores, ret == 0 || i > 0 ? s->f->ndb : 0);
-	return ret;
-}
-
-static void ref_of(char out[RECORDFMT_REF_MAX], const struct anomaly_flag *fl, size_t i,
-		   size_t ndb)
-{
-	recordfmt_ref(out, fl->ids[i], fl->ids_db[i], ndb);
-}
-
 static void write_json(const struct anomaly *a, size_t ndb)
 {
-	char text[FMT_TIME_MAX], ref[RECORDFMT_REF_MAX];
-	const struct anomaly_flag *fl;
 	int64_t counts[3] = { 0, 0, 0 };
 	size_t i, j;
 	struct jw w;
@@ -217,49 +166,8 @@ static void write_json(const struct anomaly *a, size_t ndb)
 	jw_object_end(&w);
 	jw_key(&w, "anomalies");
 	jw_array_begin(&w);
-	for (i = 0; i < a->nflags; i++) {
-		fl = &a->flags[i];
-		jw_object_begin(&w);
-		jw_key(&w, "kind");
-		jw_str(&w, fl->kind, strlen(fl->kind));
-		jw_key(&w, "severity");
-		jw_str(&w, anomaly_severity_name(fl->severity),
-		       strlen(anomaly_severity_name(fl->severity)));
-		jw_key(&w, "agent");
-		jw_str(&w, fl->agent, strlen(fl->agent));
-		jw_key(&w, "session");
-		if (fl->session)
-			jw_str(&w, fl->session, strlen(fl->session));
-		else
-			jw_null(&w);
-		fmt_rfc3339(text, fl->from_ns);
-		jw_key(&w, "from");
-		jw_str(&w, text, strlen(text));
-		fmt_rfc3339(text, fl->to_ns);
-		jw_key(&w, "to");
-		jw_str(&w, text, strlen(text));
-		jw_key(&w, "summary");
-		jw_str(&w, fl->summary, strlen(fl->summary));
-		/* evidence: members already formatted as JSON by anomaly.c */
-		jw_key(&w, "evidence");
-		fputc('{', stdout);
-		fputs(fl->evidence, stdout);
-		fputc('}', stdout);
-		w.after_key = 0;
-		w.count[w.depth]++;
-		jw_key(&w, "ids");
-		jw_array_begin(&w);
-		for (j = 0; j < fl->nids; j++) {
-			if (ndb > 1) {
-				ref_of(ref, fl, j, ndb);
-				jw_str(&w, ref, strlen(ref));
-			} else {
-				jw_int(&w, (int64_t)fl->ids[j]);
-			}
-		}
-		jw_array_end(&w);
-		jw_object_end(&w);
-	}
+	for (i = 0; i < a->nflags; i++)
+		anomaly_flag_json(&w, &a->flags[i], ndb);
 	jw_array_end(&w);
 	jw_object_end(&w);
 	putchar('\n');
@@ -288,7 +196,7 @@ static void write_table(const struct anomaly *a, size_t ndb, int colour)
 		fl = &a->flags[i];
 		fmt_time_short(from, fl->from_ns);
 		for (j = 0, len = 0, ids[0] = '\0'; j < fl->nids; j++) {
-			ref_of(ref, fl, j, ndb);
+			recordfmt_ref(ref, fl->ids[j], fl->ids_db[j], ndb);
 			len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%s", j ? " " : "",
 						ref);
 			if (len >= sizeof ids)
@@ -373,12 +281,11 @@ int cmd_anomalies(int argc, char **argv)
 		goto out;
 	memset(&s, 0, sizeof s);
 	s.pricing = pricing;
-	s.f = &f;
 	anomaly_init(&s.a, &th);
 	progress_init(&s.progress);
 	m = filter_scan(&f, 0, feed_one, &s, err, sizeof err);
 	if (m == 0 && payloads)
-		m = prefix_pass(&s, err, sizeof err);
+		m = anomaly_prefix_pass(&s.a, &f, &s.progress, err, sizeof err);
 	progress_done(&s.progress);
 	if (m == 0)
 		m = anomaly_finish(&s.a);

@@ -8,11 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analyzer/cli.h"
 #include "analyzer/export.h"
+#include "analyzer/fallback.h"
 #include "analyzer/filter.h"
 #include "analyzer/format.h"
+#include "analyzer/progress.h"
 #include "analyzer/recordfmt.h"
 #include "providers/pricing.h"
 
@@ -46,6 +49,8 @@ struct exporter {
 	FILE *json;     /* csv: the memstream each record's JSON object is written to */
 	const char *url;
 	CURL *curl;
+	struct fallback fallback; /* fallback_of, as records computes it */
+	struct progress progress;
 	uint64_t batch, in_batch, records, requests;
 	char err[CURL_ERROR_SIZE + EXPORT_REPLY_MAX + 128];
 };
@@ -138,25 +143,30 @@ out:
 static int export_one(const struct record *rec, void *arg)
 {
 	struct exporter *e = arg;
+	struct fallback_verdict v;
 	int64_t pusd = 0;
 	int priced = pricing_record_cost(e->pricing, rec, &pusd), ret = 0;
+	uint64_t of;
 	struct jw w;
 
+	progress_tick(&e->progress);
+	fallback_feed(&e->fallback, rec, filter_scan_db(), priced, pusd, &v);
+	of = fallback_of(&v);
 	if (e->format == EXPORT_OTLP) {
 		if (e->in_batch == 0)
 			export_otlp_begin(e->out);
-		export_otlp_span(e->out, rec, priced, pusd, filter_scan_db(), e->ndb,
+		export_otlp_span(e->out, rec, priced, pusd, filter_scan_db(), e->ndb, of,
 				 e->in_batch == 0);
 		if (++e->in_batch == e->batch && end_request(e) != 0)
 			ret = 1;
 	} else if (e->format == EXPORT_JSONL) {
 		jw_init(&w, e->out, 0);
-		recordfmt_json_db(&w, rec, priced, pusd, filter_scan_db(), e->ndb);
+		recordfmt_json_fallback(&w, rec, priced, pusd, filter_scan_db(), e->ndb, of);
 		putc('\n', e->out);
 	} else {
 		rewind(e->json);
 		jw_init(&w, e->json, 0);
-		recordfmt_json_db(&w, rec, priced, pusd, filter_scan_db(), e->ndb);
+		recordfmt_json_fallback(&w, rec, priced, pusd, filter_scan_db(), e->ndb, of);
 		if (fflush(e->json) != 0 ||
 		    (e->records == 0 && export_csv_line(e->out, e->buf, e->len, 1) != 0) ||
 		    export_csv_line(e->out, e->buf, e->len, 0) != 0) {
@@ -218,6 +228,7 @@ int cmd_export(int argc, char **argv)
 		goto out;
 	e.pricing = pricing;
 	e.ndb = f.ndb;
+	fallback_init(&e.fallback, FALLBACK_DEFAULT_WINDOW_NS);
 	ret = CLI_ERR;
 	if (e.format == EXPORT_CSV) {
 		e.json = open_memstream(&e.buf, &e.len);
@@ -234,7 +245,12 @@ int cmd_export(int argc, char **argv)
 			goto close;
 		}
 	}
+	progress_init(&e.progress);
+	/* Records printed to a terminal are progress enough; a line on stderr would cut them. */
+	if (e.url == NULL && isatty(STDOUT_FILENO))
+		e.progress.enabled = 0;
 	m = filter_scan(&f, 1, export_one, &e, err, sizeof err);
+	progress_done(&e.progress);
 	if (m < 0) {
 		cli_error("%s", err);
 		goto close;
@@ -261,6 +277,7 @@ close:
 		fclose(e.out);
 	free(e.buf);
 free_pricing:
+	fallback_release(&e.fallback);
 	pricing_free(pricing);
 out:
 	return ret;

@@ -59,7 +59,7 @@ static int list_one(const struct record *rec, void *arg)
 	if (l->jsonl) {
 		jw_init(&w, stdout, 0);
 		recordfmt_json_fallback(&w, rec, priced, pusd, filter_scan_db(), l->ndb,
-					v.kind == FALLBACK_RETRY ? 0 : v.of);
+					fallback_of(&v));
 		putchar('\n');
 	} else {
 		recordfmt_row(&buf, cells, rec, priced, pusd, filter_scan_db(), l->ndb);

@@ -8,6 +8,12 @@
  * current one" is exactly what was committed since. Each store's next_id is polled every
  * 200 ms, one small read transaction each (LMDB readers see a commit from their next
  * transaction on), so a record shows up well within a second of its commit.
+ *
+ * fallback_of comes from the fallback detector (fallback.h) fed with every matching record: the
+ * first listing scans each store whole (in time order, as `records` does) even when it prints
+ * only the last few, so a followed record can be judged against a failure committed before
+ * tail started. Followed records are fed in commit order, which is a session's time order as
+ * long as its calls do not overlap.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +22,7 @@
 #include <time.h>
 
 #include "analyzer/cli.h"
+#include "analyzer/fallback.h"
 #include "analyzer/filter.h"
 #include "analyzer/format.h"
 #include "analyzer/recordfmt.h"
@@ -42,6 +49,7 @@ static const char usage_text[] =
 struct held {
 	struct record *rec; /* filter_record_dup copy */
 	size_t db;
+	uint64_t fallback_of;
 };
 
 struct tail {
@@ -49,6 +57,7 @@ struct tail {
 	const struct pricing *pricing;
 	int jsonl, colour, following;
 	struct table table;
+	struct fallback fallback; /* fed every matching record, in each store's order */
 	/* The first listing: the last n matches of the store being scanned, a ring. */
 	struct held *ring;
 	size_t n, cap, start;
@@ -56,7 +65,7 @@ struct tail {
 	uint64_t below; /* only ids below this: the rest is -f's to print */
 };
 
-static void tail_print(struct tail *t, const struct record *rec, size_t db)
+static void tail_print(struct tail *t, const struct record *rec, size_t db, uint64_t fallback_of)
 {
 	struct recordfmt_cells buf;
 	const char *cells[RECORDFMT_NCOLS];
@@ -66,7 +75,7 @@ static void tail_print(struct tail *t, const struct record *rec, size_t db)
 
 	if (t->jsonl) {
 		jw_init(&w, stdout, 0);
-		recordfmt_json_db(&w, rec, priced, pusd, db, t->f->ndb);
+		recordfmt_json_fallback(&w, rec, priced, pusd, db, t->f->ndb, fallback_of);
 		putchar('\n');
 	} else {
 		recordfmt_row(&buf, cells, rec, priced, pusd, db, t->f->ndb);
@@ -78,15 +87,31 @@ static void tail_print(struct tail *t, const struct record *rec, size_t db)
 	}
 }
 
-/* store_scan callback: keeps the last t->cap matching records of one store. */
+/* Feeds rec (a match of store db) to the fallback detector; returns its fallback_of. */
+static uint64_t tail_fallback(struct tail *t, const struct record *rec, size_t db)
+{
+	struct fallback_verdict v;
+	int64_t pusd = 0;
+	int priced = pricing_record_cost(t->pricing, rec, &pusd);
+
+	fallback_feed(&t->fallback, rec, db, priced, pusd, &v);
+	return fallback_of(&v);
+}
+
+/* store_scan callback: feeds the detector and keeps the last t->cap matching records of one
+ * store. */
 static int keep_last(const struct record *rec, void *arg)
 {
 	struct tail *t = arg;
 	struct record *cp;
 	struct held *slot;
+	uint64_t of;
 	int ret = 0;
 
 	if (rec->id >= t->below || !filter_match(t->f, rec))
+		goto out;
+	of = tail_fallback(t, rec, t->db);
+	if (t->cap == 0)
 		goto out;
 	cp = filter_record_dup(rec);
 	if (cp == NULL) {
@@ -102,6 +127,7 @@ static int keep_last(const struct record *rec, void *arg)
 	}
 	slot->rec = cp;
 	slot->db = t->db;
+	slot->fallback_of = of;
 out:
 	return ret;
 }
@@ -129,14 +155,11 @@ static int tail_first(struct tail *t, struct store **stores, const uint64_t *nex
 {
 	struct held *all = NULL;
 	size_t nall = 0, k, i, from;
-	int ret = 0;
+	int ret = STORE_ENOMEM;
 
-	if (lines == 0)
-		goto out;
-	ret = STORE_ENOMEM;
 	t->cap = lines;
-	t->ring = calloc(lines, sizeof *t->ring);
-	all = calloc(lines * t->f->ndb, sizeof *all);
+	t->ring = calloc(lines + 1, sizeof *t->ring);
+	all = calloc(lines * t->f->ndb + 1, sizeof *all);
 	if (t->ring == NULL || all == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto release;
@@ -159,8 +182,8 @@ static int tail_first(struct tail *t, struct store **stores, const uint64_t *nex
 	qsort(all, nall, sizeof *all, held_cmp);
 	from = nall > lines ? nall - lines : 0;
 	for (i = from; i < nall; i++)
-		tail_print(t, all[i].rec, all[i].db);
-	if (!t->jsonl)
+		tail_print(t, all[i].rec, all[i].db, all[i].fallback_of);
+	if (!t->jsonl && lines > 0)
 		table_print(&t->table, stdout, TABLE_WIDTH, t->colour ? "\033[1m" : NULL,
 			    t->colour ? "\033[0m" : NULL);
 release:
@@ -171,7 +194,6 @@ release:
 	free(all);
 	free(t->ring);
 	t->ring = NULL;
-out:
 	return ret;
 }
 
@@ -181,7 +203,7 @@ static int print_new(const struct record *rec, void *arg)
 	struct tail *t = arg;
 
 	if (filter_match(t->f, rec))
-		tail_print(t, rec, t->db);
+		tail_print(t, rec, t->db, tail_fallback(t, rec, t->db));
 	return 0;
 }
 
@@ -274,6 +296,7 @@ int cmd_tail(int argc, char **argv)
 	t.jsonl = strcmp(format, "jsonl") == 0;
 	t.colour = cli_use_colour();
 	table_init(&t.table, recordfmt_cols, RECORDFMT_NCOLS, 1);
+	fallback_init(&t.fallback, FALLBACK_DEFAULT_WINDOW_NS);
 	m = filter_open(&f, stores, err, sizeof err);
 	if (m != 0)
 		goto fail;
@@ -296,6 +319,7 @@ fail:
 		ret = CLI_ERR;
 	}
 	table_release(&t.table);
+	fallback_release(&t.fallback);
 	pricing_free(pricing);
 out:
 	return ret;

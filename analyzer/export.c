@@ -263,7 +263,7 @@ static void span_time(struct jw *w, const char *key, int64_t ns)
 }
 
 void export_otlp_span(FILE *f, const struct record *rec, int priced, int64_t pusd, size_t db,
-		      size_t ndb, int first)
+		      size_t ndb, uint64_t fallback_of, int first)
 {
 	const struct record_str *model = rec->model.n ? &rec->model : &rec->model_requested;
 	const char *op = export_operation(&rec->api);
@@ -332,6 +332,8 @@ void export_otlp_span(FILE *f, const struct record *rec, int priced, int64_t pus
 	attr_int(&w, "tokshim.record_id", (int64_t)rec->id);
 	if (ndb > 1)
 		attr_int(&w, "tokshim.db", (int64_t)db + 1);
+	if (fallback_of != 0)
+		attr_int(&w, "tokshim.fallback_of", (int64_t)fallback_of);
 	attr_begin(&w, "tokshim.locality", "stringValue");
 	jw_str(&w, rec->flags & RECORD_LOCAL ? "local" : "cloud", 5);
 	attr_end(&w);

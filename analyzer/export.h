@@ -30,10 +30,11 @@ void export_otlp_end(FILE *f);
  * latency later, trace id derived from the record's agent and session (a session's calls share
  * a trace), span id from its store, id and time; the attributes of docs/cli.md (gen_ai.*,
  * error.type, http.response.status_code, server.address, tokshim.*). priced/pusd as from
- * pricing_record_cost; db is the store's index, ndb the number of stores read.
+ * pricing_record_cost; db is the store's index, ndb the number of stores read; fallback_of
+ * the record's fallback_of (fallback.h), 0 for none (the attribute is then left out).
  */
 void export_otlp_span(FILE *f, const struct record *rec, int priced, int64_t pusd, size_t db,
-		      size_t ndb, int first);
+		      size_t ndb, uint64_t fallback_of, int first);
 
 /* The gen_ai.operation.name of an api ("chat.completions" → "chat", "embeddings" →
  * "embeddings", "generateContent" → "generate_content" …). Static string. */

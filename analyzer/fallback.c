@@ -190,6 +190,11 @@ static int pair_cmp(const void *x, const void *y)
 	return c;
 }
 
+uint64_t fallback_of(const struct fallback_verdict *v)
+{
+	return v->kind == FALLBACK_ROUTED || v->kind == FALLBACK_AFTER_FAILURE ? v->of : 0;
+}
+
 void fallback_sort(struct fallback *fb)
 {
 	if (fb->npairs > 1)
@@ -228,15 +233,20 @@ out:
 	return p;
 }
 
-/* Counts rec as a fallback of primary. Returns 0 or -1 (out of memory). */
+/* Counts rec as a fallback of primary, naming the pair in *v. Returns 0 or -1 (out of
+ * memory). */
 static int count_fallback(struct fallback *fb, const struct record *rec, size_t db,
-			  uint32_t primary, int routed, int priced, int64_t pusd)
+			  uint32_t primary, int routed, int priced, int64_t pusd,
+			  struct fallback_verdict *v)
 {
 	uint32_t to = name_index(fb, provider_of(rec), answered_of(rec));
 	int64_t tokens = record_total_tokens(rec);
 	struct fallback_pair *p = to == UINT32_MAX || primary == UINT32_MAX
 					  ? NULL : pair_of(fb, primary, to);
 	int ret = 0;
+
+	v->primary = primary;
+	v->fallback = to;
 
 	fb->fallbacks++;
 	fb->fallback_tokens += tokens;
@@ -308,6 +318,7 @@ int fallback_feed(struct fallback *fb, const struct record *rec, size_t db, int 
 
 	v->kind = FALLBACK_NONE;
 	v->of = 0;
+	v->primary = v->fallback = UINT32_MAX;
 	fb->calls++;
 	if (priced)
 		fb->cost_pusd += pusd;
@@ -320,7 +331,7 @@ int fallback_feed(struct fallback *fb, const struct record *rec, size_t db, int 
 		} else {
 			v->kind = FALLBACK_AFTER_FAILURE;
 			fb->after_failure++;
-			ret = count_fallback(fb, rec, db, p->name, 0, priced, pusd);
+			ret = count_fallback(fb, rec, db, p->name, 0, priced, pusd, v);
 		}
 	} else if (routed(fb, rec)) {
 		v->kind = FALLBACK_ROUTED;
@@ -328,7 +339,7 @@ int fallback_feed(struct fallback *fb, const struct record *rec, size_t db, int 
 		fb->routed++;
 		ret = count_fallback(fb, rec, db,
 				     name_index(fb, provider_of(rec), &rec->model_requested), 1,
-				     priced, pusd);
+				     priced, pusd, v);
 	}
 	if (!fallback_call_failed(rec)) {
 		if (p != NULL)

@@ -43,10 +43,13 @@ enum fallback_kind {
 };
 
 /* What one call was. of: the replaced call's id (its own for ROUTED), the retried call's id for
- * RETRY, 0 for NONE. */
+ * RETRY, 0 for NONE. primary, fallback: for ROUTED and AFTER_FAILURE, the pair's names
+ * (indices into fb->names, valid as long as fb), else UINT32_MAX; UINT32_MAX too when memory
+ * ran short. */
 struct fallback_verdict {
 	enum fallback_kind kind;
 	uint64_t of;
+	uint32_t primary, fallback;
 };
 
 /* A record reference: its store's index among the --db options and its id. */
@@ -93,6 +96,10 @@ void fallback_release(struct fallback *fb);
  */
 int fallback_feed(struct fallback *fb, const struct record *rec, size_t db, int priced,
 		  int64_t pusd, struct fallback_verdict *v);
+
+/* A record's fallback_of as listings print it: v->of for a fallback (ROUTED: the call's own
+ * id), 0 (null) for a retry or an ordinary call. */
+uint64_t fallback_of(const struct fallback_verdict *v);
 
 /* Orders pairs by count, then tokens (descending), then names. */
 void fallback_sort(struct fallback *fb);

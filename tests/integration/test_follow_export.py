@@ -112,6 +112,53 @@ def test_tail_follow():
         q.wait(timeout=10)
 
 
+def test_fallback_of():
+    """export (jsonl, csv, otlp) and tail (first listing and -f) give each record the
+    fallback_of that records computes: tests/cli/stores/fallback.jsonl has record 6 falling back
+    from the failed 5 and record 2 routed by OpenRouter (its own id); 4 is a retry (null)."""
+    db = mkstore("fbof", "fallback")
+    want = {1: None, 2: 2, 3: None, 4: None, 5: None, 6: 5, 7: None, 8: None, 9: None, 10: None}
+    jl = run("export", "--db", db)
+    got = {o["id"]: o["fallback_of"] for o in map(json.loads, jl.stdout.splitlines())}
+    check(jl.returncode == 0 and got == want, "export jsonl: fallback_of of every record", got)
+    c = run("export", "--db", db, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(c.stdout, newline="")))
+    got = {int(r["id"]): r["fallback_of"] for r in rows}
+    check(got == {k: "" if v is None else str(v) for k, v in want.items()},
+          "export csv: the fallback_of column", got)
+    o = loads(run("export", "--db", db, "--format", "otlp").stdout)
+    spans = o["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    got = {attrs(s)["tokshim.record_id"]: attrs(s).get("tokshim.fallback_of") for s in spans}
+    check(got == want, "export otlp: tokshim.fallback_of only on fallbacks", got)
+    t = run("tail", "--db", db, "-n", "3", "--format", "jsonl")
+    got = [(o["id"], o["fallback_of"]) for o in map(json.loads, t.stdout.splitlines())]
+    check(got == [(6, 5), (2, 2), (8, None)], "tail -n 3: fallback_of as records has it", got)
+    # -f: a failure committed before tail started, then its fallback and a retry of it.
+    subprocess.run([MKSTORE, db], input=rec("2026-11-25T10:00:00Z", "w", "gpt-4o", 0, 0,
+                                            session="f1", status=500, error="server") + "\n",
+                   text=True, check=True)
+    p = subprocess.Popen([TOKSHIM, "tail", "-f", "-n", "0", "--db", db, "--format", "jsonl"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    try:
+        time.sleep(0.3)
+        subprocess.run([MKSTORE, db], input=rec(
+            "2026-11-25T10:00:05Z", "w", "claude-sonnet-4-5", 7, 3, session="f1",
+            provider="anthropic") + "\n" + rec(
+            "2026-11-25T10:00:20Z", "w", "gpt-4o", 5, 5, session="f1", status=503,
+            error="overloaded") + "\n" + rec(
+            "2026-11-25T10:00:25Z", "w", "gpt-4o", 1, 1, session="f1") + "\n",
+            text=True, check=True)
+        got = [json.loads(p.stdout.readline()) for _ in range(3)]
+        got = [(o["id"], o["fallback_of"]) for o in got]
+        # 12 falls back from 11 (committed before tail started), 13 fails, 14 retries it
+        # with the same model: null.
+        check(got == [(12, 11), (13, None), (14, None)],
+              "tail -f: fallback_of of followed records, against a failure from before", got)
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+
+
 def test_show_refs():
     a, b = mkstore("refs_a", "basic"), mkstore("refs_b", "host2")
     r = run("show", "--db", a, "--db", b, "1")
@@ -425,7 +472,7 @@ def main():
     global TMP
     TMP = tempfile.mkdtemp(prefix="tokshim-follow-")
     try:
-        for t in (test_tail_follow, test_show_refs, test_prune_cli, test_export_jsonl_csv,
+        for t in (test_tail_follow, test_fallback_of, test_show_refs, test_prune_cli, test_export_jsonl_csv,
                   test_export_otlp, test_dashboard):
             try:
                 t()

@@ -126,6 +126,11 @@ $(BUILD)/tests/curl_multi_agent_gnutls: tests/tools/curl_multi_agent.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CURL_GNUTLS)
 
+# The agent on GnuTLS's own record calls (send2, recv_seq, recv_packet) links libgnutls.
+$(BUILD)/tests/gnutls_agent: tests/tools/gnutls_agent.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lgnutls
+
 unit-tests: $(UNIT_BIN) $(TOOL_BIN) $(GNUTLS_AGENT)
 
 # libFuzzer targets, one per fuzz/fuzz_<name>.c; built only with FUZZ=1 (clang).

@@ -7,7 +7,7 @@ set -eu
 pkgs="gcc make pkg-config libssl-dev libcjson-dev liblmdb-dev zlib1g-dev libbrotli-dev \
 libzstd-dev libnghttp2-dev libcurl4-openssl-dev openssl curl python3 python3-requests python3-httpx \
 lmdb-utils"
-[ "${1:-}" = "--test" ] && pkgs="$pkgs clang libclang-rt-14-dev chromium python3-h2 wget libcurl3-gnutls python3-aiosmtpd"
+[ "${1:-}" = "--test" ] && pkgs="$pkgs clang libclang-rt-14-dev chromium python3-h2 wget libcurl3-gnutls libgnutls28-dev python3-aiosmtpd"
 # test_node runs the real npm SDKs on node; npm installs them (npm ci) from the npm registry.
 # Only when missing: a node that came with its own npm must not get Debian's npm beside it.
 if [ "${1:-}" = "--test" ]; then

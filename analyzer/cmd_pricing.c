@@ -59,6 +59,7 @@ static void write_price_json(struct jw *w, const struct price *pr)
 	jw_per_m(w, "output", pr->output);
 	jw_per_m(w, "cache_read", pr->cache_read);
 	jw_per_m(w, "cache_write", pr->cache_write);
+	jw_per_m(w, "cache_write_1h", pr->cache_write_1h);
 	jw_key(w, "long_context");
 	if (pr->long_threshold > 0) {
 		jw_object_begin(w);
@@ -68,6 +69,7 @@ static void write_price_json(struct jw *w, const struct price *pr)
 		jw_per_m(w, "output", pr->long_output);
 		jw_per_m(w, "cache_read", pr->long_cache_read);
 		jw_per_m(w, "cache_write", pr->long_cache_write);
+		jw_per_m(w, "cache_write_1h", pr->long_cache_write_1h);
 		jw_object_end(w);
 	} else {
 		jw_null(w);
@@ -89,6 +91,39 @@ static void write_price_json(struct jw *w, const struct price *pr)
 	}
 	jw_key(w, "search");
 	jw_pusd(w, pr->search);
+	jw_key(w, "service_tiers");
+	any = 0;
+	for (i = 0; i < 3; i++)
+		any |= pr->tier_ppb[i] > 0;
+	if (any) {
+		jw_object_begin(w);
+		for (i = 0; i < 3; i++) {
+			if (pr->tier_ppb[i] > 0) {
+				jw_key(w, record_tier_name(RECORD_TIER_FLEX + i));
+				jw_pusd(w, pr->tier_ppb[i] * 1000); /* a multiplier, as 10^-12 units */
+			}
+		}
+		jw_object_end(w);
+	} else {
+		jw_null(w);
+	}
+}
+
+/* The service tiers cell: "flex x0.5, priority x2", or "". */
+static void tiers_cell(char *out, size_t cap, const struct price *pr)
+{
+	char t[FMT_PUSD_MAX];
+	size_t n = 0;
+	int i;
+
+	out[0] = '\0';
+	for (i = 0; i < 3 && n < cap; i++) {
+		if (pr->tier_ppb[i] > 0) {
+			fmt_pusd(t, pr->tier_ppb[i] * 1000);
+			n += (size_t)snprintf(out + n, cap - n, "%s%s x%s", n ? ", " : "",
+					      record_tier_name(RECORD_TIER_FLEX + i), t);
+		}
+	}
 }
 
 /* The long-context cell: ">200k: 6/22.5" (input/output per 1M), or "". */
@@ -321,6 +356,11 @@ static int list_model(const struct pricing *p, const char *model, const char *pr
 		fees_cell(fees, sizeof fees, pr);
 		if (fees[0])
 			printf("fees         %s\n", fees);
+		per_m(a, pr->cache_write_1h);
+		printf("1h cache     write %s\n", a);
+		tiers_cell(fees, sizeof fees, pr);
+		if (fees[0])
+			printf("tiers        %s\n", fees);
 	}
 	return pr != NULL ? CLI_OK : CLI_ERR;
 }

@@ -98,6 +98,7 @@ void recordfmt_json_fallback(struct jw *w, const struct record *rec, int priced,
 			     size_t db, size_t ndb, uint64_t fallback_of)
 {
 	char text[FMT_TIME_MAX > FMT_MS_MAX ? FMT_TIME_MAX : FMT_MS_MAX];
+	const char *tier;
 
 	jw_object_begin(w);
 	jw_key(w, "id");
@@ -146,6 +147,22 @@ void recordfmt_json_fallback(struct jw *w, const struct record *rec, int priced,
 	jw_int(w, rec->cache_read_tokens);
 	jw_key(w, "cache_write_tokens");
 	jw_int(w, rec->cache_write_tokens);
+	jw_key(w, "cache_write_1h_tokens");
+	jw_int(w, rec->cache_write_1h_tokens);
+	/* Billed units and the service tier: null where the provider said nothing. */
+	jw_key(w, "billed_input_tokens");
+	if (rec->flags & RECORD_BILLED_UNITS)
+		jw_int(w, rec->billed_input_tokens);
+	else
+		jw_null(w);
+	jw_key(w, "billed_output_tokens");
+	if (rec->flags & RECORD_BILLED_UNITS)
+		jw_int(w, rec->billed_output_tokens);
+	else
+		jw_null(w);
+	jw_key(w, "service_tier");
+	tier = record_tier_name(rec->service_tier);
+	jw_str_or_null(w, tier, tier != NULL ? strlen(tier) : 0);
 	jw_key(w, "reasoning_tokens");
 	jw_int(w, rec->reasoning_tokens);
 	jw_key(w, "total_tokens");

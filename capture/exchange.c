@@ -466,7 +466,8 @@ void exchange_emit(const struct exchange_env *c, struct exchange *x, int complet
 	rec.retry_after_s = x->retry_after;
 	rec.flags = (u->stream ? RECORD_STREAM : 0) | (u->estimated ? RECORD_ESTIMATED : 0) |
 		    (x->local ? RECORD_LOCAL : 0) | (complete ? 0 : RECORD_TRUNCATED) |
-		    (u->billed ? RECORD_BILLED : 0) | (u->not_billed ? RECORD_NOT_BILLED : 0);
+		    (u->billed ? RECORD_BILLED : 0) | (u->not_billed ? RECORD_NOT_BILLED : 0) |
+		    (u->have_billed_units ? RECORD_BILLED_UNITS : 0);
 	rec.input_tokens = u->input_tokens;
 	rec.output_tokens = u->output_tokens;
 	rec.cache_read_tokens = u->cache_read_tokens;
@@ -481,6 +482,10 @@ void exchange_emit(const struct exchange_env *c, struct exchange *x, int complet
 	rec.session = record_str_of(cfg->session);
 	rec.search_queries = u->search_queries;
 	rec.search_context = u->search_context;
+	rec.billed_input_tokens = u->billed_input_tokens;
+	rec.billed_output_tokens = u->billed_output_tokens;
+	rec.cache_write_1h_tokens = u->cache_write_1h_tokens;
+	rec.service_tier = u->service_tier;
 	rec.provider = record_str_of(u->provider ? u->provider
 				    : x->match.name ? x->match.name : x->host);
 	rec.api = record_str_of(u->api ? u->api : x->match.api);

@@ -14,6 +14,10 @@
  * is taken, never a sum. A count never decreases: a compatible server that sends 0 in
  * message_delta for a field it does not track does not wipe the value message_start gave.
  *
+ * Cache writes are made for five minutes or for one hour, at different prices; usage says how
+ * many of each in cache_creation {ephemeral_5m_input_tokens, ephemeral_1h_input_tokens}, and
+ * the one-hour part is kept apart (cache_write_1h_tokens, a part of cache_write_tokens).
+ *
  * /v1/messages/count_tokens is free: the call is marked not_billed and carries no tokens.
  */
 #include <string.h>
@@ -70,10 +74,12 @@ static void anthropic_count(const cJSON *usage, const char *key, int64_t *count)
 
 static void anthropic_usage(struct usage *u, const cJSON *usage)
 {
-	int64_t uncached, cw, cr, out;
+	int64_t uncached, cw, cr, out, cw1h = u->cache_write_1h_tokens;
 
 	if (!cJSON_IsObject(usage))
 		goto done;
+	anthropic_count(pjson_at(usage, "cache_creation", NULL), "ephemeral_1h_input_tokens", &cw1h);
+	u->cache_write_1h_tokens = cw1h;
 	cw = u->cache_write_tokens;
 	cr = u->cache_read_tokens;
 	uncached = u->input_tokens - cw - cr;

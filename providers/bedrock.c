@@ -21,6 +21,16 @@
  * and marks the usage read; bedrock_body then lets the body give the model and text but puts
  * the header counts back.
  *
+ * Other vendors' invoke bodies carry their own counts, read when the headers are absent:
+ * Meta Llama {"generation", "prompt_token_count", "generation_token_count"}, Amazon Titan text
+ * {"inputTextTokenCount", "results": [{"outputText", "tokenCount"}]} and Titan embeddings
+ * {"embedding", "inputTextTokenCount"}. Mistral's bodies ({"outputs": [{"text"}]}, or
+ * {"choices": [{"message": {"content"}}]}) carry none: without the headers their tokens are
+ * estimated from the request's prompt and the generated text.
+ *
+ * Converse reports how long cache writes live in usage.cacheDetails [{"inputTokens", "ttl":
+ * "5m" | "1h"}]: the one-hour part is kept (cache_write_1h_tokens), as Anthropic's.
+ *
  * The two streams use the binary AWS event-stream framing (http/eventstream.h), each message
  * an event named by its :event-type. converse-stream's "metadata" event carries the usage.
  * invoke-with-response-stream wraps each vendor event as "chunk" {"bytes": "<base64>"}: the
@@ -140,9 +150,12 @@ static void bedrock_request(struct usage *u, const struct provider_request *req)
 	root = pjson_parse(req->body, req->body_len);
 	if (root == NULL)
 		goto done;
-	/* Converse and Anthropic-on-invoke both have system and messages. */
+	/* Converse and Anthropic-on-invoke both have system and messages; Llama and Mistral a
+	 * prompt, Titan an inputText. */
 	u->request_text_bytes = pjson_text_bytes(pjson_at(root, "system", NULL)) +
-				pjson_messages_text_bytes(pjson_at(root, "messages", NULL));
+				pjson_messages_text_bytes(pjson_at(root, "messages", NULL)) +
+				pjson_text_bytes(pjson_at(root, "prompt", NULL)) +
+				pjson_text_bytes(pjson_at(root, "inputText", NULL));
 	cJSON_Delete(root);
 done:
 	return;
@@ -184,6 +197,25 @@ static const char *bedrock_error_type(const char *name, size_t n)
 	return type;
 }
 
+/* The one-hour part of Converse's cache writes: cacheDetails [{"inputTokens", "ttl"}]. */
+static void bedrock_cache_ttl(struct usage *u, const cJSON *details)
+{
+	const cJSON *d;
+	const char *ttl;
+	int64_t n, sum = 0;
+
+	if (!cJSON_IsArray(details))
+		goto done; /* invocationMetrics: the vendor's events said it, if anyone did */
+	cJSON_ArrayForEach(d, details) {
+		ttl = pjson_str(d, "ttl");
+		if (ttl != NULL && strcmp(ttl, "1h") == 0 && pjson_int(d, "inputTokens", &n))
+			sum += n; /* each at most PJSON_INT_MAX: a body cannot hold 2^43 of them */
+	}
+	u->cache_write_1h_tokens = sum;
+done:
+	return;
+}
+
 /* Converse usage {inputTokens, outputTokens, cacheReadInputTokens, cacheWriteInputTokens}, or
  * invocationMetrics {inputTokenCount, outputTokenCount, cacheRead/WriteInputTokenCount}: the
  * names differ, the meaning (input without the cache counts) does not. */
@@ -205,8 +237,52 @@ static void bedrock_counts(struct usage *u, const cJSON *o, const char *in_key,
 	u->output_tokens = out;
 	u->reasoning_tokens = 0;
 	u->have_usage = 1;
+	bedrock_cache_ttl(u, pjson_at(o, "cacheDetails", NULL));
 done:
 	return;
+}
+
+/* Llama, Titan text and Titan embeddings invoke bodies (see the top of this file). */
+static void bedrock_vendor_counts(struct usage *u, const cJSON *root)
+{
+	const cJSON *r;
+	int64_t in = 0, out = 0, n;
+	int have = 0;
+
+	if (pjson_int(root, "prompt_token_count", &in)) {
+		pjson_int(root, "generation_token_count", &out);
+		have = 1;
+	} else if (pjson_int(root, "inputTextTokenCount", &in)) {
+		cJSON_ArrayForEach(r, pjson_at(root, "results", NULL)) {
+			if (pjson_int(r, "tokenCount", &n))
+				out += n; /* each at most PJSON_INT_MAX: a body cannot hold 2^43 */
+		}
+		have = 1;
+	}
+	if (have) {
+		u->input_tokens = in;
+		u->output_tokens = out;
+		u->cache_read_tokens = 0;
+		u->cache_write_tokens = 0;
+		u->reasoning_tokens = 0;
+		u->have_usage = 1;
+	}
+}
+
+/* Generated text of the other vendors' invoke bodies, for estimation: Llama's generation,
+ * Titan's results[].outputText, Mistral's outputs[].text and choices[].message.content. */
+static uint64_t bedrock_vendor_text_bytes(const cJSON *root)
+{
+	const cJSON *it;
+	uint64_t n = pjson_text_bytes(pjson_at(root, "generation", NULL));
+
+	cJSON_ArrayForEach(it, pjson_at(root, "results", NULL))
+		n += pjson_text_bytes(pjson_at(it, "outputText", NULL));
+	cJSON_ArrayForEach(it, pjson_at(root, "outputs", NULL))
+		n += pjson_text_bytes(pjson_at(it, "text", NULL));
+	cJSON_ArrayForEach(it, pjson_at(root, "choices", NULL))
+		n += pjson_text_bytes(pjson_at(it, "message", "content", NULL));
+	return n;
 }
 
 /* A header's value as a count; 0 when absent or not digits. */
@@ -274,6 +350,9 @@ static void bedrock_body(struct usage *u, int status, const char *data, size_t l
 	provider_family_anthropic.body(u, status, data, len);
 	if (!u->have_usage)
 		bedrock_counts(u, pjson_at(root, "usage", NULL), "inputTokens", "outputTokens");
+	if (!u->have_usage)
+		bedrock_vendor_counts(u, root);
+	u->output_text_bytes += bedrock_vendor_text_bytes(root);
 	if (counted.have_usage) {
 		/* The header counts (read before the body) win. */
 		u->input_tokens = counted.input_tokens;

@@ -11,11 +11,9 @@
  * Rule (also in docs/providers.md): a record's token fields follow DESIGN.md's one meaning,
  * every token read or written, so they come from "tokens" (and cache_read from cached_tokens)
  * whenever the response has them; only when it has billed_units alone (embed, and v1 chat from
- * older API versions) are the billed units the tokens. Cost is computed from the token fields at
- * report time like every provider's, so for chat it follows "tokens", not "billed_units": a
- * record has no field that could carry billed units into a price, and a family has no prices
- * to turn them into a billed cost. Where the two differ, the record's cost is above Cohere's
- * invoice by the template tokens.
+ * older API versions) are the billed units the tokens. The billed units also go into the
+ * record's billed_input/output_tokens (marked with RECORD_BILLED_UNITS), and the cost is
+ * computed from those at report time: Cohere charges billed units, not tokens.
  *
  * Streams: v2 is SSE, the usage in the message-end event's delta.usage; v1 is one JSON object
  * a line (application/stream+json) whose last, event_type "stream-end", holds the whole
@@ -63,10 +61,16 @@ static void cohere_usage(struct usage *u, const cJSON *usage)
 	const cJSON *tokens = pjson_at(usage, "tokens", NULL);
 	const cJSON *billed = pjson_at(usage, "billed_units", NULL);
 	const cJSON *counts = cJSON_IsObject(tokens) ? tokens : billed;
-	int64_t in = 0, out = 0, cached = 0;
+	int64_t in = 0, out = 0, cached = 0, billed_in = 0, billed_out = 0;
 
 	if (!cJSON_IsObject(counts))
 		goto done;
+	if (cJSON_IsObject(billed) && (pjson_int(billed, "input_tokens", &billed_in) |
+				       pjson_int(billed, "output_tokens", &billed_out))) {
+		u->have_billed_units = 1;
+		u->billed_input_tokens = billed_in;
+		u->billed_output_tokens = billed_out;
+	}
 	pjson_int(counts, "input_tokens", &in);
 	pjson_int(counts, "output_tokens", &out);
 	pjson_int(usage, "cached_tokens", &cached);

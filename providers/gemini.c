@@ -24,6 +24,13 @@
  * Their tokens are then estimated from the request's text (the rule of docs/providers.md) and
  * the record says estimated; a usageMetadata in the answer, where one is sent, wins. countTokens
  * is free: marked not_billed, its count is not tokens consumed.
+ *
+ * Vertex AI serves its text embedding models (text-embedding-005, gemini-embedding-001 …) with
+ * the older ":predict" method on publishers/google/models/M: {"instances": [{"content"}]}
+ * answered by {"predictions": [{"embeddings": {"statistics": {"token_count"}, "values"}}]}.
+ * The input is the sum of the token counts; without them it is estimated from the instances'
+ * text. Only a path under ".../models/" is a predict call (an endpoints/E:predict is a
+ * user's own deployed model, not an LLM call).
  */
 #include <string.h>
 #include <strings.h>
@@ -40,6 +47,7 @@ static const struct {
 	{":embedContent", "embedContent"},
 	{":batchEmbedContents", "batchEmbedContents"},
 	{":countTokens", "countTokens"},
+	{":predict", "predict"},
 };
 
 /* The ':' that starts the method in the path's last segment, or NULL. */
@@ -70,6 +78,14 @@ static const char *gemini_api_of(const char *path)
 			api = gemini_apis[i].api;
 			break;
 		}
+	}
+	if (api != NULL && strcmp(api, "predict") == 0) {
+		size_t start = (size_t)(verb - path);
+
+		while (start > 0 && path[start - 1] != '/')
+			start--;
+		if (!provider_path_ends(path, start, "/models/"))
+			api = NULL;
 	}
 done:
 	return api;
@@ -132,6 +148,9 @@ static void gemini_request(struct usage *u, const struct provider_request *req)
 	/* batchEmbedContents: {"requests": [{"model", "content"}, …]} */
 	cJSON_ArrayForEach(item, pjson_at(root, "requests", NULL))
 		n += gemini_content_bytes(pjson_at(item, "content", NULL));
+	/* Vertex :predict: {"instances": [{"content": "text"}, …]} */
+	cJSON_ArrayForEach(item, pjson_at(root, "instances", NULL))
+		n += pjson_text_bytes(pjson_at(item, "content", NULL));
 	u->request_text_bytes = n;
 	cJSON_Delete(root);
 done:
@@ -201,6 +220,30 @@ done:
 	return;
 }
 
+/* Vertex :predict of an embedding model: the input is the predictions' token counts. */
+static void gemini_predictions(struct usage *u, const cJSON *predictions)
+{
+	const cJSON *p;
+	int64_t n, sum = 0;
+	int found = 0;
+
+	cJSON_ArrayForEach(p, (cJSON_IsArray(predictions) ? predictions : NULL)) {
+		if (pjson_int(pjson_at(p, "embeddings", "statistics", NULL), "token_count", &n)) {
+			if (__builtin_add_overflow(sum, n, &sum))
+				sum = INT64_MAX;
+			found = 1;
+		}
+	}
+	if (found) {
+		u->input_tokens = sum;
+		u->output_tokens = 0;
+		u->cache_read_tokens = 0;
+		u->cache_write_tokens = 0;
+		u->reasoning_tokens = 0;
+		u->have_usage = 1;
+	}
+}
+
 /* One GenerateContentResponse (a whole body, an SSE event or an array element). */
 static void gemini_response_object(struct usage *u, const cJSON *root)
 {
@@ -215,6 +258,7 @@ static void gemini_response_object(struct usage *u, const cJSON *root)
 	cJSON_ArrayForEach(cand, pjson_at(root, "candidates", NULL))
 		u->output_text_bytes += gemini_content_bytes(pjson_at(cand, "content", NULL));
 	gemini_usage(u, pjson_at(root, "usageMetadata", NULL));
+	gemini_predictions(u, pjson_at(root, "predictions", NULL));
 done:
 	return;
 }

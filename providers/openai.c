@@ -12,6 +12,10 @@
  * (its total_tokens then equals prompt + completion + reasoning, which is how it is told apart).
  * Groq's older streams put usage under x_groq.usage.
  *
+ * The response's "service_tier" (default, flex, priority, scale) says at which price the call
+ * was served: it is kept in the record, and the price table multiplies the cost by the tier's
+ * factor where it has one.
+ *
  * A chat stream carries usage only in its last chunk, and only when the request asked for it
  * with stream_options.include_usage; otherwise the generated text is counted for estimation.
  */
@@ -229,12 +233,24 @@ static uint64_t openai_choices_text_bytes(const cJSON *choices)
 	return n;
 }
 
+/* The service tier a response object reports; other names ("auto", Groq's "on_demand")
+ * leave the tier as it was. */
+static void openai_service_tier(struct usage *u, const cJSON *o)
+{
+	const char *tier = pjson_str(o, "service_tier");
+	int t = tier != NULL ? record_tier_of(tier, strlen(tier)) : RECORD_TIER_UNKNOWN;
+
+	if (t != RECORD_TIER_UNKNOWN)
+		u->service_tier = t;
+}
+
 /* What every chat or completions response object (a body or a stream chunk) may say: the
- * model, and the server's identity where its API does not say it (llama.cpp's server puts
- * "timings" in its responses). */
+ * model, its service tier, and the server's identity where its API does not say it
+ * (llama.cpp's server puts "timings" in its responses). */
 static void openai_response_common(struct usage *u, const cJSON *root)
 {
 	provider_set_model(u, root);
+	openai_service_tier(u, root);
 	if (cJSON_IsObject(pjson_at(root, "timings", NULL)))
 		u->provider = "llama_cpp";
 }
@@ -253,6 +269,7 @@ static void openai_responses_event(struct usage *u, const char *type, const cJSO
 		u->output_text_bytes += pjson_text_bytes(pjson_at(root, "delta", NULL));
 	} else if (resp != NULL) {
 		provider_set_model(u, resp);
+		openai_service_tier(u, resp);
 		openai_usage(u, pjson_at(resp, "usage", NULL));
 		openai_error(u, resp);
 	}

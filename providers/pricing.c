@@ -14,10 +14,16 @@
  *         "input": 2.5,               required: uncached input
  *         "output": 10,               required: output, reasoning included
  *         "cache_read": 1.25,         optional, default = input
- *         "cache_write": 0,           optional, default = input
+ *         "cache_write": 0,           optional, default = input (5-minute cache writes)
+ *         "cache_write_1h": 6,        optional: one-hour cache writes; default 2 x input for
+ *                                     provider "anthropic", else = cache_write
  *         "long_context": {           optional tier: when a call's input_tokens > threshold
  *           "threshold": 200000,      the tier's prices apply to the whole call
- *           "input": 6, "output": 22.5, "cache_read": 0.6, "cache_write": 7.5
+ *           "input": 6, "output": 22.5, "cache_read": 0.6, "cache_write": 7.5,
+ *           "cache_write_1h": 12      (defaults as above, from the tier's own prices)
+ *         },
+ *         "service_tiers": {          optional: multipliers of the token cost of a call the
+ *           "flex": 0.5, "priority": 2, "scale": 1     response reports at that tier
  *         },
  *         "aliases": ["…"],           optional other names of the same model and price
  *         "request": 0.005,           optional: USD per successful call (a flat fee)
@@ -35,7 +41,8 @@
  * lookup tries that form first.
  *
  * Prices are held as integer pico-USD per token: USD per 1M tokens × 10^6, so 0.075 $/M is
- * exactly 75000; the per-call fees are USD per call × 10^12. cJSON reads numbers as doubles; the double is printed back with 15 significant
+ * exactly 75000; the per-call fees are USD per call × 10^12; tier multipliers are parts per
+ * billion (× 10^9). cJSON reads numbers as doubles; the double is printed back with 15 significant
  * digits, which reproduces the decimal text of any number written with at most 15, and that
  * decimal is converted with integer arithmetic. So no double rounding reaches a price.
  *
@@ -71,6 +78,7 @@ extern const size_t pricing_json_len;
  * token is x 10^6; USD per request (or per search) to pico-USD is x 10^12. */
 #define PRICING_PER_TOKEN 6
 #define PRICING_PER_CALL 12
+#define PRICING_PER_RATIO 9
 #define PRICING_BUILTIN "built-in"
 #define PRICING_MERGED "(merged)"
 
@@ -185,8 +193,10 @@ static int pricing_read_scaled(const cJSON *o, const char *key, const char *path
 		goto done;
 	r = -1;
 	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > PRICING_USD_MAX) {
-		pricing_errf(err, errlen, "%s.%s: not a price (a number of USD per %s)", path, key,
-			     scale == PRICING_PER_TOKEN ? "1M tokens" : "call");
+		pricing_errf(err, errlen, "%s.%s: not a %s", path, key,
+			     scale == PRICING_PER_TOKEN ? "price (a number of USD per 1M tokens)"
+			     : scale == PRICING_PER_CALL ? "price (a number of USD per call)"
+							 : "multiplier (a number)");
 		goto done;
 	}
 	snprintf(text, sizeof text, "%.15g", v->valuedouble);
@@ -292,19 +302,64 @@ done:
 	return rc;
 }
 
+/* Reads cache_write_1h of o into *out. Absent, one-hour writes cost 2 x input for an
+ * Anthropic entry (its prompt-caching table) and the cache_write price for any other. Returns
+ * 0 or PRICING_EFORMAT. */
+static int pricing_read_1h(const cJSON *o, const char *path, int anthropic, int64_t input,
+			   int64_t cache_write, int64_t *out, char *err, size_t errlen)
+{
+	int r = pricing_read_price(o, "cache_write_1h", path, out, err, errlen);
+
+	if (r == 0)
+		*out = anthropic ? 2 * input : cache_write; /* input <= PRICING_USD_MAX x 10^6 */
+	return r < 0 ? PRICING_EFORMAT : 0;
+}
+
+/* Reads service_tiers {flex, priority, scale} (multipliers) of o into pr->tier_ppb. Returns 0
+ * or PRICING_EFORMAT. */
+static int pricing_read_tiers(const cJSON *o, const char *path, struct price *pr, char *err,
+			      size_t errlen)
+{
+	static const char *const tier_keys[] = {"flex", "priority", "scale", NULL};
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "service_tiers");
+	char tpath[PRICING_NAME_MAX + 64];
+	size_t i;
+	int rc = PRICING_EFORMAT;
+
+	_Static_assert(RECORD_TIER_SCALE - RECORD_TIER_FLEX + 1 == 3, "tier_ppb: one per tier");
+	if (t != NULL) {
+		snprintf(tpath, sizeof tpath, "%s.service_tiers", path);
+		if (!cJSON_IsObject(t)) {
+			pricing_errf(err, errlen, "%s: not an object", tpath);
+			goto done;
+		}
+		if (pricing_check_keys(t, tier_keys, tpath, err, errlen) != 0)
+			goto done;
+		for (i = 0; tier_keys[i] != NULL; i++) {
+			if (pricing_read_scaled(t, tier_keys[i], tpath, PRICING_PER_RATIO,
+						&pr->tier_ppb[i], err, errlen) < 0)
+				goto done;
+		}
+	}
+	rc = 0;
+done:
+	return rc;
+}
+
 static int pricing_read_model(const cJSON *o, const char *path, struct price *pr, char *err,
 			      size_t errlen)
 {
-	static const char *const model_keys[] = {"provider",	 "input",   "output",
-						 "cache_read",	 "cache_write", "long_context",
-						 "aliases",	 "request", "request_by_context",
-						 "search",	 NULL};
-	static const char *const long_keys[] = {"threshold", "input", "output", "cache_read",
-						"cache_write", NULL};
+	static const char *const model_keys[] = {
+		"provider", "input",   "output",	     "cache_read", "cache_write",
+		"cache_write_1h", "long_context", "aliases", "request", "request_by_context",
+		"search",   "service_tiers", NULL};
+	static const char *const long_keys[] = {"threshold",   "input",	      "output",
+						"cache_read",  "cache_write", "cache_write_1h",
+						NULL};
 	const cJSON *lc, *th, *provider = cJSON_GetObjectItemCaseSensitive(o, "provider");
 	const cJSON *aliases = cJSON_GetObjectItemCaseSensitive(o, "aliases"), *a;
 	char lpath[PRICING_NAME_MAX + 32];
-	int rc = PRICING_EFORMAT;
+	int rc = PRICING_EFORMAT, anthropic;
 
 	memset(pr, 0, sizeof *pr);
 	if (!cJSON_IsObject(o)) {
@@ -328,9 +383,13 @@ static int pricing_read_model(const cJSON *o, const char *path, struct price *pr
 			goto done;
 		}
 	}
+	anthropic = cJSON_IsString(provider) && strcmp(provider->valuestring, "anthropic") == 0;
 	if (pricing_read_four(o, path, &pr->input, &pr->output, &pr->cache_read,
 			      &pr->cache_write, err, errlen) != 0 ||
-	    pricing_read_fees(o, path, pr, err, errlen) != 0)
+	    pricing_read_1h(o, path, anthropic, pr->input, pr->cache_write, &pr->cache_write_1h,
+			    err, errlen) != 0 ||
+	    pricing_read_fees(o, path, pr, err, errlen) != 0 ||
+	    pricing_read_tiers(o, path, pr, err, errlen) != 0)
 		goto done;
 	lc = cJSON_GetObjectItemCaseSensitive(o, "long_context");
 	if (lc == NULL) {
@@ -354,6 +413,9 @@ static int pricing_read_model(const cJSON *o, const char *path, struct price *pr
 	pr->long_threshold = (int64_t)th->valuedouble;
 	rc = pricing_read_four(lc, lpath, &pr->long_input, &pr->long_output, &pr->long_cache_read,
 			       &pr->long_cache_write, err, errlen);
+	if (rc == 0)
+		rc = pricing_read_1h(lc, lpath, anthropic, pr->long_input, pr->long_cache_write,
+				     &pr->long_cache_write_1h, err, errlen);
 done:
 	return rc;
 }
@@ -960,22 +1022,56 @@ static int64_t pricing_request_fee(const struct price *pr, const struct record *
 	return fee;
 }
 
+/* part x ppb / 10^9, rounded half up, saturating (a multiplier above 1 can overflow). */
+static int64_t pricing_scale(int64_t part, int64_t ppb)
+{
+	__int128 v = ((__int128)part * ppb + 500000000) / 1000000000;
+
+	return v > INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+/* The multiplier (parts per billion) of the service tier r reports, 0 when none applies. */
+static int64_t pricing_tier_ppb(const struct price *pr, const struct record *r)
+{
+	int t = r->service_tier;
+
+	return t >= RECORD_TIER_FLEX && t <= RECORD_TIER_SCALE ? pr->tier_ppb[t - RECORD_TIER_FLEX]
+							       : 0;
+}
+
 void pricing_cost_parts(const struct price *pr, const struct record *r, struct pricing_parts *out)
 {
 	int64_t in = r->input_tokens, cr = r->cache_read_tokens, cw = r->cache_write_tokens;
+	int64_t cw1h = r->cache_write_1h_tokens, tokens_out = r->output_tokens;
 	int64_t p_in = pr->input, p_out = pr->output, p_cr = pr->cache_read, p_cw = pr->cache_write;
+	int64_t p_cw1h = pr->cache_write_1h, ppb = pricing_tier_ppb(pr, r);
 
+	/* What the provider says it charges (Cohere's billed units) is what is priced: its
+	 * units have no cache split. */
+	if (r->flags & RECORD_BILLED_UNITS) {
+		in = r->billed_input_tokens;
+		tokens_out = r->billed_output_tokens;
+		cr = cw = cw1h = 0;
+	}
 	if (pr->long_threshold > 0 && in > pr->long_threshold) {
 		p_in = pr->long_input;
 		p_out = pr->long_output;
 		p_cr = pr->long_cache_read;
 		p_cw = pr->long_cache_write;
+		p_cw1h = pr->long_cache_write_1h;
 	}
 	cr = cr > 0 ? cr : 0;
 	cw = cw > 0 ? cw : 0;
+	cw1h = cw1h > 0 ? (cw1h < cw ? cw1h : cw) : 0; /* a part of the cache writes */
 	out->input = pricing_mul(in - cr - cw, p_in);
-	out->cache = pricing_add(pricing_mul(cr, p_cr), pricing_mul(cw, p_cw));
-	out->output = pricing_mul(r->output_tokens, p_out);
+	out->cache = pricing_add(pricing_mul(cr, p_cr),
+				 pricing_add(pricing_mul(cw - cw1h, p_cw), pricing_mul(cw1h, p_cw1h)));
+	out->output = pricing_mul(tokens_out, p_out);
+	if (ppb > 0) {
+		out->input = pricing_scale(out->input, ppb);
+		out->cache = pricing_scale(out->cache, ppb);
+		out->output = pricing_scale(out->output, ppb);
+	}
 	out->other = pricing_add(pricing_request_fee(pr, r),
 				 pricing_mul(r->search_queries, pr->search));
 }

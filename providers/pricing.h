@@ -21,11 +21,17 @@ struct price {
 	int64_t input;       /* pico-USD per uncached input token */
 	int64_t output;      /* pico-USD per output token (reasoning included) */
 	int64_t cache_read;  /* pico-USD per input token read from cache */
-	int64_t cache_write; /* pico-USD per input token written to cache */
+	int64_t cache_write; /* pico-USD per input token written to cache (5-minute lifetime) */
+	int64_t cache_write_1h; /* pico-USD per input token written to cache for one hour */
 	/* Long-context tier: when a call's input_tokens exceed long_threshold (0: no tier), the
 	 * long_* prices apply to the whole call. */
 	int64_t long_threshold;
-	int64_t long_input, long_output, long_cache_read, long_cache_write;
+	int64_t long_input, long_output, long_cache_read, long_cache_write, long_cache_write_1h;
+	/* Service tiers: the token cost of a call the response reports as served at tier t
+	 * (enum record_tier) is multiplied by tier_ppb[t - RECORD_TIER_FLEX] / 10^9 when that is
+	 * set (> 0): flex, priority, scale. The default tier and an unset one cost the table's
+	 * prices. */
+	int64_t tier_ppb[3];
 	/* Fees that do not scale with tokens (Perplexity's search). request is pico-USD per
 	 * successful call (2xx, no error); request_by_context[c - 1] replaces it when the record's
 	 * search_context is c (RECORD_SEARCH_LOW … HIGH) and that price is set (> 0). search is
@@ -127,7 +133,9 @@ struct pricing_parts {
 	int64_t other;
 };
 
-/* The cost of a record in pico-USD under price pr (cached tokens at cache prices). */
+/* The cost of a record in pico-USD under price pr (cached tokens at cache prices; the billed
+ * units instead of the tokens when the record has them (RECORD_BILLED_UNITS); one-hour cache
+ * writes at cache_write_1h; the service tier's multiplier). */
 int64_t pricing_cost_pusd(const struct price *pr, const struct record *r);
 
 /* pricing_cost_pusd split into its parts; their sum (pricing_parts_sum, saturating) is it. */

@@ -52,6 +52,14 @@ struct usage {
 	 * search context size as enum record_search (store/record.h), 0 when not said. */
 	int64_t search_queries;
 	int search_context;
+	/* The units the provider charges when they are not the tokens (Cohere's billed_units),
+	 * valid with have_billed_units; the part of cache_write_tokens written with a one-hour
+	 * lifetime (Anthropic); the service tier the response reports (enum record_tier). */
+	int have_billed_units;
+	int64_t billed_input_tokens;
+	int64_t billed_output_tokens;
+	int64_t cache_write_1h_tokens;
+	int service_tier;
 	/* The provider name the exchange itself revealed (llama.cpp's server by the "timings"
 	 * of its responses), a static string that wins over the table's; NULL: the table's. */
 	const char *provider;

@@ -30,7 +30,7 @@ struct record_field {
 
 #define FIELD(o, m, w, a) { (o), offsetof(struct record, m), (w), (a) }
 
-/* The header (version 2). New fields go at the end, with the next offsets. */
+/* The header (version 3). New fields go at the end, with the next offsets. */
 static const struct record_field record_fields[] = {
 	FIELD(4, ts_ns, 8, 0),
 	FIELD(12, latency_us, 8, 0),
@@ -49,9 +49,14 @@ static const struct record_field record_fields[] = {
 	/* Version 2 */
 	FIELD(100, search_queries, 8, 0),
 	FIELD(108, search_context, 4, 0),
+	/* Version 3 */
+	FIELD(112, billed_input_tokens, 8, 0),
+	FIELD(120, billed_output_tokens, 8, 0),
+	FIELD(128, cache_write_1h_tokens, 8, 0),
+	FIELD(136, service_tier, 4, 0),
 };
 
-#define RECORD_HEADER_LEN 112
+#define RECORD_HEADER_LEN 140
 #define NFIELDS (sizeof(record_fields) / sizeof(record_fields[0]))
 
 /* The strings, in their encoded order. New strings go at the end. */
@@ -167,7 +172,7 @@ int record_decode(const unsigned char *buf, size_t len, struct record *rec)
 	if (pos != len)
 		goto out;
 	/* Unrolled, each field's offset and width are constants: a load and a store apiece. */
-#pragma GCC unroll 16
+#pragma GCC unroll 20
 	for (i = 0; i < NFIELDS; i++) {
 		const struct record_field *f = &record_fields[i];
 		char *m = (char *)rec + f->member;
@@ -200,6 +205,33 @@ int record_decode(const unsigned char *buf, size_t len, struct record *rec)
 	rc = 0;
 out:
 	return rc;
+}
+
+static const char *const record_tiers[] = {
+	[RECORD_TIER_DEFAULT] = "default",
+	[RECORD_TIER_FLEX] = "flex",
+	[RECORD_TIER_PRIORITY] = "priority",
+	[RECORD_TIER_SCALE] = "scale",
+};
+
+#define NTIERS (sizeof(record_tiers) / sizeof(record_tiers[0]))
+
+int record_tier_of(const char *name, size_t n)
+{
+	int tier = RECORD_TIER_UNKNOWN;
+
+	for (size_t i = RECORD_TIER_DEFAULT; name != NULL && i < NTIERS; i++) {
+		if (strlen(record_tiers[i]) == n && memcmp(record_tiers[i], name, n) == 0) {
+			tier = (int)i;
+			break;
+		}
+	}
+	return tier;
+}
+
+const char *record_tier_name(int tier)
+{
+	return tier > RECORD_TIER_UNKNOWN && (size_t)tier < NTIERS ? record_tiers[tier] : NULL;
 }
 
 struct record_str record_str_of(const char *s)

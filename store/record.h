@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RECORD_VERSION 2
+#define RECORD_VERSION 3
 
 /* Strings longer than this are cut when encoded: a record never grows without bound. */
 #define RECORD_STR_MAX 1024
@@ -35,6 +35,7 @@ enum record_flag {
 	RECORD_TRUNCATED = 1u << 4,  /* the response ended before it was complete */
 	RECORD_BILLED = 1u << 5,     /* billed_cost_pusd holds the provider's own billed cost */
 	RECORD_NOT_BILLED = 1u << 6, /* the API does not charge for this call (count_tokens) */
+	RECORD_BILLED_UNITS = 1u << 7, /* billed_input/output_tokens hold the units charged */
 };
 
 /* record.search_context: Perplexity's search_context_size ("low", "medium", "high"). */
@@ -43,6 +44,15 @@ enum record_search {
 	RECORD_SEARCH_LOW = 1,
 	RECORD_SEARCH_MEDIUM = 2,
 	RECORD_SEARCH_HIGH = 3,
+};
+
+/* record.service_tier: the processing tier the response reports (OpenAI's "service_tier"). */
+enum record_tier {
+	RECORD_TIER_UNKNOWN = 0,  /* not said */
+	RECORD_TIER_DEFAULT = 1,  /* "default": the standard price */
+	RECORD_TIER_FLEX = 2,     /* "flex" */
+	RECORD_TIER_PRIORITY = 3, /* "priority" */
+	RECORD_TIER_SCALE = 4,    /* "scale" */
 };
 
 struct record {
@@ -68,6 +78,16 @@ struct record {
 	 * unknown. pricing.c turns them into the per-request and per-search fees. */
 	int64_t search_queries;
 	int32_t search_context;
+	/* Version 3. billed_input_tokens and billed_output_tokens: the units the provider says
+	 * it charges when they differ from the tokens read and written (Cohere's billed_units),
+	 * valid with RECORD_BILLED_UNITS; pricing then prices them instead of the token fields.
+	 * cache_write_1h_tokens: the part of cache_write_tokens written with a one-hour lifetime
+	 * (Anthropic's cache_creation.ephemeral_1h_input_tokens), priced at cache_write_1h.
+	 * service_tier: enum record_tier. */
+	int64_t billed_input_tokens;
+	int64_t billed_output_tokens;
+	int64_t cache_write_1h_tokens;
+	int32_t service_tier;
 	struct record_str process; /* executable name (comm) */
 	struct record_str agent;
 	struct record_str agent_type;
@@ -110,6 +130,14 @@ static inline int64_t record_total_tokens(const struct record *r)
 		t = r->input_tokens > 0 ? INT64_MAX : INT64_MIN;
 	return t;
 }
+
+/* The enum record_tier of a service tier's name ("default", "flex", "priority", "scale"; n
+ * bytes, NULL allowed), RECORD_TIER_UNKNOWN for any other. */
+int record_tier_of(const char *name, size_t n);
+
+/* The name of an enum record_tier value ("default" …), or NULL for unknown and out of range.
+ * Static. */
+const char *record_tier_name(int tier);
 
 /* Makes a record_str of a NUL-terminated string (NULL gives the empty string). */
 struct record_str record_str_of(const char *s);

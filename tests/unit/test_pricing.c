@@ -285,6 +285,140 @@ static void test_long_context(void)
 	pricing_free(p);
 }
 
+/* Cohere charges billed units, not tokens: the recorded fixture cohere_v2_chat_cached has
+ * tokens 2935 in (2928 cached) and 4 out, billed units 2406 in and 2 out. */
+static void test_billed_units(void)
+{
+	struct pricing *p = builtin();
+	struct record r;
+
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	/* command-r7b: 0.0375 / 0.15 $/M, no cache price. By tokens: 2935 x 37,500 + 4 x
+	 * 150,000 = 110,662,500 pico-USD (110.66 micro-USD). */
+	r = rec("cohere", "command-r7b-12-2024", 2935, 4, 2928, 0);
+	CHECK_INT(cost_of(p, r), 110662500);
+	/* By billed units: 2406 x 37,500 + 2 x 150,000 = 90,525,000 (90.525 micro-USD). */
+	r.flags |= RECORD_BILLED_UNITS;
+	r.billed_input_tokens = 2406;
+	r.billed_output_tokens = 2;
+	CHECK_INT(cost_of(p, r), 90525000);
+	/* The fields count only with the flag. */
+	r.flags &= ~(uint32_t)RECORD_BILLED_UNITS;
+	CHECK_INT(cost_of(p, r), 110662500);
+	/* An embedding's billed units: embed-v4.0 at 0.12 $/M, 9 units. */
+	r = rec("cohere", "embed-v4.0", 9, 0, 0, 0);
+	r.flags = RECORD_BILLED_UNITS;
+	r.billed_input_tokens = 9;
+	CHECK_INT(cost_of(p, r), 9 * 120000);
+	pricing_free(p);
+}
+
+/* Anthropic's one-hour cache writes: 2 x input by default for Anthropic entries (Sonnet 4.5:
+ * 6 $/M, 12 $/M above 200k), an explicit cache_write_1h, the cache_write price elsewhere. */
+static void test_cache_write_1h(void)
+{
+	static const char doc[] =
+		"{\"models\":{\"a\":{\"provider\":\"anthropic\",\"input\":1,\"output\":2,"
+		"\"cache_write\":1.25,\"cache_write_1h\":3},"
+		"\"b\":{\"input\":1,\"output\":2,\"cache_write\":1.25},"
+		"\"c\":{\"provider\":\"anthropic\",\"input\":1,\"output\":2}}}";
+	struct pricing *p = builtin(), *q = NULL;
+	struct record r;
+	char err[256];
+
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	/* The fixture's usage with 100 of its 403 writes for one hour: 3 x 3e6 + 303 x 3.75e6 +
+	 * 100 x 6e6 + 1111 x 3e5 + 33 x 15e6. */
+	r = rec("anthropic", "claude-sonnet-4-5-20250929", 1517, 33, 1111, 403);
+	r.cache_write_1h_tokens = 100;
+	CHECK_INT(cost_of(p, r), 9000000LL + 1136250000LL + 600000000LL + 333300000LL + 495000000LL);
+	/* All of them: 403 x 6e6. */
+	r.cache_write_1h_tokens = 403;
+	CHECK_INT(cost_of(p, r), 9000000LL + 2418000000LL + 333300000LL + 495000000LL);
+	/* More one-hour writes than writes (a damaged record): capped at the writes. */
+	r.cache_write_1h_tokens = 5000;
+	CHECK_INT(cost_of(p, r), 9000000LL + 2418000000LL + 333300000LL + 495000000LL);
+	/* Long context: 250,000 in, 50,000 written of which 20,000 for one hour (12 $/M). */
+	r = rec("anthropic", "claude-sonnet-4-5", 250000, 2000, 150000, 50000);
+	r.cache_write_1h_tokens = 20000;
+	CHECK_INT(cost_of(p, r), 50000LL * 6000000 + 150000LL * 600000 + 30000LL * 7500000 +
+					 20000LL * 12000000 + 2000LL * 22500000);
+	pricing_free(p);
+
+	CHECK_INT(pricing_parse(&q, doc, strlen(doc), err, sizeof err), 0);
+	if (q == NULL)
+		return;
+	CHECK_INT(look(q, NULL, "a")->cache_write_1h, 3000000);
+	CHECK_INT(look(q, NULL, "b")->cache_write_1h, 1250000); /* not Anthropic: cache_write */
+	CHECK_INT(look(q, NULL, "c")->cache_write_1h, 2000000); /* 2 x input */
+	r = rec("x", "a", 100, 0, 0, 40);
+	r.cache_write_1h_tokens = 10;
+	CHECK_INT(cost_of(q, r), 60LL * 1000000 + 30LL * 1250000 + 10LL * 3000000);
+	pricing_free(q);
+}
+
+/* OpenAI's service tiers: gpt-5.4 priority 2x, flex 0.5x (built-in), on top of the tier
+ * above 272K input (5 / 22.5, cached 0.5). */
+static void test_service_tiers(void)
+{
+	static const char doc[] = "{\"models\":{\"m\":{\"input\":1,\"output\":3,"
+				  "\"service_tiers\":{\"scale\":0.333}}}}";
+	struct pricing *p = builtin(), *q = NULL;
+	struct record r;
+	char err[256];
+
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	/* 1000 in (200 cached) and 100 out: 800 x 2.5e6 + 200 x 2.5e5 + 100 x 15e6. */
+	r = rec("openai", "gpt-5.4-2026-03-05", 1000, 100, 200, 0);
+	CHECK_INT(cost_of(p, r), 3550000000LL);
+	r.service_tier = RECORD_TIER_DEFAULT;
+	CHECK_INT(cost_of(p, r), 3550000000LL);
+	r.service_tier = RECORD_TIER_PRIORITY;
+	CHECK_INT(cost_of(p, r), 7100000000LL);
+	r.service_tier = RECORD_TIER_FLEX;
+	CHECK_INT(cost_of(p, r), 1775000000LL);
+	r.service_tier = RECORD_TIER_SCALE; /* no scale multiplier: the standard price */
+	CHECK_INT(cost_of(p, r), 3550000000LL);
+	r.service_tier = 77; /* out of range (a damaged record): the standard price */
+	CHECK_INT(cost_of(p, r), 3550000000LL);
+	/* gpt-5.4-mini priority: (800 x 7.5e5 + 200 x 7.5e4 + 100 x 4.5e6) x 2. */
+	r = rec("openai", "gpt-5.4-mini", 1000, 100, 200, 0);
+	r.service_tier = RECORD_TIER_PRIORITY;
+	CHECK_INT(cost_of(p, r), 2LL * (600000000 + 15000000 + 450000000));
+	/* gpt-5.4 above 272,000 input: the whole call at 5 / 22.5 $/M, cached 0.5. */
+	r = rec("openai", "gpt-5.4", 272000, 1000, 0, 0);
+	CHECK_INT(cost_of(p, r), 272000LL * 2500000 + 1000LL * 15000000);
+	r = rec("openai", "gpt-5.4", 272001, 1000, 72001, 0);
+	CHECK_INT(cost_of(p, r), 200000LL * 5000000 + 72001LL * 500000 + 1000LL * 22500000);
+	r.service_tier = RECORD_TIER_FLEX;
+	CHECK_INT(cost_of(p, r), 500000000000LL + 18000250000LL + 11250000000LL);
+	/* gpt-5.4-nano has no tier prices: priority at the standard price. */
+	r = rec("openai", "gpt-5.4-nano", 1000, 0, 0, 0);
+	r.service_tier = RECORD_TIER_PRIORITY;
+	CHECK_INT(cost_of(p, r), 1000LL * 200000);
+	pricing_free(p);
+
+	/* A multiplier is rounded half up per part: 7 x 1e6 x 0.333 = 2,331,000; 1 x 3e6 x 0.333
+	 * = 999,000. */
+	CHECK_INT(pricing_parse(&q, doc, strlen(doc), err, sizeof err), 0);
+	if (q == NULL)
+		return;
+	CHECK_INT(look(q, NULL, "m")->tier_ppb[RECORD_TIER_SCALE - RECORD_TIER_FLEX], 333000000);
+	r = rec("x", "m", 7, 1, 0, 0);
+	r.service_tier = RECORD_TIER_SCALE;
+	CHECK_INT(cost_of(q, r), 2331000LL + 999000LL);
+	r = rec("x", "m", INT64_MAX / 2, 0, 0, 0); /* saturates, never wraps */
+	r.service_tier = RECORD_TIER_SCALE;
+	CHECK(cost_of(q, r) > 0);
+	pricing_free(q);
+}
+
 static struct record fee_rec(const char *model, int32_t status, int64_t in, int64_t out,
 			      int64_t searches, int32_t context)
 {
@@ -551,6 +685,17 @@ static void test_malformed(void)
 		 "models.gpt-4o.input"},
 		{"{\"models\":{\"gpt-4o\":{\"input\":-1,\"output\":2}}}", "models.gpt-4o.input"},
 		{"{\"models\":{\"gpt-4o\":{\"input\":1}}}", "models.gpt-4o"},
+		{"{\"models\":{\"m\":{\"input\":1,\"output\":2,\"service_tiers\":{\"fast\":2}}}}",
+		 "models.m.service_tiers.fast"},
+		{"{\"models\":{\"m\":{\"input\":1,\"output\":2,\"service_tiers\":{\"flex\":\"half\"}}}}",
+		 "models.m.service_tiers.flex"},
+		{"{\"models\":{\"m\":{\"input\":1,\"output\":2,\"service_tiers\":[2]}}}",
+		 "models.m.service_tiers"},
+		{"{\"models\":{\"m\":{\"input\":1,\"output\":2,\"cache_write_1h\":-3}}}",
+		 "models.m.cache_write_1h"},
+		{"{\"models\":{\"m\":{\"input\":1,\"output\":2,\"long_context\":{\"threshold\":9,"
+		 "\"input\":2,\"output\":4,\"cache_write_1h\":\"x\"}}}}",
+		 "models.m.long_context.cache_write_1h"},
 		{"{\"models\":{\"gpt-4o\":{\"input\":1,\"output\":2,\"cache_raed\":0.5}}}",
 		 "models.gpt-4o.cache_raed"},
 		{"{\"models\":{\"x\":{\"input\":1,\"output\":2,\"long_context\":{\"input\":2,"
@@ -671,6 +816,9 @@ int main(void)
 	RUN(test_normalisation);
 	RUN(test_long_context);
 	RUN(test_fees);
+	RUN(test_billed_units);
+	RUN(test_cache_write_1h);
+	RUN(test_service_tiers);
 	RUN(test_checked_prices);
 	RUN(test_match);
 	RUN(test_exact_decimals);

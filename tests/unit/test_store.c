@@ -108,6 +108,10 @@ static void record_fill(struct record *r, int k)
 	r->request_hash = 0xfedcba9876543210ull;
 	r->search_queries = 30 + k;
 	r->search_context = RECORD_SEARCH_HIGH;
+	r->billed_input_tokens = 2406 + k;
+	r->billed_output_tokens = 2 + k;
+	r->cache_write_1h_tokens = 7 + k;
+	r->service_tier = RECORD_TIER_PRIORITY;
 	for (int i = 0; i < 13; i++) {
 		snprintf(strs[i], sizeof(strs[i]), "%s-%d", names[i], k);
 		*s[i] = record_str_of(strs[i]);
@@ -132,6 +136,10 @@ static void check_record_eq(const struct record *a, const struct record *b)
 	CHECK(a->request_hash == b->request_hash);
 	CHECK_INT(a->search_queries, b->search_queries);
 	CHECK_INT(a->search_context, b->search_context);
+	CHECK_INT(a->billed_input_tokens, b->billed_input_tokens);
+	CHECK_INT(a->billed_output_tokens, b->billed_output_tokens);
+	CHECK_INT(a->cache_write_1h_tokens, b->cache_write_1h_tokens);
+	CHECK_INT(a->service_tier, b->service_tier);
 	const struct record_str *sa = &a->process, *sb = &b->process;
 	for (int i = 0; i < 13; i++) {
 		CHECK_INT(sa[i].n, sb[i].n);
@@ -164,7 +172,7 @@ static void test_record_roundtrip(void)
 	in.flags = UINT32_MAX;
 	in.pid = INT32_MIN;
 	n = record_encode(&in, buf, sizeof(buf));
-	CHECK_INT(n, 112 + 2 + 13 * 2);
+	CHECK_INT(n, 140 + 2 + 13 * 2);
 	CHECK_INT(record_decode(buf, (size_t)n, &out), 0);
 	check_record_eq(&out, &in);
 	CHECK(out.agent.p == NULL);
@@ -254,7 +262,7 @@ static void test_record_versions(void)
 {
 	unsigned char buf[RECORD_ENCODED_MAX], big[RECORD_ENCODED_MAX + 64];
 	struct record in, out;
-	size_t hdr = 112, pos;
+	size_t hdr = 140, pos;
 	int n;
 
 	/* A newer writer: 8 more header bytes and a 14th string, both skipped. */
@@ -289,6 +297,30 @@ static void test_record_versions(void)
 			guard_free(&g);
 		}
 	}
+
+	/* The encoded header: version 3, 140 bytes, the version 3 fields at 112 … 136. */
+	n = record_encode(&in, buf, sizeof(buf));
+	CHECK_INT(endian_le16(buf), 3);
+	CHECK_INT(endian_le16(buf + 2), 140);
+	CHECK_INT((int64_t)endian_le64(buf + 112), in.billed_input_tokens);
+	CHECK_INT((int64_t)endian_le64(buf + 120), in.billed_output_tokens);
+	CHECK_INT((int64_t)endian_le64(buf + 128), in.cache_write_1h_tokens);
+	CHECK_INT((int32_t)endian_le32(buf + 136), RECORD_TIER_PRIORITY);
+
+	/* A version 2 writer: the 112-byte header, without the version 3 fields (default 0). */
+	memcpy(big, buf, 112);
+	endian_put_le16(big, 2);
+	endian_put_le16(big + 2, 112);
+	memcpy(big + 112, buf + hdr, (size_t)n - hdr);
+	memset(&out, 0xAA, sizeof(out));
+	CHECK_INT(record_decode(big, (size_t)n - (hdr - 112), &out), 0);
+	CHECK_INT(out.billed_input_tokens, 0);
+	CHECK_INT(out.billed_output_tokens, 0);
+	CHECK_INT(out.cache_write_1h_tokens, 0);
+	CHECK_INT(out.service_tier, RECORD_TIER_UNKNOWN);
+	CHECK_INT(out.search_queries, in.search_queries);
+	CHECK_INT(out.search_context, RECORD_SEARCH_HIGH);
+	CHECK_MEM(out.error_message.p, out.error_message.n, "error_message-4");
 
 	/* A version 1 writer: the 100-byte header, without the search fields (default 0). */
 	n = record_encode(&in, buf, sizeof(buf));
@@ -339,6 +371,18 @@ static void test_record_helpers(void)
 	CHECK(record_hash("", 0) == 0xcbf29ce484222325ull);
 	CHECK(record_hash("a", 1) == 0xaf63dc4c8601ec8cull);
 	CHECK(record_hash("foobar", 6) == 0x85944171f73967e8ull);
+	CHECK_INT(record_tier_of("default", 7), RECORD_TIER_DEFAULT);
+	CHECK_INT(record_tier_of("flex", 4), RECORD_TIER_FLEX);
+	CHECK_INT(record_tier_of("priority", 8), RECORD_TIER_PRIORITY);
+	CHECK_INT(record_tier_of("scale", 5), RECORD_TIER_SCALE);
+	CHECK_INT(record_tier_of("auto", 4), RECORD_TIER_UNKNOWN);
+	CHECK_INT(record_tier_of("flexible", 4), RECORD_TIER_FLEX); /* n bytes, not NUL */
+	CHECK_INT(record_tier_of("flex", 3), RECORD_TIER_UNKNOWN);
+	CHECK_INT(record_tier_of(NULL, 0), RECORD_TIER_UNKNOWN);
+	CHECK_STR(record_tier_name(RECORD_TIER_PRIORITY), "priority");
+	CHECK(record_tier_name(RECORD_TIER_UNKNOWN) == NULL);
+	CHECK(record_tier_name(99) == NULL);
+	CHECK(record_tier_name(-1) == NULL);
 }
 
 static void test_strerror(void)

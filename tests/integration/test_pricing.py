@@ -204,6 +204,15 @@ def cases(env, base):
                run(env, ["pricing", "list", "sonar-pro", "--format", "json"]),
                {"priced": True, "request": D("0.006"),
                 "request_by_context": {"low": D("0.006"), "medium": D("0.01"), "high": D("0.014")}})
+    check_json("pricing list: DeepSeek's retired V4 Flash name prices as V4.1 Flash (peak)",
+               run(env, ["pricing", "list", "deepseek-v4-flash", "--format", "json"]),
+               {"priced": True, "entry": "deepseek-flash", "input": D("0.3"),
+                "output": D("1.2"), "cache_read": D("0.006")})
+    check_json("pricing list: a Fireworks account path prices as Fireworks' own entry",
+               run(env, ["pricing", "list", "accounts/fireworks/models/gpt-oss-120b",
+                         "--provider", "fireworks", "--format", "json"]),
+               {"priced": True, "entry": "fireworks/gpt-oss-120b", "input": D("0.15"),
+                "output": D("0.6"), "cache_read": D("0.015")})
     r = run(env, ["pricing", "list", "mystery-model"])
     report(r.returncode == 1 and r.stdout.startswith(
         "'mystery-model' is unpriced: no entry matches 'mystery-model'\n"),

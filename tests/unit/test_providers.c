@@ -18,6 +18,7 @@
 
 #include "providers/family.h"
 #include "providers/provider.h"
+#include "store/record.h"
 #include "tests/unit/check.h"
 
 /* Feeds an SSE body to a family, one event per blank-line-separated block. */
@@ -449,6 +450,100 @@ static void test_anthropic_stream_grows_input(void)
 	CHECK_INT(u.input_tokens, 305);
 	CHECK_INT(u.cache_read_tokens, 300);
 	CHECK_INT(u.output_tokens, 40);
+}
+
+/* cache_creation's one-hour part: the recorded fixture (all five-minute), a body with both,
+ * and a stream whose message_start and message_delta carry it. */
+static void test_anthropic_cache_write_1h(void)
+{
+	static const char body[] =
+		"{\"model\":\"claude-opus-4-1-20250805\",\"id\":\"msg_01\",\"type\":\"message\","
+		"\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"Done.\"}],"
+		"\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":20,"
+		"\"cache_creation_input_tokens\":3000,\"cache_read_input_tokens\":500,"
+		"\"cache_creation\":{\"ephemeral_5m_input_tokens\":1000,"
+		"\"ephemeral_1h_input_tokens\":2000},\"output_tokens\":7,\"service_tier\":\"standard\"}}";
+	static const char stream[] =
+		"event: message_start\n"
+		"data: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-sonnet-4-5\","
+		"\"usage\":{\"input_tokens\":4,\"cache_creation_input_tokens\":900,"
+		"\"cache_read_input_tokens\":0,\"cache_creation\":{\"ephemeral_5m_input_tokens\":0,"
+		"\"ephemeral_1h_input_tokens\":900},\"output_tokens\":1}}}\n\n"
+		"event: message_delta\n"
+		"data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+		"\"usage\":{\"output_tokens\":30}}\n\n";
+	struct usage u;
+	struct provider_match m;
+	size_t n = 0;
+	char *fx = fixture("anthropic_messages_nonstream_cache_write_and_read", ".body", &n);
+
+	CHECK(fx != NULL);
+	if (fx != NULL) {
+		CHECK(run_exchange(&u, &m, "api.anthropic.com", 443, "/v1/messages",
+				   "{\"model\":\"claude-sonnet-4-5\"}", 200, fx, "body"));
+		CHECK_INT(u.cache_write_tokens, 403);
+		CHECK_INT(u.cache_write_1h_tokens, 0);
+		free(fx);
+	}
+	CHECK(run_exchange(&u, &m, "api.anthropic.com", 443, "/v1/messages",
+			   "{\"model\":\"claude-opus-4-1\"}", 200, body, "body"));
+	CHECK_INT(u.input_tokens, 3520);
+	CHECK_INT(u.cache_write_tokens, 3000);
+	CHECK_INT(u.cache_write_1h_tokens, 2000);
+	CHECK_INT(u.output_tokens, 7);
+	CHECK(run_exchange(&u, &m, "api.anthropic.com", 443, "/v1/messages",
+			   "{\"model\":\"claude-sonnet-4-5\",\"stream\":true}", 200, stream, "sse"));
+	CHECK_INT(u.input_tokens, 904);
+	CHECK_INT(u.cache_write_tokens, 900);
+	CHECK_INT(u.cache_write_1h_tokens, 900);
+	CHECK_INT(u.output_tokens, 30);
+}
+
+/* OpenAI's service_tier: chat body, chat stream chunks, Responses stream; unknown names keep
+ * what was said before. */
+static void test_openai_service_tier(void)
+{
+	static const char chat[] =
+		"{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,\"model\":"
+		"\"gpt-5.4-2026-03-05\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+		"\"content\":\"Hi\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":10,"
+		"\"completion_tokens\":2,\"total_tokens\":12},\"service_tier\":\"priority\","
+		"\"system_fingerprint\":null}";
+	static const char chat_stream[] =
+		"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-5.4\","
+		"\"service_tier\":\"flex\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n"
+		"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-5.4\","
+		"\"service_tier\":\"flex\",\"choices\":[],\"usage\":{\"prompt_tokens\":10,"
+		"\"completion_tokens\":2,\"total_tokens\":12}}\n\n"
+		"data: [DONE]\n\n";
+	static const char responses[] =
+		"event: response.created\n"
+		"data: {\"type\":\"response.created\",\"response\":{\"id\":\"r\",\"model\":\"gpt-5.4\","
+		"\"service_tier\":\"auto\",\"usage\":null}}\n\n"
+		"event: response.completed\n"
+		"data: {\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"model\":\"gpt-5.4\","
+		"\"service_tier\":\"scale\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1,"
+		"\"total_tokens\":6}}}\n\n";
+	struct usage u;
+	struct provider_match m;
+
+	CHECK(run_exchange(&u, &m, "api.openai.com", 443, "/v1/chat/completions",
+			   "{\"model\":\"gpt-5.4\",\"service_tier\":\"priority\"}", 200, chat, "body"));
+	CHECK_INT(u.service_tier, RECORD_TIER_PRIORITY);
+	CHECK_INT(u.input_tokens, 10);
+	CHECK(run_exchange(&u, &m, "api.openai.com", 443, "/v1/chat/completions",
+			   "{\"model\":\"gpt-5.4\",\"stream\":true}", 200, chat_stream, "sse"));
+	CHECK_INT(u.service_tier, RECORD_TIER_FLEX);
+	CHECK(run_exchange(&u, &m, "api.openai.com", 443, "/v1/responses",
+			   "{\"model\":\"gpt-5.4\",\"stream\":true}", 200, responses, "sse"));
+	CHECK_INT(u.service_tier, RECORD_TIER_SCALE);
+	/* "auto" alone, or a tier name tokshim does not know: unknown. */
+	CHECK(run_exchange(&u, &m, "api.groq.com", 443, "/openai/v1/chat/completions",
+			   "{\"model\":\"llama-3.3-70b-versatile\"}", 200,
+			   "{\"model\":\"llama-3.3-70b-versatile\",\"service_tier\":\"on_demand\","
+			   "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}",
+			   "body"));
+	CHECK_INT(u.service_tier, RECORD_TIER_UNKNOWN);
 }
 
 static void test_anthropic_count_tokens(void)
@@ -911,6 +1006,8 @@ int main(void)
 	RUN(test_anthropic_stream);
 	RUN(test_anthropic_stream_grows_input);
 	RUN(test_anthropic_count_tokens);
+	RUN(test_anthropic_cache_write_1h);
+	RUN(test_openai_service_tier);
 	RUN(test_ollama_generate_stream);
 	RUN(test_ollama_cached_prompt);
 	RUN(test_error_bodies);

@@ -808,6 +808,189 @@ static void test_bedrock_invoke_stream(void)
 	check_tokens(&u, 39, 5, 30, 0, 0);
 }
 
+/* Cohere's billed units ride beside the tokens: the recorded fixture, v1 meta, v2 stream,
+ * embed. */
+static void test_cohere_billed_units(void)
+{
+	struct usage u;
+	struct provider_match m;
+	const struct provider_family *f;
+	const char *b;
+	char path[1024];
+	size_t n = 0;
+	char *body;
+
+	snprintf(path, sizeof path, "%s/cohere_v2_chat_cached.body", check_fixtures_dir());
+	body = check_read_file(path, &n);
+	CHECK(body != NULL);
+	f = start(&u, &m, "api.cohere.com", "/v2/chat", "{\"model\": \"command-r7b-12-2024\"}");
+	if (body != NULL)
+		f->body(&u, 200, body, n);
+	free(body);
+	usage_finish(&u, 200, 1);
+	check_tokens(&u, 2935, 4, 2928, 0, 0);
+	CHECK_INT(u.have_billed_units, 1);
+	CHECK_INT(u.billed_input_tokens, 2406);
+	CHECK_INT(u.billed_output_tokens, 2);
+	/* v1 meta. */
+	f = start(&u, &m, "api.cohere.com", "/v1/chat", "{\"model\": \"command-r-plus\"}");
+	b = "{\"text\": \"Hi!\", \"meta\": {\"billed_units\": {\"input_tokens\": 3, \"output_tokens\": "
+	    "2}, \"tokens\": {\"input_tokens\": 69, \"output_tokens\": 2}}}";
+	f->body(&u, 200, b, strlen(b));
+	check_tokens(&u, 69, 2, 0, 0, 0);
+	CHECK_INT(u.billed_input_tokens, 3);
+	CHECK_INT(u.billed_output_tokens, 2);
+	/* v2 stream: message-end. */
+	f = start(&u, &m, "api.cohere.com", "/v2/chat", "{\"model\": \"command-r\", \"stream\": true}");
+	b = "{\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"COMPLETE\",\"usage\":"
+	    "{\"billed_units\":{\"input_tokens\":5,\"output_tokens\":3},\"tokens\":{\"input_tokens\":"
+	    "600,\"output_tokens\":3},\"cached_tokens\":512}}}";
+	f->event(&u, "message-end", 11, b, strlen(b));
+	CHECK_INT(u.have_billed_units, 1);
+	CHECK_INT(u.billed_input_tokens, 5);
+	CHECK_INT(u.billed_output_tokens, 3);
+	/* embed: billed_units alone are both the tokens and the billed units. */
+	f = start(&u, &m, "api.cohere.com", "/v2/embed", "{\"model\": \"embed-v4.0\"}");
+	b = "{\"meta\":{\"billed_units\":{\"input_tokens\":2}}}";
+	f->body(&u, 200, b, strlen(b));
+	check_tokens(&u, 2, 0, 0, 0, 0);
+	CHECK_INT(u.billed_input_tokens, 2);
+	CHECK_INT(u.billed_output_tokens, 0);
+	CHECK_INT(u.have_billed_units, 1);
+	/* tokens alone: no billed units. */
+	f = start(&u, &m, "api.cohere.com", "/v2/chat", "{\"model\": \"command-r\"}");
+	b = "{\"usage\":{\"tokens\":{\"input_tokens\":7,\"output_tokens\":1}}}";
+	f->body(&u, 200, b, strlen(b));
+	check_tokens(&u, 7, 1, 0, 0, 0);
+	CHECK_INT(u.have_billed_units, 0);
+}
+
+/* Vertex AI :predict of the text embedding models: the predictions' token counts. */
+static void test_vertex_predict(void)
+{
+	static const char models[] =
+		"/v1/projects/p/locations/us-central1/publishers/google/models/";
+	char path[256];
+	struct usage u;
+	struct provider_match m;
+	const struct provider_family *f;
+	const char *b;
+
+	snprintf(path, sizeof path, "%stext-embedding-005:predict", models);
+	f = start(&u, &m, "us-central1-aiplatform.googleapis.com", path,
+		  "{\"instances\":[{\"content\":\"What is life?\",\"task_type\":\"RETRIEVAL_QUERY\"},"
+		  "{\"content\":\"Tokens.\"}]}");
+	CHECK(f != NULL);
+	CHECK_STR(m.name, "gcp.vertex_ai");
+	CHECK_STR(u.api, "predict");
+	CHECK_STR(u.model_requested, "text-embedding-005");
+	CHECK_INT(u.request_text_bytes, 20);
+	b = "{\"predictions\":[{\"embeddings\":{\"statistics\":{\"truncated\":false,\"token_count\":4},"
+	    "\"values\":[0.1,-0.2]}},{\"embeddings\":{\"statistics\":{\"truncated\":false,"
+	    "\"token_count\":3},\"values\":[0.3]}}],\"metadata\":{\"billableCharacterCount\":18}}";
+	f->body(&u, 200, b, strlen(b));
+	usage_finish(&u, 200, 1);
+	check_tokens(&u, 7, 0, 0, 0, 0);
+	CHECK_INT(u.estimated, 0);
+	CHECK_STR(u.model, "text-embedding-005");
+	/* No statistics: estimated from the instances' text, ceil(20 / 4). */
+	f = start(&u, &m, "us-central1-aiplatform.googleapis.com", path,
+		  "{\"instances\":[{\"content\":\"What is life?\"},{\"content\":\"Tokens.\"}]}");
+	b = "{\"predictions\":[{\"embeddings\":{\"values\":[0.1]}}]}";
+	f->body(&u, 200, b, strlen(b));
+	usage_finish(&u, 200, 1);
+	check_tokens(&u, 5, 0, 0, 0, 0);
+	CHECK_INT(u.estimated, 1);
+	/* Only under …/models/: an endpoint's own deployed model is not an LLM call. */
+	CHECK(!provider_match("us-central1-aiplatform.googleapis.com", 443,
+			      "/v1/projects/p/locations/us-central1/endpoints/123:predict", &m));
+	CHECK(provider_match("generativelanguage.googleapis.com", 443,
+			     "/v1beta/models/gemini-embedding-001:predict", &m));
+	CHECK_STR(m.api, "predict");
+}
+
+/* Bedrock invoke bodies of Llama, Titan (text, embeddings) and Mistral without Bedrock's
+ * token-count headers. */
+static void test_bedrock_vendor_bodies(void)
+{
+	static const char *const no_counts[] = {"Content-Type", "application/json", NULL};
+	static const struct {
+		const char *model, *req, *body;
+		long long in, out;
+		int estimated;
+	} cases[] = {
+		{"meta.llama3-1-70b-instruct-v1%3A0", "{\"prompt\":\"Say hi.\",\"max_gen_len\":32}",
+		 "{\"generation\":\" Hi there!\",\"prompt_token_count\":17,\"generation_token_count\":"
+		 "5,\"stop_reason\":\"stop\"}",
+		 17, 5, 0},
+		{"amazon.titan-text-express-v1", "{\"inputText\":\"Say hi.\"}",
+		 "{\"inputTextTokenCount\":4,\"results\":[{\"tokenCount\":6,\"outputText\":\"Hello!\","
+		 "\"completionReason\":\"FINISH\"},{\"tokenCount\":2,\"outputText\":\"Hi\"}]}",
+		 4, 8, 0},
+		{"amazon.titan-embed-text-v2%3A0", "{\"inputText\":\"embed me please\"}",
+		 "{\"embedding\":[0.1,0.2],\"embeddingsByType\":{\"float\":[0.1,0.2]},"
+		 "\"inputTextTokenCount\":5}",
+		 5, 0, 0},
+		/* Mistral sends no counts: ceil(27 / 4) in, ceil(10 / 4) out. */
+		{"mistral.mistral-7b-instruct-v0%3A2", "{\"prompt\":\"<s>[INST] Say hi. [/INST]\"}",
+		 "{\"outputs\":[{\"text\":\"Hello you!\",\"stop_reason\":\"stop\"}]}", 7, 3, 1},
+		{"mistral.mistral-large-2407-v1%3A0",
+		 "{\"messages\":[{\"role\":\"user\",\"content\":\"Say hi.\"}]}",
+		 "{\"id\":\"x\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":"
+		 "{\"role\":\"assistant\",\"content\":\"Hello you!\"},\"stop_reason\":\"stop\"}]}",
+		 2, 3, 1},
+	};
+	char path[256];
+	struct usage u;
+	struct provider_match m;
+	const struct provider_family *f;
+	struct http_head h;
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(path, sizeof path, "/model/%s/invoke", cases[i].model);
+		f = start(&u, &m, "bedrock-runtime.us-east-1.amazonaws.com", path, cases[i].req);
+		CHECK(f != NULL);
+		make_head(&h, 200, no_counts);
+		f->response(&u, &h);
+		f->body(&u, 200, cases[i].body, strlen(cases[i].body));
+		usage_finish(&u, 200, 1);
+		check_tokens(&u, cases[i].in, cases[i].out, 0, 0, 0);
+		CHECK_INT(u.estimated, cases[i].estimated);
+	}
+}
+
+/* Converse's cacheDetails: the one-hour part of the cache writes. */
+static void test_bedrock_converse_cache_ttl(void)
+{
+	struct usage u;
+	struct provider_match m;
+	const struct provider_family *f;
+	char path[1024];
+	size_t n = 0;
+	char *body;
+	const char *b;
+
+	snprintf(path, sizeof path, "%s/bedrock_converse_cache_write.body", check_fixtures_dir());
+	body = check_read_file(path, &n);
+	CHECK(body != NULL);
+	f = start(&u, &m, "bedrock-runtime.us-east-1.amazonaws.com",
+		  "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse", "{}");
+	if (body != NULL)
+		f->body(&u, 200, body, n);
+	free(body);
+	check_tokens(&u, 1324, 5, 0, 1322, 0);
+	CHECK_INT(u.cache_write_1h_tokens, 0); /* its cacheDetails say ttl 5m */
+	f = start(&u, &m, "bedrock-runtime.us-east-1.amazonaws.com",
+		  "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse", "{}");
+	b = "{\"usage\":{\"inputTokens\":2,\"outputTokens\":5,\"cacheReadInputTokens\":0,"
+	    "\"cacheWriteInputTokens\":1500,\"cacheDetails\":[{\"inputTokens\":1200,\"ttl\":\"1h\"},"
+	    "{\"inputTokens\":300,\"ttl\":\"5m\"}],\"totalTokens\":1507}}";
+	f->body(&u, 200, b, strlen(b));
+	check_tokens(&u, 1502, 5, 0, 1500, 0);
+	CHECK_INT(u.cache_write_1h_tokens, 1200);
+}
+
 int main(void)
 {
 	RUN(test_eventstream_splits);
@@ -824,5 +1007,9 @@ int main(void)
 	RUN(test_bedrock_invoke_headers_win);
 	RUN(test_bedrock_errors);
 	RUN(test_bedrock_invoke_stream);
+	RUN(test_cohere_billed_units);
+	RUN(test_vertex_predict);
+	RUN(test_bedrock_vendor_bodies);
+	RUN(test_bedrock_converse_cache_ttl);
 	CHECK_DONE();
 }

@@ -206,10 +206,16 @@ def gemini_errors_curl(c):
 
 # --- Cohere ------------------------------------------------------------------------------------
 
+def cohere_billed_cost(price, billed_in, billed_out):
+    """Cohere's cost: its billed units at the table's input and output prices (USD)."""
+    p = h.price_of(price)
+    return (billed_in * p["input"] + billed_out * p["output"]) / 1000000
+
+
 @test
 def cohere_v2_chat_fixture_curl(c):
-    """Tokens follow usage.tokens (manifest "expected"); cost is those tokens at
-    command-r7b's price (the billed_units view is not what the record carries)."""
+    """Tokens follow usage.tokens (manifest "expected"); the billed units (usage.billed_units,
+    manifest semantics.alt_billed) are kept beside them and are what the cost is made of."""
     case = "cohere_v2_chat_cached"
     body = json.dumps({"model": "command-r7b-12-2024", "messages": [
         {"role": "system", "content": "You are a helpful assistant. " * 40},
@@ -218,11 +224,18 @@ def cohere_v2_chat_fixture_curl(c):
                          ["Content-Type: application/json", "Authorization: Bearer co-test"]),
                     baseline=True)
     u = manifest_usage(c, case)
-    h.check(recs, [want("cohere", "chat", COHERE, "/v2/chat", "command-r7b-12-2024",
-                        "command-r7b-12-2024", u, price="command-r7b")])
-    # (2935 - 2928) × 0.0375 + 2928 × 0.0375 (no cache price) + 4 × 0.15 = 110.6625 µ$
-    expect_eq(h.expected_cost("command-r7b", "command-r7b", u), h.Fraction(1106625, 10 ** 10),
-              "fixture cost")
+    billed = c.man[case]["semantics"]["alt_billed"]
+    expect_eq((billed["billed_input_tokens"], billed["billed_output_tokens"]), (2406, 2),
+              "the fixture's billed units")
+    w = want("cohere", "chat", COHERE, "/v2/chat", "command-r7b-12-2024", "command-r7b-12-2024",
+             u, price="command-r7b")
+    w.update(billed)
+    # By tokens it would be 2935 × 0.0375 + 4 × 0.15 = 110.6625 µ$; Cohere bills its units:
+    # 2406 × $0.0375/M + 2 × $0.15/M = 90.225 + 0.3 = 90.525 µ$.
+    w["cost_usd"] = cohere_billed_cost("command-r7b", billed["billed_input_tokens"],
+                                       billed["billed_output_tokens"])
+    expect_eq(w["cost_usd"], h.Fraction(90525, 10 ** 9), "fixture cost by billed units")
+    h.check(recs, [w])
 
 
 @test
@@ -235,8 +248,12 @@ def cohere_v2_stream_httpx(c):
                                           "body": body, "stream": True}]))
     u = gcb.expected("/v2/chat", body.encode(), hdrs)
     expect_eq(u["cache_read_tokens"], 512, "generated cache read")
-    h.check(recs, [want("cohere", "chat", COHERE, "/v2/chat", "command-r", "command-r", u,
-                        stream=True)])
+    # billed_units {P, O}: the 512 cached tokens are not billed.
+    p_in = u["input_tokens"] - 512
+    w = want("cohere", "chat", COHERE, "/v2/chat", "command-r", "command-r", u, stream=True)
+    w.update({"billed_input_tokens": p_in, "billed_output_tokens": 6,
+              "cost_usd": cohere_billed_cost("command-r", p_in, 6)})
+    h.check(recs, [w])
 
 
 @test

@@ -3,21 +3,28 @@
  * its calls to SSL_write never leave the executable. Its sockets still go through libc, so the
  * socket hooks see the ciphertext; this file supplies the secrets to open it (capture/tlsdec.h).
  *
- * The secrets come from Node itself: `--tls-keylog=FILE` makes it append each TLS secret as a
- * key log line. A preload cannot change the options of a running node, but its constructor
- * runs before node's main() reads NODE_OPTIONS: so when the shim finds itself loaded into node
- * (the executable exports node_module_register) it adds `--tls-keylog=PATH` to NODE_OPTIONS
- * there, for this process only (a child node started with the shim replaces the option with
- * its own). PATH is a FIFO in a fresh 0700 folder: the lines pass through the kernel and are
- * never stored on disk (DESIGN.md rule 2); the shim holds the FIFO open for reading from the
- * start, so Node's writes (made on its thread pool) never block, and it removes both at exit.
- * When NODE_OPTIONS already names a key log file of the user's, that file is read instead and
- * nothing is changed. TOKSHIM_NODE_KEYLOG=off turns all of this off.
+ * The secrets come from Node itself: a TLS socket emits 'keylog' with each secret, in the key
+ * log format, the moment OpenSSL derives it. A preload cannot change the options of a running
+ * node, but its constructor runs before node's main() reads NODE_OPTIONS: so when the shim
+ * finds itself loaded into node (the executable exports node_module_register) it writes a small
+ * script into a fresh 0700 folder and puts `--require=SCRIPT` first in NODE_OPTIONS, for this
+ * process only. Before any code of the agent's runs, the script puts NODE_OPTIONS back as the
+ * user had it (the agent, and any process it starts, sees it unchanged; a child node loads the
+ * shim through LD_PRELOAD and does the same again), then wraps tls.connect, which https, fetch
+ * (undici) and http2 all call through the module object, to add a 'keylog' listener to each
+ * client socket. The listener writes the line with fs.writeSync to a FIFO in the same folder:
+ * synchronously, from OpenSSL's own callback, so a secret is in the FIFO before the record it
+ * opens is written or read by node's code, and a process that exits right after a call loses
+ * nothing. The lines pass through the kernel and are never stored on disk (DESIGN.md rule 2).
+ * Node's --tls-keylog is not used: it warns on stderr, and writes asynchronously on the thread
+ * pool. Nothing is printed; the FIFO is opened non-blocking on both ends, so a full FIFO drops
+ * lines rather than stall the agent. The shim holds the FIFO open for reading from the start
+ * and removes the folder at exit. TOKSHIM_NODE_KEYLOG=off turns all of this off; so does
+ * node's permission model or a policy manifest (they would refuse to load the script).
  *
- * Node writes key log lines asynchronously, so a record may arrive before its secret: the
- * decryptor keeps it, and a reader thread tries it again as soon as the line lands (records
- * of a fast local server are then emitted from that thread, a moment after the response was
- * read; their latency includes the moment).
+ * A reader thread drains the FIFO and tries again the connections whose records wait for a
+ * secret (a server's handshake records are read before node has derived the key for them; they
+ * open when the client next writes, or when the thread has read the line).
  *
  * The AEAD, HMAC and digests are OpenSSL's, taken with dlsym(RTLD_DEFAULT) from the copy the
  * node executable exports: the shim never links libcrypto. None of this runs in a process that
@@ -42,7 +49,8 @@
 
 #define KEYS_MAX 256      /* connections whose secrets are kept; the oldest go first */
 #define KEY_LINE_MAX 512  /* a key log line: label, 64 hex digits, up to 96 hex digits */
-#define OUR_KEYLOG "/tokshim-node-"
+#define OUR_DIR "/tokshim-node-"
+#define NODE_OPTIONS_MAX 65536 /* a longer NODE_OPTIONS is left alone (nothing is seen) */
 
 int shim_node_tls;
 
@@ -64,10 +72,10 @@ static struct keys_entry *keys; /* KEYS_MAX entries, used as a ring */
 static size_t keys_next;
 static char line_buf[KEY_LINE_MAX];
 static size_t line_len;
-static int keylog_fd = -1;
-static int keylog_fifo;  /* keylog_fd is our FIFO (else the user's file, opened when needed) */
-static char keylog_path[PATH_MAX];
+static int keylog_fd = -1; /* the FIFO's reading end */
 static char keylog_dir[PATH_MAX];
+static char keylog_path[PATH_MAX];
+static char script_path[PATH_MAX];
 static pid_t keylog_owner;
 
 /* Every OpenSSL function the decryptor borrows, from the node executable. 0 or -1. */
@@ -182,10 +190,6 @@ static void keylog_drain(void)
 	char buf[4096];
 	ssize_t got;
 
-	if (keylog_fd < 0 && !keylog_fifo && keylog_path[0] != '\0')
-		keylog_fd = open(keylog_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (keylog_fd < 0)
-		return;
 	for (;;) {
 		got = read(keylog_fd, buf, sizeof buf);
 		if (got <= 0)
@@ -227,11 +231,11 @@ static size_t keys_lookup(void *ctx, const uint8_t random[TLSDEC_RANDOM_LEN],
 
 /*
  * The key log reader: a thread that sleeps on the FIFO and, when lines come, hands them to the
- * table and has the connections whose records wait for them tried again (conns.c). Node
- * writes a line on its thread pool and continues the write on its event loop, so waiting for
- * it inside a hook of the main thread would wait for nothing: the line comes only once the
- * hook has returned. The thread runs with every signal blocked (they stay the agent's) and
- * with shim_busy set (its own reads are not captured).
+ * table and has the connections whose records wait for them tried again (conns.c). The hooks
+ * read the FIFO themselves when a record needs a secret, which covers a normal exchange: the
+ * thread keeps the FIFO from filling with the lines of connections no hook follows, and opens
+ * records that wait while their connection is idle. It runs with every signal blocked (they
+ * stay the agent's) and with shim_busy set (its own reads are not captured).
  */
 static void *keylog_reader(void *arg)
 {
@@ -258,8 +262,6 @@ static void keylog_reader_start(void)
 	sigset_t all, old;
 	pthread_t th;
 
-	if (!keylog_fifo)
-		return; /* the user's file: read when a record needs it */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	if (pthread_create(&th, NULL, keylog_reader, NULL) == 0)
@@ -332,110 +334,226 @@ void shim_node_conn_free(struct shim_node_conn *c)
 
 /* ---- start and end of the process ------------------------------------------------------- */
 
-/* Is this --tls-keylog token one a parent shim added? */
-static int ours(const char *tok, size_t n)
-{
-	return memmem(tok, n, OUR_KEYLOG, strlen(OUR_KEYLOG)) != NULL;
-}
-
 /*
- * NODE_OPTIONS without the --tls-keylog a parent shim added, into out. The user's own
- * --tls-keylog, if any, is copied to keylog_path. 0, or -1 when it does not fit.
+ * The script node preloads. Its two %s are JavaScript expressions for the strings it needs,
+ * written as hex (script_hex): NODE_OPTIONS as the user set it (or null), the FIFO's path.
+ * It deletes itself from require.cache and puts NODE_OPTIONS back before anything else, and
+ * catches every error of its own: the agent must not notice it (a worker thread runs it too).
  */
-static int node_options_strip(const char *opts, char *out, size_t cap)
-{
-	static const char opt[] = "--tls-keylog=";
-	size_t o = 0, n;
-	const char *p = opts;
+static const char script_fmt[] =
+	"'use strict';\n"
+	"// tokshim (libtokshim.so, shim/nodetls.c): hands the secrets of node's TLS client\n"
+	"// connections to the shim, as the handshake makes them, through its FIFO.\n"
+	"(function () {\n"
+	"\tconst was = %s;\n"
+	"\tif (was === null)\n"
+	"\t\tdelete process.env.NODE_OPTIONS;\n"
+	"\telse\n"
+	"\t\tprocess.env.NODE_OPTIONS = was;\n"
+	"\tdelete require.cache[__filename];\n"
+	"\tconst fs = require('fs'), tls = require('tls');\n"
+	"\tlet fd;\n"
+	"\ttry {\n"
+	"\t\tfd = fs.openSync(%s, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);\n"
+	"\t} catch (e) {\n"
+	"\t\treturn;\n"
+	"\t}\n"
+	"\tconst keylog = (line) => {\n"
+	"\t\ttry {\n"
+	"\t\t\tfs.writeSync(fd, line);\n"
+	"\t\t} catch (e) {\n"
+	"\t\t\t// a full FIFO: the line is dropped, the agent carries on\n"
+	"\t\t}\n"
+	"\t};\n"
+	"\tconst connect = tls.connect;\n"
+	"\ttls.connect = {\n"
+	"\t\tconnect(...args) {\n"
+	"\t\t\tconst socket = connect.apply(this, args);\n"
+	"\t\t\tsocket.on('keylog', keylog);\n"
+	"\t\t\treturn socket;\n"
+	"\t\t},\n"
+	"\t}.connect;\n"
+	"})();\n";
 
-	out[0] = '\0';
-	while (*p) {
-		p += strspn(p, " ");
-		n = strcspn(p, " ");
-		if (n == 0)
-			break;
-		if (n > strlen(opt) && strncmp(p, opt, strlen(opt)) == 0 && ours(p, n)) {
-			p += n;
-			continue;
-		}
-		if (n > strlen(opt) && strncmp(p, opt, strlen(opt)) == 0 &&
-		    n - strlen(opt) < sizeof keylog_path) {
-			memcpy(keylog_path, p + strlen(opt), n - strlen(opt));
-			keylog_path[n - strlen(opt)] = '\0';
-		}
-		if (o + n + 2 > cap)
-			return -1;
-		if (o > 0)
-			out[o++] = ' ';
-		memcpy(out + o, p, n);
-		o += n;
-		out[o] = '\0';
-		p += n;
+/* s as a JavaScript expression, Buffer.from('<hex>', 'hex').toString() (no quoting to get
+ * wrong), or "null" when s is NULL. Allocated; NULL when out of memory. */
+static char *script_string(const char *s)
+{
+	static const char pre[] = "Buffer.from('", post[] = "', 'hex').toString()";
+	static const char digits[] = "0123456789abcdef";
+	size_t n, o;
+	char *out;
+
+	if (s == NULL)
+		return strdup("null");
+	n = strlen(s);
+	out = malloc(sizeof pre - 1 + 2 * n + sizeof post);
+	if (out == NULL)
+		return NULL;
+	memcpy(out, pre, sizeof pre - 1);
+	o = sizeof pre - 1;
+	for (size_t i = 0; i < n; i++) {
+		out[o++] = digits[(unsigned char)s[i] >> 4];
+		out[o++] = digits[(unsigned char)s[i] & 15];
 	}
-	return 0;
+	memcpy(out + o, post, sizeof post);
+	return out;
 }
 
-/* A FIFO in a fresh 0700 folder, held open for reading. 0 or -1. */
-static int keylog_fifo_make(void)
+/* Writes the script to script_path (created 0600, never replacing a file). 0 or -1. */
+static int script_write(const char *node_options)
+{
+	char *was = script_string(node_options), *fifo = script_string(keylog_path), *text = NULL;
+	size_t len, done = 0;
+	ssize_t w;
+	int fd = -1, ret = -1, n;
+
+	if (was == NULL || fifo == NULL)
+		goto free_strings;
+	n = asprintf(&text, script_fmt, was, fifo);
+	if (n < 0) {
+		text = NULL;
+		goto free_strings;
+	}
+	len = (size_t)n;
+	fd = open(script_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		goto free_strings;
+	while (done < len) {
+		w = write(fd, text + done, len - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			goto close_fd;
+		done += (size_t)w;
+	}
+	ret = 0;
+close_fd:
+	close(fd);
+free_strings:
+	free(text);
+	free(fifo);
+	free(was);
+	return ret;
+}
+
+/* The folder's contents, then the folder, as far as they were made. */
+static void keylog_dir_remove(void)
+{
+	if (script_path[0] != '\0')
+		unlink(script_path);
+	if (keylog_path[0] != '\0')
+		unlink(keylog_path);
+	rmdir(keylog_dir);
+	script_path[0] = keylog_path[0] = keylog_dir[0] = '\0';
+}
+
+/* A fresh 0700 folder holding the FIFO (held open for reading) and the script. 0 or -1. */
+static int keylog_dir_make(const char *node_options)
 {
 	const char *base = getenv("XDG_RUNTIME_DIR");
 	int w;
 
-	if (base == NULL || base[0] != '/' || strpbrk(base, " \"'\\") != NULL ||
+	/* The script's path goes into NODE_OPTIONS unquoted: no space or quote in it. */
+	if (base == NULL || base[0] != '/' || strpbrk(base, " \t\n\"'\\") != NULL ||
 	    access(base, W_OK) != 0)
 		base = "/tmp";
-	w = snprintf(keylog_dir, sizeof keylog_dir, "%s%sXXXXXX", base, OUR_KEYLOG);
-	if (w < 0 || (size_t)w >= sizeof keylog_dir || mkdtemp(keylog_dir) == NULL)
+	w = snprintf(keylog_dir, sizeof keylog_dir, "%s%sXXXXXX", base, OUR_DIR);
+	if (w < 0 || (size_t)w >= sizeof keylog_dir || mkdtemp(keylog_dir) == NULL) {
+		keylog_dir[0] = '\0';
 		return -1;
+	}
+	keylog_owner = getpid();
 	w = snprintf(keylog_path, sizeof keylog_path, "%s/keylog", keylog_dir);
-	if (w < 0 || (size_t)w >= sizeof keylog_path || mkfifo(keylog_path, 0600) != 0)
-		goto rmdir;
-	/* O_RDWR: a reader is always there (Node's open never blocks) and read never sees EOF. */
+	if (w < 0 || (size_t)w >= sizeof keylog_path || mkfifo(keylog_path, 0600) != 0) {
+		keylog_path[0] = '\0';
+		goto remove;
+	}
+	/* O_RDWR: a reader is always there (node's non-blocking open for writing succeeds) and
+	 * read never sees EOF. */
 	keylog_fd = open(keylog_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (keylog_fd < 0)
-		goto unlink;
-	keylog_fifo = 1;
-	keylog_owner = getpid();
+		goto remove;
+	/* .cjs: CommonJS whatever node's default module type or a package.json above says. */
+	w = snprintf(script_path, sizeof script_path, "%s/preload.cjs", keylog_dir);
+	if (w < 0 || (size_t)w >= sizeof script_path || script_write(node_options) != 0) {
+		script_path[0] = '\0';
+		goto close_fifo;
+	}
 	return 0;
-unlink:
-	unlink(keylog_path);
-rmdir:
-	rmdir(keylog_dir);
-	keylog_path[0] = keylog_dir[0] = '\0';
+close_fifo:
+	close(keylog_fd);
+	keylog_fd = -1;
+remove:
+	keylog_dir_remove();
 	return -1;
+}
+
+/*
+ * Does node run with an option under which it would refuse to load the script (its permission
+ * model, a policy manifest)? Looked for in NODE_OPTIONS and in the command line; a match in
+ * the agent's own arguments only turns the capture off, which is the safe side.
+ */
+static int node_refuses_script(const char *node_options)
+{
+	static const char *const opts[] = { "--experimental-permission", "--permission",
+					    "--experimental-policy" };
+	char buf[16384];
+	ssize_t got = 0, r;
+	int fd, found = 0;
+
+	fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		while (got < (ssize_t)sizeof buf - 1) {
+			r = read(fd, buf + got, sizeof buf - 1 - (size_t)got);
+			if (r <= 0)
+				break;
+			got += r;
+		}
+		close(fd);
+	}
+	buf[got] = '\0';
+	for (ssize_t i = 0; i < got; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !found; k++)
+		found = strstr(buf, opts[k]) != NULL ||
+			(node_options != NULL && strstr(node_options, opts[k]) != NULL);
+	return found;
 }
 
 void shim_node_init(void)
 {
 	const char *off = getenv("TOKSHIM_NODE_KEYLOG");
 	const char *old = getenv("NODE_OPTIONS");
-	char opts[4096], *next = NULL;
+	char *next = NULL;
 
 	if (off != NULL && strcmp(off, "off") == 0)
 		return;
 	if (dlsym(RTLD_DEFAULT, "node_module_register") == NULL)
 		return; /* not node */
-	if (crypto_resolve() != 0 || node_options_strip(old ? old : "", opts, sizeof opts) != 0)
+	if ((old != NULL && strlen(old) > NODE_OPTIONS_MAX) || node_refuses_script(old) ||
+	    crypto_resolve() != 0)
 		return;
 	keys = calloc(KEYS_MAX, sizeof(*keys));
 	if (keys == NULL)
 		return;
-	if (keylog_path[0] == '\0') {
-		if (keylog_fifo_make() != 0)
-			goto free_keys;
-		if (asprintf(&next, "%s%s--tls-keylog=%s", opts, opts[0] ? " " : "",
-			     keylog_path) < 0)
-			goto remove_fifo;
-		if (setenv("NODE_OPTIONS", next, 1) != 0)
-			goto remove_fifo;
+	if (keylog_dir_make(old) != 0)
+		goto free_keys;
+	/* First: the script puts NODE_OPTIONS back before the user's own preloads run. */
+	if (asprintf(&next, "--require=%s%s%s", script_path, old != NULL && old[0] ? " " : "",
+		     old != NULL ? old : "") < 0) {
+		next = NULL;
+		goto remove_dir;
 	}
+	if (setenv("NODE_OPTIONS", next, 1) != 0)
+		goto remove_dir;
 	shim_node_tls = 1;
 	goto out;
-remove_fifo:
+remove_dir:
 	close(keylog_fd);
 	keylog_fd = -1;
-	unlink(keylog_path);
-	rmdir(keylog_dir);
+	keylog_dir_remove();
 free_keys:
 	free(keys);
 	keys = NULL;
@@ -443,11 +561,9 @@ out:
 	free(next);
 }
 
-/* The FIFO and its folder go with the process that made them (not with a forked child). */
+/* The folder goes with the process that made it (not with a forked child). */
 __attribute__((destructor)) static void shim_node_fini(void)
 {
-	if (keylog_fifo && keylog_owner == getpid()) {
-		unlink(keylog_path);
-		rmdir(keylog_dir);
-	}
+	if (keylog_dir[0] != '\0' && keylog_owner == getpid())
+		keylog_dir_remove();
 }

@@ -103,7 +103,7 @@ void shim_conns_node_retry(void);
  * the socket hooks make before they hand a TLS connection to a decryptor. */
 extern int shim_node_tls;
 
-/* Called by the constructor: in node, adds --tls-keylog to NODE_OPTIONS (see nodetls.c). */
+/* Called by the constructor: in node, has node preload the key log script (see nodetls.c). */
 void shim_node_init(void);
 
 /* Receives one connection's decrypted application data (called during shim_node_conn_feed or

@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """test_node.py - Node.js agents on the real `openai` and `@anthropic-ai/sdk` npm packages.
 
-`node` links OpenSSL statically, so the SSL hooks never see its TLS: the shim adds
---tls-keylog to NODE_OPTIONS from its constructor, reads the secrets from a FIFO, and decrypts
-the records its socket hooks see (shim/nodetls.c, capture/tlsdec.c). Each test runs the agent
-(clients/node/agent.js) without the shim, then under it, and asserts the same stdout, the same
+`node` links OpenSSL statically, so the SSL hooks never see its TLS: the shim has node preload
+a small script of its own (`--require`, through NODE_OPTIONS, which the script then puts back as
+it was) that hands each TLS secret to the shim as the handshake makes it; the shim decrypts the
+records its socket hooks see (shim/nodetls.c, capture/tlsdec.c). Each test runs the agent
+(clients/node/agent.js) without the shim, then under it, and asserts the same stdout (which
+starts with NODE_OPTIONS as the agent sees it), the same stderr byte for byte, the same
 requests at the server and the exact records. TLS 1.3 and 1.2 with each AEAD cipher are chosen
 with NODE_OPTIONS (--tls-max-v1.2, --tls-cipher-list), the agent unchanged.
 
@@ -15,6 +17,7 @@ place they come from.
 import filecmp
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,9 +80,10 @@ def teardown(c):
         shutil.rmtree(c.dir, ignore_errors=True)
 
 
-def agent_argv(c, calls):
+def agent_argv(c, calls, exit_at_once=False, busy_pool=0, headers=None):
     tls = c.servers.tls
-    spec = {"resolve": list(h.CLOUD_HOSTS),
+    spec = {"exit": exit_at_once, "busy_pool": busy_pool, "headers": headers or {},
+            "resolve": list(h.CLOUD_HOSTS),
             "openai": "https://api.openai.com:%d/v1" % tls,
             "anthropic": "https://api.anthropic.com:%d" % tls,
             "calls": [{"sdk": sdk, "model": model, "max_tokens": mt, "stream": stream,
@@ -121,9 +125,18 @@ def want(calls, seen):
     return out
 
 
-def run_pair(c, calls, node_options=None, via_cli=True, extra_env=None):
-    """The agent without the shim, then with it. Returns (records, shim run, base run)."""
-    argv = agent_argv(c, calls)
+def node_pid_masked(stderr):
+    """stderr with node's "(node:PID)" prefixes made equal across runs."""
+    return re.sub(rb"\(node:\d+\)", b"(node:PID)", stderr)
+
+
+def run_pair(c, calls, node_options=None, via_cli=True, extra_env=None, argv=None,
+             mask_pid=False):
+    """The agent without the shim, then with it: the same stdout (NODE_OPTIONS as the agent
+    sees it first), the same stderr byte for byte (mask_pid: but for node's own "(node:PID)"
+    prefix, which differs between any two runs) and the same requests at the server. Returns
+    (records, shim run, requests seen)."""
+    argv = argv or agent_argv(c, calls)
     env = node_env(c, node_options, extra_env)
     base = h.run(argv, env=env)
     seen0 = c.servers.requests_seen()
@@ -135,6 +148,14 @@ def run_pair(c, calls, node_options=None, via_cli=True, extra_env=None):
     expect_eq(got.rc, 0, "agent exit status with the shim (%s)" %
               (got.stdout + got.stderr).decode(errors="replace")[-400:])
     expect_eq(got.stdout, base.stdout, "agent stdout with the shim (vs without)")
+    expect_eq(got.stdout.split(b"\n")[0],
+              b"node_options " + json.dumps(node_options).encode(),
+              "NODE_OPTIONS as the agent sees it under the shim")
+    if mask_pid:
+        expect_eq(node_pid_masked(got.stderr), node_pid_masked(base.stderr),
+                  "agent stderr with the shim (vs without; node's PID masked)")
+    else:
+        expect_eq(got.stderr, base.stderr, "agent stderr with the shim (vs without)")
     key = ("method", "target", "body_sha256", "body_len", "tls")
     expect_eq([{k: s[k] for k in key} for s in seen1], [{k: s[k] for k in key} for s in seen0],
               "requests received by the server with the shim (vs without)")
@@ -179,19 +200,21 @@ def node_sdks_tls12_chacha20(c):
 
 @test
 def node_keylog_off_records_nothing(c):
-    """TOKSHIM_NODE_KEYLOG=off: NODE_OPTIONS untouched, nothing decrypted, nothing recorded."""
-    recs, got, _ = run_pair(c, CALLS[:1], extra_env={"TOKSHIM_NODE_KEYLOG": "off"})
+    """TOKSHIM_NODE_KEYLOG=off: nothing decrypted, nothing recorded."""
+    recs, _, _ = run_pair(c, CALLS[:1], extra_env={"TOKSHIM_NODE_KEYLOG": "off"})
     expect_eq(recs, [], "records with TOKSHIM_NODE_KEYLOG=off")
-    expect(b"tls-keylog" not in got.stderr, "node was given a key log: %r" % got.stderr[-300:])
 
 
 @test
-def node_user_keylog_file_is_read(c):
-    """A key log file the user already set is read as it is; no FIFO is made."""
+def node_user_keylog_file_kept(c):
+    """A key log file the user names in NODE_OPTIONS is written by node as without the shim
+    (with the warning node prints for it, the user's own), and the calls are recorded."""
     path = os.path.join(c.dir, "user-keys.log")
     calls = CALLS[:1]
-    recs, _, seen = run_pair(c, calls, "--tls-keylog=" + path)
+    recs, got, seen = run_pair(c, calls, "--tls-keylog=" + path, mask_pid=True)
     h.check(recs, want(calls, seen))
+    expect(b"Using --tls-keylog" in got.stderr, "node's own warning for the user's key log: %r"
+           % got.stderr[-300:])
     with open(path) as f:
         labels = sorted(set(line.split()[0] for line in f if line.strip()))
     expect_eq(labels, ["CLIENT_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0",
@@ -200,16 +223,63 @@ def node_user_keylog_file_is_read(c):
 
 
 @test
-def node_keylog_fifo_removed_at_exit(c):
-    """The FIFO and its folder live as long as the process, in XDG_RUNTIME_DIR."""
+def node_user_options_kept(c):
+    """NODE_OPTIONS of the user's, quotes and all, is what the agent sees under the shim."""
+    calls = CALLS[2:3]
+    recs, _, seen = run_pair(c, calls, '--max-old-space-size=256 --title="an agent"')
+    h.check(recs, want(calls, seen))
+
+
+@test
+def node_exits_at_once_after_call(c):
+    """An agent that calls process.exit() as soon as it has its reply loses no record: every
+    secret reached the shim during the handshake, before the request was written. Node's
+    thread pool is kept busy meanwhile (one thread, a long pbkdf2), where --tls-keylog's
+    asynchronous writes would wait until after the exit; the replies are not compressed, since
+    undici inflates on that pool too and would wait with them."""
+    env = {"UV_THREADPOOL_SIZE": "1"}
+    for calls, opts in ((CALLS[:1], None), (CALLS[3:], "--tls-max-v1.2")):
+        argv = agent_argv(c, calls, exit_at_once=True, busy_pool=1000000,
+                          headers={"X-Test-Encoding": "identity"})
+        recs, _, seen = run_pair(c, calls, opts, argv=argv, extra_env=env)
+        h.check(recs, want(calls, seen))
+
+
+@test
+def node_child_node_captured(c):
+    """A node agent that runs another node twice: the children see NODE_OPTIONS as it was
+    (unset), and the calls of both are recorded once each."""
+    calls = CALLS[:1]
+    child = agent_argv(c, calls)
+    parent = ["node", "-e",
+              "const [a, s] = process.argv.slice(1);"
+              "for (let i = 0; i < 2; i++)"
+              " require('child_process').execFileSync(process.execPath, [a, s],"
+              " {stdio: 'inherit'})"] + child[1:]
+    recs, got, seen = run_pair(c, calls * 2, argv=parent)
+    expect_eq(got.stdout.count(b"node_options null\n"), 2, "children that saw no NODE_OPTIONS")
+    h.check(recs, want(calls * 2, seen))
+
+
+@test
+def node_keylog_folder_removed_at_exit(c):
+    """The shim's 0700 folder (the FIFO, the preload script) is in XDG_RUNTIME_DIR while node
+    runs, and gone after it."""
     run_dir = os.path.join(c.dir, "xdg")
     os.mkdir(run_dir, 0o700)
-    calls = CALLS[:1]
-    recs, got, seen = run_pair(c, calls, extra_env={"XDG_RUNTIME_DIR": run_dir})
-    h.check(recs, want(calls, seen))
-    expect(("%s/tokshim-node-" % run_dir).encode() in got.stderr,
-           "node's key log warning names no FIFO in XDG_RUNTIME_DIR: %r" % got.stderr[-300:])
+    js = ("const fs = require('fs'), d = process.argv[1];"
+          "for (const e of fs.readdirSync(d)) console.log(e.replace(/-.*/, '-X'),"
+          " (fs.statSync(d + '/' + e).mode & 0o777).toString(8), fs.readdirSync(d + '/' + e))")
+    got = h.run(["node", "-e", js, run_dir], via_cli=True, db=h.tmp_store(),
+                env={"XDG_RUNTIME_DIR": run_dir})
+    expect_eq((got.rc, got.stderr), (0, b""), "node -e under the shim")
+    expect_eq(got.stdout, b"tokshim-X 700 [ 'keylog', 'preload.cjs' ]\n",
+              "the shim's folder in XDG_RUNTIME_DIR while node runs")
     expect_eq(os.listdir(run_dir), [], "left in XDG_RUNTIME_DIR after the run")
+    calls = CALLS[:1]
+    recs, _, seen = run_pair(c, calls, extra_env={"XDG_RUNTIME_DIR": run_dir})
+    h.check(recs, want(calls, seen))
+    expect_eq(os.listdir(run_dir), [], "left in XDG_RUNTIME_DIR after the agent")
 
 
 @test

@@ -10,10 +10,16 @@
 //   anthropic base URL for the Anthropic SDK (e.g. https://api.anthropic.com:PORT)
 //   calls     [{"sdk": "openai", "model", "messages", "max_tokens", "stream"},
 //              {"sdk": "anthropic", "model", "messages", "max_tokens", "stream"}]
+//   headers   extra request headers for both SDKs (defaultHeaders)
+//   busy_pool crypto.pbkdf2 iterations to run on node's thread pool while the calls are made
+//             (with UV_THREADPOOL_SIZE=1, what node queues there waits behind them)
+//   exit      true: process.exit(0) as soon as the last call's reply is printed, with
+//             whatever node still had to do (key log writes, socket closes) left undone
 // The CA comes from NODE_EXTRA_CA_CERTS, as an agent would be configured.
 //
-// For each call it prints "== SDK MODEL" and then what the SDK handed over: the reply text
-// and the usage it reports (a stream: the deltas joined). Exit status 0, or 3 on an error.
+// It first prints "node_options " and NODE_OPTIONS as it sees it (JSON, null when unset),
+// then for each call "== SDK MODEL" and what the SDK handed over: the reply text and the
+// usage it reports (a stream: the deltas joined). Exit status 0, or 3 on an error.
 'use strict';
 const dns = require('dns');
 const fs = require('fs');
@@ -31,7 +37,8 @@ const OpenAI = require(path.join(modules, 'openai')).default;
 const Anthropic = require(path.join(modules, '@anthropic-ai/sdk')).default;
 
 async function openaiCall(c) {
-	const client = new OpenAI({ apiKey: 'sk-test-node', baseURL: spec.openai, maxRetries: 0 });
+	const client = new OpenAI({ apiKey: 'sk-test-node', baseURL: spec.openai, maxRetries: 0,
+		defaultHeaders: spec.headers });
 	const req = { model: c.model, messages: c.messages, max_tokens: c.max_tokens };
 	if (!c.stream) {
 		const r = await client.chat.completions.create(req);
@@ -51,7 +58,7 @@ async function openaiCall(c) {
 
 async function anthropicCall(c) {
 	const client = new Anthropic({ apiKey: 'sk-ant-test-node', baseURL: spec.anthropic,
-		maxRetries: 0 });
+		maxRetries: 0, defaultHeaders: spec.headers });
 	const req = { model: c.model, messages: c.messages, max_tokens: c.max_tokens };
 	if (!c.stream) {
 		const r = await client.messages.create(req);
@@ -65,10 +72,16 @@ async function anthropicCall(c) {
 }
 
 async function main() {
+	const opts = process.env.NODE_OPTIONS;
+	process.stdout.write('node_options ' + JSON.stringify(opts === undefined ? null : opts) + '\n');
+	if (spec.busy_pool)
+		require('crypto').pbkdf2('pool', 'busy', spec.busy_pool, 64, 'sha512', () => {});
 	for (const c of spec.calls) {
 		const out = c.sdk === 'openai' ? await openaiCall(c) : await anthropicCall(c);
 		process.stdout.write('== ' + c.sdk + ' ' + c.model + '\n' + out + '\n');
 	}
+	if (spec.exit)
+		process.exit(0);
 }
 
 main().catch((e) => {

@@ -190,6 +190,37 @@ def gemini_embeddings_and_count_tokens_curl(c):
     h.check(recs, [w1, w2, w3])
 
 
+def reply(body, headers=()):
+    """An X-Test-Reply header: the server answers exactly this JSON body (and headers)."""
+    spec = {"status": 200, "reason": "OK", "content_type": "application/json",
+            "headers": [list(kv) for kv in headers], "body": json.dumps(body)}
+    return "X-Test-Reply: " + h.write_temp(json.dumps(spec))
+
+
+@test
+def vertex_predict_embeddings_curl(c):
+    """Vertex AI's :predict on the text embedding models: the input is the sum of the
+    predictions' statistics.token_count; gemini-embedding-001 at $0.15/M, text-embedding-005
+    unpriced (Vertex prices it per character)."""
+    calls, wants = [], []
+    for model, counts, cost in (("gemini-embedding-001", [9], h.Fraction(9 * 15, 10 ** 8)),
+                                ("text-embedding-005", [4, 3], None)):
+        path = VERTEX_MODELS + model + ":predict"
+        body = json.dumps({"instances": [{"content": "text %d" % i, "task_type": "RETRIEVAL_QUERY"}
+                                         for i in range(len(counts))]})
+        resp = {"predictions": [{"embeddings": {"statistics": {"truncated": False, "token_count": n},
+                                                "values": [0.0123, -0.0456, 0.0789]}}
+                                for n in counts],
+                "metadata": {"billableCharacterCount": 6 * len(counts)}}
+        calls += ["--next"] + curl(c, VERTEX, path, body, ["Content-Type: application/json",
+                                                          "Authorization: Bearer ya29.tokshim",
+                                                          reply(resp)])[1:]
+        w = want("gcp.vertex_ai", "predict", VERTEX, path, model, model, usage(sum(counts), 0))
+        w["cost_usd"] = cost
+        wants.append(w)
+    h.check(shim_run(["curl"] + calls[1:], baseline=True), wants)
+
+
 @test
 def gemini_errors_curl(c):
     recs = []
@@ -360,6 +391,43 @@ def bedrock_invoke_and_response_stream_requests(c):
                           "claude-sonnet-4-5-20250929", gcb.expected(path, body.encode(), hdrs),
                           price="claude-sonnet-4-5", stream=stream))
     h.check(shim_run(pyagent(c, "requests", calls)), wants)
+
+
+@test
+def bedrock_invoke_vendor_bodies_curl(c):
+    """invoke without Bedrock's token-count headers: the counts of Meta Llama's, Amazon Titan
+    text's and Titan embeddings' own bodies; Mistral's body has none, so its tokens are
+    estimated (ceil(text bytes / 4))."""
+    text = "Say hi to the tokens."
+    cases = (
+        ("meta.llama3-3-70b-instruct-v1%3A0", {"prompt": text, "max_gen_len": 32},
+         {"generation": " Hi, tokens!", "prompt_token_count": 17, "generation_token_count": 5,
+          "stop_reason": "stop"}, usage(17, 5), h.Fraction(22 * 72, 10 ** 8), False),
+        ("amazon.titan-text-express-v1", {"inputText": text},
+         {"inputTextTokenCount": 7, "results": [{"tokenCount": 6, "outputText": "Hi, tokens!",
+                                                 "completionReason": "FINISH"}]},
+         usage(7, 6), None, False),
+        ("amazon.titan-embed-text-v2%3A0", {"inputText": text},
+         {"embedding": [0.1, -0.2], "inputTextTokenCount": 8}, usage(8, 0), None, False),
+        ("mistral.mistral-large-2407-v1%3A0",
+         {"messages": [{"role": "user", "content": text}], "max_tokens": 32},
+         {"id": "cmpl-7c1", "object": "chat.completion", "choices": [{"index": 0, "message": {
+             "role": "assistant", "content": "Hi, tokens!"}, "stop_reason": "stop"}]},
+         usage(-(-len(text) // 4), 3),  # 21 bytes in, 11 out
+         (6 * 2 + 3 * 6) / h.Fraction(10 ** 6), True),
+    )
+    argv, wants = [], []
+    for model_id, req, resp, u, cost, est in cases:
+        path = "/model/%s/invoke" % model_id
+        argv += ["--next"] + curl(c, BEDROCK, path, json.dumps(req),
+                                  ["Content-Type: application/json",
+                                   reply(resp, [("x-amzn-RequestId", "5c0c9f1e-7d1b")])])[1:]
+        model = model_id.replace("%3A", ":")
+        w = want("aws.bedrock", "invoke", BEDROCK, path, model, model, u, estimated=est)
+        w["cost_usd"] = cost
+        wants.append(w)
+    expect_eq(wants[3]["input_tokens"], 6, "Mistral's estimated input")
+    h.check(shim_run(["curl"] + argv[1:]), wants)
 
 
 @test

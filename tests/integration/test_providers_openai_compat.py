@@ -838,5 +838,106 @@ def unknown_host_without_usage_not_recorded(c):
                 hdrs={"Content-Type": "application/x-www-form-urlencoded"}), [])
 
 
+
+# ---------------------------------------------------------------------------------------------
+# Prices the token fields alone do not tell: one-hour cache writes, service tiers, long context
+# ---------------------------------------------------------------------------------------------
+
+@test
+def anthropic_cache_write_1h(c):
+    """usage.cache_creation splits the cache writes by lifetime: the one-hour part is stored
+    (cache_write_1h_tokens) and priced at claude-sonnet-4-5's 2 x input ($6/M), the rest at
+    the 5-minute $3.75/M; streamed (message_start's usage) and not."""
+    body = {"id": "msg_01Aq9w938a90dw8q", "type": "message", "role": "assistant",
+            "model": "claude-sonnet-4-5-20250929",
+            "content": [{"type": "text", "text": "The report is cached for an hour."}],
+            "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": 21, "cache_creation_input_tokens": 2500,
+                      "cache_read_input_tokens": 1000,
+                      "cache_creation": {"ephemeral_5m_input_tokens": 500,
+                                         "ephemeral_1h_input_tokens": 2000},
+                      "output_tokens": 40, "service_tier": "standard"}}
+    req = {"model": "claude-sonnet-4-5", "max_tokens": 1024,
+           "system": [{"type": "text", "text": "A long report.",
+                       "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+           "messages": [{"role": "user", "content": "Summarise."}]}
+    w = want("anthropic", "messages", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929",
+             usage(3521, 40, cache_read=1000, cache_write=2500), host="api.anthropic.com",
+             path="/v1/messages",
+             # 21 x 3 + 1000 x 0.3 + 500 x 3.75 + 2000 x 6 + 40 x 15 = 14,838 micro-USD
+             cost=h.Fraction(14838, 10 ** 6))
+    w["cache_write_1h_tokens"] = 2000
+    run(c, call(c, "api.anthropic.com", "/v1/messages", req, reply_body(body),
+                hdrs=ANTHROPIC_HDRS), [w])
+
+    start = {"input_tokens": 4, "cache_creation_input_tokens": 900, "cache_read_input_tokens": 0,
+             "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 900},
+             "output_tokens": 1, "service_tier": "standard"}
+    events = anthropic_stream_events(start, ["Cached", " for an hour."])
+    events += sse([{"type": "content_block_stop", "index": 0},
+                   {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                                                       "stop_sequence": None},
+                    "usage": {"output_tokens": 30}},
+                   {"type": "message_stop"}], done=False, named=True)
+    w = want("anthropic", "messages", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929",
+             usage(904, 30, cache_write=900), host="api.anthropic.com", path="/v1/messages",
+             stream=True,
+             # 4 x 3 + 900 x 6 + 30 x 15 = 5,862 micro-USD
+             cost=h.Fraction(5862, 10 ** 6))
+    w["cache_write_1h_tokens"] = 900
+    run(c, call(c, "api.anthropic.com", "/v1/messages", dict(req, stream=True),
+                reply_stream(events), hdrs=ANTHROPIC_HDRS, client="httpx", stream=True), [w])
+
+
+@test
+def openai_service_tiers_and_long_context(c):
+    """service_tier in the response prices the call at that tier (gpt-5.4: priority 2x, flex
+    0.5x); a call above 272K input is priced at gpt-5.4's long-context tier (5 / 22.5)."""
+    u = {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100,
+         "prompt_tokens_details": {"cached_tokens": 200, "audio_tokens": 0},
+         "completion_tokens_details": {"reasoning_tokens": 64, "audio_tokens": 0,
+                                       "accepted_prediction_tokens": 0,
+                                       "rejected_prediction_tokens": 0}}
+    req = {"model": "gpt-5.4", "service_tier": "priority",
+           "messages": [{"role": "user", "content": "Quick answer, please."}]}
+    resp = chat_body("chatcmpl-CkPq2dF7Zr1tYb5", "gpt-5.4-2026-03-05", "Here it is.", u,
+                     service_tier="priority", system_fingerprint=None)
+    w = want("openai", "chat.completions", "gpt-5.4", "gpt-5.4-2026-03-05",
+             usage(1000, 100, cache_read=200, reasoning=64), host="api.openai.com",
+             path="/v1/chat/completions",
+             # (800 x 2.5 + 200 x 0.25 + 100 x 15) x 2 = 7,100 micro-USD
+             cost=h.Fraction(7100, 10 ** 6))
+    w["service_tier"] = "priority"
+    run(c, call(c, "api.openai.com", "/v1/chat/completions", req, reply_body(resp)), [w])
+
+    uo = {"input_tokens": 2000, "input_tokens_details": {"cached_tokens": 0},
+          "output_tokens": 500, "output_tokens_details": {"reasoning_tokens": 300},
+          "total_tokens": 2500}
+    events = responses_stream_events(["Done ", "later."], "gpt-5.4-2026-03-05", uo)
+    events[-1] = events[-1].replace('"service_tier":"auto"', '"service_tier":"flex"')
+    expect('"service_tier":"flex"' in events[-1], "the completed event says flex")
+    w = want("openai", "responses", "gpt-5.4", "gpt-5.4-2026-03-05",
+             usage(2000, 500, reasoning=300), host="api.openai.com", path="/v1/responses",
+             stream=True,
+             # (2000 x 2.5 + 500 x 15) x 0.5 = 6,250 micro-USD
+             cost=h.Fraction(6250, 10 ** 6))
+    w["service_tier"] = "flex"
+    run(c, call(c, "api.openai.com", "/v1/responses",
+                {"model": "gpt-5.4", "input": "No rush.", "service_tier": "flex", "stream": True},
+                reply_stream(events), client="httpx", stream=True), [w])
+
+    big = {"prompt_tokens": 300000, "completion_tokens": 1000, "total_tokens": 301000,
+           "prompt_tokens_details": {"cached_tokens": 0}}
+    resp = chat_body("chatcmpl-CkPq2dF7Zr1tYb6", "gpt-5.4-2026-03-05", "Read it all.", big,
+                     service_tier="default")
+    w = want("openai", "chat.completions", "gpt-5.4", "gpt-5.4-2026-03-05", usage(300000, 1000),
+             host="api.openai.com", path="/v1/chat/completions",
+             # 300,000 x 5 + 1,000 x 22.5 = 1,522,500 micro-USD (272,000 would be 2.5 / 15)
+             cost=h.Fraction(15225, 10 ** 4))
+    w["service_tier"] = "default"
+    run(c, call(c, "api.openai.com", "/v1/chat/completions",
+                {"model": "gpt-5.4", "messages": [{"role": "user", "content": "A long file."}]},
+                reply_body(resp)), [w])
+
 if __name__ == "__main__":
     h.main(setup, teardown)

@@ -4,8 +4,9 @@
  * do we.
  *
  * libcurl cannot tell us an option back, so curl_easy_setopt is hooked to remember what the
- * program set: URL, method, headers, request body (POSTFIELDS or a READFUNCTION) and its write,
- * header and read callbacks with their data pointers. When a transfer starts (curl_easy_perform,
+ * program set: URL (CURLOPT_URL, or a CURLU handle read when the transfer starts, as libcurl
+ * does), method, headers, request body (POSTFIELDS with or without POSTFIELDSIZE(_LARGE), or a
+ * READFUNCTION) and its write, header and read callbacks with their data pointers. When a transfer starts (curl_easy_perform,
  * curl_multi_add_handle) and its URL is an LLM call, our own callbacks are put in front of the
  * program's: each calls the program's callback (or libcurl's default, fwrite/fread, exactly as
  * libcurl would) with the same arguments and returns its result unchanged, and looks at the
@@ -20,11 +21,15 @@
  * and conns.c hands any TLS or socket connection that moves bytes then to libcurl for good. One
  * thread driving many handles through one multi handle is covered the same way.
  *
+ * With CURLOPT_HEADER libcurl hands every header line to the write function as well, just
+ * before the header function: those lines go to the program as before and are not taken for
+ * the body. A multipart body (CURLOPT_MIMEPOST, CURLOPT_HTTPPOST) is built inside libcurl and
+ * reaches no callback of the program: its record is made from the response (model, usage), and
+ * the stored request head says multipart/form-data over an empty body.
+ *
  * Not captured: handles created before the shim saw them (not through curl_easy_init or
- * curl_easy_duphandle), URLs given as a CURLU handle, CURLOPT_HEADER (headers mixed into the
- * body), multipart (MIMEPOST) bodies (the record is made, the request body is empty), and
- * CONNECT_ONLY with curl_easy_send/recv (those bytes go through the TLS and socket hooks as
- * usual, since they run outside the calls above).
+ * curl_easy_duphandle), and CONNECT_ONLY with curl_easy_send/recv (those bytes go through the
+ * TLS and socket hooks as usual, since they run outside the calls above).
  *
  * The shim does not link libcurl: every real function is resolved at run time from the libcurl
  * the program loaded.
@@ -55,7 +60,7 @@ __thread int shim_curl_depth __attribute__((tls_model("initial-exec")));
 
 static void *real_init, *real_dup, *real_reset, *real_cleanup, *real_setopt, *real_perform;
 static void *real_getinfo, *real_madd, *real_mremove, *real_minfo, *real_mperform;
-static void *real_msocket, *real_msocket_all;
+static void *real_msocket, *real_msocket_all, *real_url_get, *real_free;
 
 #define CURLFN(slot, name) SHIM_REAL(slot, curl_real, name)
 
@@ -79,12 +84,14 @@ struct chandle {
 	char custom[16];          /* CURLOPT_CUSTOMREQUEST */
 	struct curl_slist *headers;
 	char *url;
+	CURLU *curlu;             /* CURLOPT_CURLU: wins over CURLOPT_URL */
 	int decoded;              /* CURLOPT_ACCEPT_ENCODING: libcurl undoes Content-Encoding */
 	int header_in_body;       /* CURLOPT_HEADER */
 	int mime;                 /* multipart body */
 	/* the transfer */
 	int active;
 	int wrapped_read;
+	char *curlu_url;          /* the CURLU's URL when the transfer started */
 	struct exchange_env env;
 	struct exchange *x;
 	int resp_begun;
@@ -120,6 +127,7 @@ static void options_default(struct chandle *c)
 	c->headers = NULL;
 	free(c->url);
 	c->url = NULL;
+	c->curlu = NULL;
 	c->decoded = c->header_in_body = c->mime = 0;
 }
 
@@ -203,6 +211,9 @@ static void remember_ptr(struct chandle *c, CURLoption opt, void *p)
 	case CURLOPT_URL:
 		free(c->url);
 		c->url = p ? dup_capped(p, strlen(p), URL_MAX) : NULL;
+		break;
+	case CURLOPT_CURLU:
+		c->curlu = p;
 		break;
 	case CURLOPT_WRITEFUNCTION:
 		c->write_fn = (curl_write_callback)p;
@@ -310,11 +321,11 @@ static int request_head(struct chandle *c, const char *version, struct exchange_
 	struct exchange_field f[HTTP_MAX_HEADERS];
 	const struct curl_slist *l;
 	const char *auth, *path, *method = c->custom[0] ? c->custom : c->method;
+	const char *url = c->curlu != NULL ? c->curlu_url : c->url;
 	size_t alen, plen, n = 0;
 	int has_ct = 0;
 
-	if (c->url == NULL || c->header_in_body ||
-	    url_split(c->url, &auth, &alen, &path, &plen, &c->env.tls) != 0)
+	if (url == NULL || url_split(url, &auth, &alen, &path, &plen, &c->env.tls) != 0)
 		return -1;
 	/* the URL's authority is the Host header unless the program sets its own */
 	for (l = c->headers; l != NULL; l = l->next) {
@@ -336,11 +347,31 @@ static int request_head(struct chandle *c, const char *version, struct exchange_
 		f[n++] = (struct exchange_field){ l->data, (size_t)(colon - l->data), v, strlen(v) };
 		has_ct |= (size_t)(colon - l->data) == 12 && strncasecmp(l->data, "content-type", 12) == 0;
 	}
-	/* what libcurl sends with POSTFIELDS when the program names no type */
+	/* what libcurl sends when the program names no type (a multipart boundary is libcurl's
+	 * own, unknown here) */
 	if (!has_ct && c->postfields != NULL && strcmp(method, "POST") == 0)
 		f[n++] = (struct exchange_field){ "content-type", 12,
 						  "application/x-www-form-urlencoded", 33 };
+	else if (!has_ct && c->mime && strcmp(method, "POST") == 0)
+		f[n++] = (struct exchange_field){ "content-type", 12, "multipart/form-data", 19 };
 	return exchange_head_build(eh, version, method, path, plen, 0, f, n);
+}
+
+/* The URL of a CURLU handle, read as libcurl reads it when a transfer starts (a copy the
+ * caller frees); NULL when it has none. */
+static char *curlu_url(CURLU *u)
+{
+	CURLUcode (*get)(CURLU *, CURLUPart, char **, unsigned) =
+		CURLFN(real_url_get, "curl_url_get");
+	void (*cfree)(void *) = CURLFN(real_free, "curl_free");
+	char *s = NULL, *d = NULL;
+
+	if (get == NULL || cfree == NULL)
+		return NULL;
+	if (get(u, CURLUPART_URL, &s, 0) == CURLUE_OK && s != NULL)
+		d = dup_capped(s, strlen(s), URL_MAX);
+	cfree(s);
+	return d;
 }
 
 /* The request as the program set it: an exchange when it is an LLM call. Its protocol is
@@ -441,13 +472,25 @@ static void transfer_response(struct chandle *c)
 	exchange_head_release(&eh);
 }
 
+/* CURLOPT_HEADER: is this write a header line, which libcurl hands to the write function just
+ * before the header function (header_cb)? A head lasts from its status line to the blank line
+ * that ends a final (not 1xx) head. */
+static int header_echo(struct chandle *c, const char *p, size_t len)
+{
+	if (!c->header_in_body || c->resp_begun)
+		return 0;
+	if (len > 5 && strncmp(p, "HTTP/", 5) == 0)
+		c->head_done = 0; /* a new head (after a 1xx, or a redirect followed) */
+	return !c->head_done;
+}
+
 static size_t write_cb(char *p, size_t size, size_t n, void *data)
 {
 	struct chandle *c = data;
 	size_t ret = call_write(c->write_fn, p, size, n, c->write_data);
 	int saved = errno;
 
-	if (c->x != NULL && ret == size * n && ret > 0) {
+	if (c->x != NULL && ret == size * n && ret > 0 && !header_echo(c, p, ret)) {
 		shim_busy = 1;
 		if (!c->resp_begun)
 			transfer_response(c);
@@ -536,6 +579,8 @@ static void transfer_begin(CURL *h)
 	c->status = 0;
 	c->head_done = 0;
 	c->version[0] = '\0';
+	if (c->curlu != NULL)
+		c->curlu_url = curlu_url(c->curlu);
 	transfer_request(c);
 	shim_busy = 0;
 	if (c->x == NULL)
@@ -574,6 +619,8 @@ static void transfer_end(struct chandle *c, int result)
 	if (c == NULL || !c->active)
 		return;
 	c->active = 0;
+	free(c->curlu_url);
+	c->curlu_url = NULL;
 	if (c->x == NULL)
 		return;
 	setopt_real(c->h, CURLOPT_WRITEFUNCTION, (void *)c->write_fn);
@@ -585,6 +632,8 @@ static void transfer_end(struct chandle *c, int result)
 		setopt_real(c->h, CURLOPT_READDATA, c->read_data);
 	}
 	shim_busy = 1;
+	if (!c->peer_known) /* no answer came: the address libcurl tried still says where */
+		transfer_peer(c);
 	/* a response without a body; a head libcurl turned down midway is no response */
 	if (!c->resp_begun && c->head_done)
 		transfer_response(c);

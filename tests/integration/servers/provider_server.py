@@ -88,6 +88,7 @@ import email.utils
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -155,6 +156,22 @@ class Request:
                 self.json = {}
         except (ValueError, UnicodeDecodeError):
             self.json = {}
+        self._form()
+
+    def _form(self):
+        """A multipart/form-data body (libcurl's MIME posts): its text fields stand for the JSON
+        body's, and its random boundary is blanked in self.body so the answer is the same for
+        the same form (the log keeps the body as received)."""
+        ct = self.header("Content-Type") or ""
+        b = ct.partition("boundary=")[2].strip('"; ').encode()
+        if not ct.lower().startswith("multipart/form-data") or not b:
+            return
+        for part in self.body.split(b"--" + b)[1:]:
+            head, _, value = part.partition(b"\r\n\r\n")
+            name = re.search(rb'name="([^"]*)"', head)
+            if name and b"filename=" not in head:
+                self.json[name.group(1).decode()] = value[:-2].decode("utf-8", "replace")
+        self.body = self.body.replace(b, b"B" * len(b))
 
     def header(self, name, default=None):
         n = name.lower()

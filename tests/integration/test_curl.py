@@ -317,19 +317,31 @@ def curl_unknown_host_on_loopback_is_local_http11(c):
 
 # ---- HTTP/2 in clear (h2c) -------------------------------------------------------------------
 
-@test
-def curl_h2c_prior_knowledge(c):
-    """curl --http2-prior-knowledge to a local model server: libcurl's callbacks, over h2c."""
+def curl_h2c(c, how, text):
+    """curl to a local model server over HTTP/2 in clear: libcurl's callbacks see it."""
     body = json.dumps({"model": "qwen2.5:7b", "stream": False, "options": {"num_predict": 5},
-                       "messages": [{"role": "user", "content": "curl h2c"}]})
+                       "messages": [{"role": "user", "content": text}]})
     w = h.want_record("ollama", "chat", "qwen2.5:7b", "qwen2.5:7b",
                       ps.expected_usage("/api/chat", body.encode()), host="127.0.0.1",
                       path="/api/chat", agent=AGENT, locality="local")
-    argv = ["curl", "-sS", "--max-time", "30", "--http2-prior-knowledge",
+    argv = ["curl", "-sS", "--max-time", "30", how,
             "http://127.0.0.1:%d/api/chat" % c.h2.plain, "--data-binary",
             "@" + h.write_temp(body), "-H", "Content-Type: application/json",
             "-w", "\n%{http_version}\n"]
-    run_both(c, c.h2, argv, [w], b"\n2\n")
+    seen, _, _ = run_both(c, c.h2, argv, [w], b"\n2\n")
+    expect_eq([(s["version"], s["stream_id"]) for s in seen], [("HTTP/2", 1)],
+              "the server's stream")
+
+
+@test
+def curl_h2c_prior_knowledge(c):
+    curl_h2c(c, "--http2-prior-knowledge", "curl h2c, prior knowledge")
+
+
+@test
+def curl_h2c_upgrade(c):
+    """--http2 on http://: an HTTP/1.1 request with Upgrade: h2c, answered 101, then HTTP/2."""
+    curl_h2c(c, "--http2", "curl h2c by upgrade")
 
 
 if __name__ == "__main__":

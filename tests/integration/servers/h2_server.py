@@ -3,8 +3,8 @@
 
     /usr/bin/python3 h2_server.py --cert server.pem --key server.key [--ports-file F] [--log F]
 
-Listens on 127.0.0.1 twice: TLS with ALPN "h2" only, and plain HTTP/2 with prior knowledge
-(h2c). Every stream is answered by provider_server.respond(), the same bytes provider_server
+Listens on 127.0.0.1 twice: TLS with ALPN "h2" only, and plain HTTP/2 (h2c), with prior
+knowledge or by an HTTP/1.1 request with "Upgrade: h2c" (answered 101; it becomes stream 1). Every stream is answered by provider_server.respond(), the same bytes provider_server
 sends over HTTP/1.1: gzip when the request accepts it (streams compressed with one zlib stream
 and a sync flush per event), SSE and NDJSON events one DATA frame each with the request's
 X-Test-Event-Delay-Ms between them. Streams are answered concurrently, each in its own thread,
@@ -36,18 +36,55 @@ class Conn:
                                                                           header_encoding=None))
         self.lock = threading.Condition()
         self.reqs = {}  # stream id -> [headers, body]
+        self.pending = b""  # bytes read past an upgraded request: the client's preface
 
     def flush(self):
         data = self.h2.data_to_send()
         if data:
             self.sock.sendall(data)
 
+    def upgrade(self):
+        """h2c by Upgrade: the HTTP/1.1 request asking for it is answered 101 and becomes
+        stream 1. False when the client speaks HTTP/2 at once (prior knowledge)."""
+        if self.sock.recv(4, socket.MSG_PEEK | socket.MSG_WAITALL) == b"PRI ":
+            return False
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            data = self.sock.recv(65536)
+            if not data:
+                raise OSError("closed before its request")
+            buf += data
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, _ = lines[0].split(" ", 2)
+        hdrs = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:] if ":" in line]
+        hmap = {k.lower(): v for k, v in hdrs}
+        if "h2c" not in hmap.get("upgrade", "").lower():
+            raise OSError("HTTP/1.1 without Upgrade: h2c")
+        n = int(hmap.get("content-length", "0"))
+        while len(rest) < n:
+            data = self.sock.recv(65536)
+            if not data:
+                raise OSError("closed inside its request body")
+            rest += data
+        body, self.pending = rest[:n], rest[n:]
+        self.sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                          b"Upgrade: h2c\r\n\r\n")
+        self.h2.initiate_upgrade_connection(hmap.get("http2-settings", ""))
+        hop = ("connection", "upgrade", "http2-settings", "host")
+        hdrs = ([(":method", method), (":path", target), (":scheme", "http"),
+                 (":authority", hmap.get("host", ""))] +
+                [(k.lower(), v) for k, v in hdrs if k.lower() not in hop])
+        threading.Thread(target=self.answer, args=(1, hdrs, body), daemon=True).start()
+        return True
+
     def run(self):
         with self.lock:
-            self.h2.initiate_connection()
+            if self.tls or not self.upgrade():
+                self.h2.initiate_connection()
             self.flush()
         while True:
-            data = self.sock.recv(65536)
+            data, self.pending = self.pending or self.sock.recv(65536), b""
             if not data:
                 break
             with self.lock:

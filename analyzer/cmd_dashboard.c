@@ -9,8 +9,17 @@
  * report's to the pico-dollar). The rows are bounded: at most DASH_MAX_ROWS (about 90 bytes
  * each, so ~9 MB); a store whose rows would pass it is summed per day instead, and one that
  * still passes it is refused with a hint to narrow the filters. Names are capped at
- * DASH_MAX_NAMES per kind (past it: "(other)"). The heaviest sessions and the fallbacks
- * (analyzer/fallback.c) are computed here and embedded as they are.
+ * DASH_MAX_NAMES per kind (past it: "(other)"). The heaviest sessions are computed here and
+ * embedded as they are.
+ *
+ * Fallbacks are detected here (analyzer/fallback.c, over every record of the page in time
+ * order) and embedded as rows too, keyed by the fallback call's own hour, agent, model,
+ * provider and locality plus its pair and kind, so the page's selectors pick the fallback
+ * calls among the selected calls. Anomalies (analyzer/anomaly.c) need the records themselves
+ * and cannot be recomputed in the page: they are found here over every record of the page, as
+ * `tokshim anomalies` finds them with the same filters, and embedded as flags (at most
+ * DASH_MAX_FLAGS); the page lists those whose agent and window match its agent and date
+ * selectors and says that the other selectors do not apply to them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +27,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "analyzer/anomaly.h"
 #include "analyzer/cli.h"
 #include "analyzer/fallback.h"
 #include "analyzer/filter.h"
 #include "analyzer/format.h"
+#include "analyzer/progress.h"
 #include "analyzer/recordfmt.h"
 #include "analyzer/u64map.h"
 #include "providers/pricing.h"
@@ -30,6 +41,7 @@
 #define DASH_MAX_NAMES 4096 /* 12 bits each in a row's key */
 #define DASH_MAX_SESSIONS 200000
 #define DASH_TOP_SESSIONS 200
+#define DASH_MAX_FLAGS 1000
 #define DASH_HOUR 3600
 #define DASH_DAY 86400
 
@@ -41,10 +53,12 @@ static const char usage_text[] =
 	"\n"
 	"Write one self-contained HTML page (nothing fetched from the network) with totals,\n"
 	"cost and tokens over time, usage by agent, model and provider, local vs cloud, the\n"
-	"fallbacks and the heaviest sessions. Selectors in the page (agent, model, provider,\n"
-	"locality, dates; also as a URL fragment: usage.html#agent=NAME&from=2026-11-01)\n"
-	"recompute everything from per-hour rows embedded in it (per day when there would be\n"
-	"more than 100000 rows).\n"
+	"fallbacks, the anomalies and the heaviest sessions. Selectors in the page (agent,\n"
+	"model, provider, locality, dates; also as a URL fragment:\n"
+	"usage.html#agent=NAME&from=2026-11-01) recompute everything from per-hour rows\n"
+	"embedded in it (per day when there would be more than 100000 rows), except the\n"
+	"anomalies: found over all the page's records as `tokshim anomalies` finds them, they\n"
+	"follow the agent and date selectors only.\n"
 	"\n"
 	"Options:\n"
 	"  -o, --output FILE    the page to write (replaced atomically)\n"
@@ -64,6 +78,15 @@ struct dash_row {
 	int64_t unpriced_requests, unpriced_tokens;
 };
 
+/* The fallbacks, retries included, of one row's calls that share a pair and a kind. */
+struct dash_fbrow {
+	uint32_t bucket;
+	uint16_t agent, model, provider;
+	uint8_t local, kind;                 /* kind: enum fallback_kind */
+	uint32_t primary, fallback;          /* fb.names indices; UINT32_MAX for a retry */
+	int64_t count, tokens, cost_pusd, unpriced;
+};
+
 struct dash_session {
 	uint16_t agent;
 	char name[RECORD_STR_MAX + 1];
@@ -80,6 +103,9 @@ struct dash {
 	size_t nbuckets, bucket_cap;
 	struct u64map sessions; /* hash of (store, session) → struct dash_session */
 	struct fallback fb;
+	struct u64map fbrows;   /* hash of a struct dash_fbrow's key fields → the row */
+	struct anomaly an;
+	struct progress progress;
 	int full;               /* the rows passed DASH_MAX_ROWS */
 	int nomem;
 };
@@ -192,6 +218,42 @@ static void add_session(struct dash *d, const struct record *rec, int agent, int
 		s->unpriced++;
 }
 
+/* Counts rec, a fallback or a retry by v, in its fallback row. Returns 0, 1 when the rows
+ * are full, or -1 when out of memory. */
+static int add_fallback(struct dash *d, const struct dash_row *row,
+			const struct fallback_verdict *v, const struct record *rec, int priced,
+			int64_t pusd)
+{
+	struct dash_fbrow key, *fr;
+	int created = 0, ret = 0;
+
+	memset(&key, 0, sizeof key); /* the padding too: the key is hashed as bytes */
+	key.bucket = row->bucket;
+	key.agent = row->agent;
+	key.model = row->model;
+	key.provider = row->provider;
+	key.local = row->local;
+	key.kind = (uint8_t)v->kind;
+	key.primary = v->kind == FALLBACK_RETRY ? UINT32_MAX : v->primary;
+	key.fallback = v->kind == FALLBACK_RETRY ? UINT32_MAX : v->fallback;
+	fr = u64map_put(&d->fbrows, u64map_hash(&key, sizeof key, 0xfb), &created);
+	if (fr == NULL) {
+		d->full = d->fbrows.n >= DASH_MAX_ROWS;
+		ret = d->full ? 1 : -1;
+		goto out;
+	}
+	if (created)
+		*fr = key;
+	fr->count++;
+	fr->tokens += record_total_tokens(rec);
+	if (priced)
+		fr->cost_pusd += pusd;
+	else
+		fr->unpriced++;
+out:
+	return ret;
+}
+
 static int dash_one(const struct record *rec, void *arg)
 {
 	struct dash *d = arg;
@@ -239,7 +301,13 @@ static int dash_one(const struct record *rec, void *arg)
 		row->unpriced_tokens += record_total_tokens(rec);
 	}
 	add_session(d, rec, a, priced, pusd);
-	if (fallback_feed(&d->fb, rec, filter_scan_db(), priced, pusd, &v) != 0)
+	progress_tick(&d->progress);
+	if (fallback_feed(&d->fb, rec, filter_scan_db(), priced, pusd, &v) != 0 ||
+	    anomaly_feed(&d->an, rec, filter_scan_db(), priced, pusd) != 0)
+		goto nomem;
+	if (v.kind != FALLBACK_NONE)
+		ret = add_fallback(d, row, &v, rec, priced, pusd);
+	if (ret < 0)
 		goto nomem;
 	goto out;
 nomem:
@@ -251,6 +319,8 @@ out:
 
 static void dash_init(struct dash *d, const struct pricing *pricing, int64_t bucket_s)
 {
+	struct anomaly_thresholds th;
+
 	memset(d, 0, sizeof *d);
 	d->pricing = pricing;
 	d->bucket_s = bucket_s;
@@ -261,6 +331,10 @@ static void dash_init(struct dash *d, const struct pricing *pricing, int64_t buc
 	u64map_init(&d->buckets, sizeof(uint32_t), DASH_MAX_ROWS);
 	u64map_init(&d->sessions, sizeof(struct dash_session), DASH_MAX_SESSIONS);
 	fallback_init(&d->fb, FALLBACK_DEFAULT_WINDOW_NS);
+	u64map_init(&d->fbrows, sizeof(struct dash_fbrow), DASH_MAX_ROWS);
+	anomaly_thresholds_default(&th);
+	anomaly_init(&d->an, &th);
+	progress_init(&d->progress);
 }
 
 static void dash_release(struct dash *d)
@@ -273,6 +347,9 @@ static void dash_release(struct dash *d)
 	u64map_release(&d->sessions);
 	free(d->bucket_start);
 	fallback_release(&d->fb);
+	u64map_release(&d->fbrows);
+	anomaly_release(&d->an);
+	progress_done(&d->progress);
 }
 
 static void write_names(struct jw *w, const char *key, const struct names *n)
@@ -356,44 +433,75 @@ out:
 	free(v);
 }
 
-static void write_fallbacks(struct jw *w, struct fallback *fb)
+/* The fallback rows: [bucket, agent, model, provider, local, kind, primary, fallback, count,
+ * tokens, cost, unpriced], primary and fallback indices into fallbackNames (null for a
+ * retry), cost pico-USD text. */
+static void write_fallbacks(struct jw *w, struct dash *d)
 {
-	const struct fallback_name *a, *b;
+	const struct fallback_name *n;
+	struct dash_fbrow *r;
 	char name[2 * RECORD_STR_MAX + 8];
+	uint64_t key;
 	size_t i;
 
-	fallback_sort(fb);
-	jw_key(w, "fallbacks");
-	jw_object_begin(w);
-	jw_key(w, "fallbacks");
-	jw_int(w, fb->fallbacks);
-	jw_key(w, "routed");
-	jw_int(w, fb->routed);
-	jw_key(w, "afterFailure");
-	jw_int(w, fb->after_failure);
-	jw_key(w, "retries");
-	jw_int(w, fb->retries);
-	jw_key(w, "pairs");
+	jw_key(w, "fallbackWindowS");
+	jw_int(w, d->fb.window_ns / 1000000000);
+	jw_key(w, "fallbackNames");
 	jw_array_begin(w);
-	for (i = 0; i < fb->npairs && i < 50; i++) {
-		a = &fb->names[fb->pairs[i].primary];
-		b = &fb->names[fb->pairs[i].fallback];
-		jw_object_begin(w);
-		snprintf(name, sizeof name, "%s/%s", a->provider, a->model);
-		jw_key(w, "primary");
+	for (i = 0; i < d->fb.nnames; i++) {
+		n = &d->fb.names[i];
+		snprintf(name, sizeof name, "%s%s%s", n->provider, *n->provider ? "/" : "",
+			 n->model);
 		jw_str(w, name, strlen(name));
-		snprintf(name, sizeof name, "%s/%s", b->provider, b->model);
-		jw_key(w, "fallback");
-		jw_str(w, name, strlen(name));
-		jw_key(w, "count");
-		jw_int(w, fb->pairs[i].count);
-		jw_key(w, "tokens");
-		jw_int(w, fb->pairs[i].tokens);
-		jw_key(w, "cost");
-		write_cost_text(w, fb->pairs[i].cost_pusd,
-				fb->pairs[i].unpriced == fb->pairs[i].count);
-		jw_object_end(w);
 	}
+	jw_array_end(w);
+	jw_key(w, "fallbackRows");
+	jw_array_begin(w);
+	for (i = 0; i < d->fbrows.cap; i++) {
+		r = u64map_slot(&d->fbrows, i, &key);
+		if (r == NULL)
+			continue;
+		jw_array_begin(w);
+		jw_int(w, r->bucket);
+		jw_int(w, r->agent);
+		jw_int(w, r->model);
+		jw_int(w, r->provider);
+		jw_int(w, r->local);
+		jw_int(w, r->kind);
+		if (r->primary == UINT32_MAX || r->fallback == UINT32_MAX) {
+			jw_null(w);
+			jw_null(w);
+		} else {
+			jw_int(w, r->primary);
+			jw_int(w, r->fallback);
+		}
+		jw_int(w, r->count);
+		jw_int(w, r->tokens);
+		write_cost_text(w, r->cost_pusd, 0);
+		jw_int(w, r->unpriced);
+		jw_array_end(w);
+	}
+	jw_array_end(w);
+}
+
+/* The flags of `tokshim anomalies` over the page's records, the first DASH_MAX_FLAGS of them
+ * (most severe first). */
+static void write_anomalies(struct jw *w, const struct anomaly *an, size_t nstores)
+{
+	size_t i;
+
+	jw_key(w, "anomalies");
+	jw_object_begin(w);
+	jw_key(w, "records");
+	jw_int(w, an->records);
+	jw_key(w, "untracked");
+	jw_int(w, an->untracked);
+	jw_key(w, "total");
+	jw_int(w, (int64_t)an->nflags);
+	jw_key(w, "flags");
+	jw_array_begin(w);
+	for (i = 0; i < an->nflags && i < DASH_MAX_FLAGS; i++)
+		anomaly_flag_json(w, &an->flags[i], nstores);
 	jw_array_end(w);
 	jw_object_end(w);
 }
@@ -452,10 +560,8 @@ static void write_data(FILE *f, struct dash *d, size_t nstores)
 	}
 	jw_array_end(&w);
 	write_sessions(&w, d);
-	write_fallbacks(&w, &d->fb);
-	/* tokshim anomalies is not part of this build's library yet: the page says so. */
-	jw_key(&w, "anomalies");
-	jw_null(&w);
+	write_fallbacks(&w, d);
+	write_anomalies(&w, &d->an, nstores);
 	jw_object_end(&w);
 }
 
@@ -503,6 +609,13 @@ static int dash_scan(struct dash *d, const struct filter *f, const struct pricin
 			 DASH_MAX_ROWS);
 	else if (d->nomem)
 		snprintf(err, errlen, "out of memory");
+	if (m == 0 && !d->nomem)
+		m = anomaly_prefix_pass(&d->an, f, &d->progress, err, errlen);
+	if (m == 0 && anomaly_finish(&d->an) != 0)
+		m = -1;
+	if (d->an.nomem)
+		snprintf(err, errlen, "out of memory");
+	progress_done(&d->progress);
 	return m != 0 || d->nomem ? -1 : 0;
 }
 

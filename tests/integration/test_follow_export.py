@@ -347,20 +347,36 @@ def test_export_otlp():
 
 
 class Dom(html.parser.HTMLParser):
-    """Collects data-value by id, and table cells by section."""
+    """Collects data-value by id, every attribute by id, table cells by section, and the
+    rows of the fallbacks and anomalies tables as dicts of their cells' data-key: data-value
+    (a fallback row's pair under "pair")."""
 
     def __init__(self):
         super().__init__()
         self.values = {}
+        self.attrs = {}
         self.groups = {}
+        self.lists = {"fallbacks": [], "anomalies": []}
+        self.listing = None
         self.section = None
         self.row = None
         self.depth = 0
 
     def handle_starttag(self, tag, a):
         a = dict(a)
+        if "id" in a:
+            self.attrs[a["id"]] = a
         if "id" in a and "data-value" in a:
             self.values[a["id"]] = a["data-value"]
+        if tag == "div" and a.get("id") in self.lists:
+            self.listing = self.lists[a["id"]]
+        if self.listing is not None and tag == "tr":
+            self.listing.append({})
+        if self.listing is not None and tag == "td" and self.listing:
+            if "data-pair" in a:
+                self.listing[-1]["pair"] = a["data-pair"]
+            if "data-key" in a:
+                self.listing[-1][a["data-key"]] = a["data-value"]
         if tag == "div" and a.get("id", "").startswith("by-"):
             self.section = a["id"]
             self.groups[self.section] = {}
@@ -374,6 +390,9 @@ class Dom(html.parser.HTMLParser):
     def handle_endtag(self, tag):
         if tag == "section":
             self.section = None
+        if tag == "div" and self.listing is not None:
+            self.listing[:] = [r for r in self.listing if r]  # the header row has no cells
+            self.listing = None
 
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -468,12 +487,106 @@ def test_dashboard():
           r.stderr)
 
 
+def page_fallbacks(dom):
+    """The fallbacks section as the shape of `fallbacks --format json`'s numbers."""
+    summ = dom.attrs.get("fallback-summary", {})
+    return {"totalFallbacks": summ.get("data-fallbacks"), "routed": summ.get("data-routed"),
+            "afterFailure": summ.get("data-after-failure"), "retries": summ.get("data-retries"),
+            "fallbackTokens": summ.get("data-tokens"), "fallbackCost": summ.get("data-cost"),
+            "pairs": sorted((r["pair"], r["count"], r["tokens"], r["cost"])
+                            for r in dom.lists["fallbacks"])}
+
+
+def cli_fallbacks(dbs, args):
+    fb = loads(run("fallbacks", *dbs, "--format", "json", *args).stdout)
+
+    def name(n):
+        return n["provider"] + "/" + n["model"] if n["provider"] else n["model"]
+    return {"totalFallbacks": str(fb["totalFallbacks"]), "routed": str(fb["routed"]),
+            "afterFailure": str(fb["afterFailure"]), "retries": str(fb["retries"]),
+            "fallbackTokens": str(fb["fallbackTokens"]), "fallbackCost": str(fb["fallbackCost"]),
+            "pairs": sorted((name(p["primary"]) + " -> " + name(p["fallback"]), str(p["count"]),
+                             str(p["tokens"]), "null" if p["cost"] is None else str(p["cost"]))
+                            for p in fb["pairs"])}
+
+
+def flag_rows(flags):
+    return [{"kind": f["kind"], "severity": f["severity"], "agent": f["agent"],
+             "from": f["from"], "to": f["to"], "ids": " ".join(str(i) for i in f["ids"])}
+            for f in flags]
+
+
+def test_dashboard_fallbacks_anomalies():
+    """The page's fallbacks follow its selectors; its anomalies are `anomalies`' flags over its
+    records, picked by the agent and date selectors, the other selectors said not to apply.
+    Stores: tests/cli/stores/anomalies.jsonl (1#: one flag of most kinds, all on 2026-11-01,
+    and retries) and fallback.jsonl (2#, 2026-11-20: router's routed call 2, worker's 6 after
+    the failed 5, worker's 4 retrying 3)."""
+    an_db, fb_db = mkstore("dash_an", "anomalies"), mkstore("dash_fb", "fallback")
+    dbs = ["--db", an_db, "--db", fb_db]
+    page = os.path.join(TMP, "fb_an.html")
+    r = run("dashboard", *dbs, "-o", page)
+    check(r.returncode == 0, "dashboard of the anomalies and fallback stores", r.stderr)
+    an = loads(run("anomalies", *dbs, "--format", "json").stdout)
+    flags = flag_rows(an["anomalies"])
+    res, dom = dump_dom(page)
+    got, want = page_fallbacks(dom), cli_fallbacks(dbs, [])
+    check(got == want and want["totalFallbacks"] == "2" and want["fallbackCost"] == "0.0108" and
+          want["pairs"] == [("openai/gpt-4o -> anthropic/claude-sonnet-4-5", "1", "2200",
+                             "0.0063"),
+                            ("openrouter/gpt-4o -> openrouter/claude-sonnet-4-5", "1", "1100",
+                             "0.0045")],
+          "dashboard fallbacks == fallbacks --format json", "%r\n%r" % (got, want))
+    check(dom.lists["anomalies"] == flags and len(flags) == 7 and
+          flags[0] == {"kind": "spike", "severity": "warning", "agent": "steady",
+                       "from": "2026-11-01T08:00:00.000000Z",
+                       "to": "2026-11-01T09:00:00.000000Z", "ids": "1#9"} and
+          dom.attrs.get("anomaly-note", {}).get("data-listed") == "7" and
+          "not recomputed for the selection" in res.stdout,
+          "dashboard anomalies == anomalies --format json (every flag, in order, K#ID)",
+          "%r\n%r" % (dom.lists["anomalies"], flags))
+    # One agent: the page and the command agree; router has no anomaly.
+    _, dom = dump_dom(page, "#agent=router")
+    got, want = page_fallbacks(dom), cli_fallbacks(dbs, ["--agent", "router"])
+    check(got == want and want["routed"] == "1" and want["totalFallbacks"] == "1" and
+          dom.lists["anomalies"] == [],
+          "dashboard #agent=router: fallbacks == fallbacks --agent router, no anomaly",
+          "%r\n%r\n%r" % (got, want, dom.lists["anomalies"]))
+    # The fallback calls among the selected calls, detected over all records: anthropic's call
+    # 6 replaced openai's failed 5, which the provider selector leaves out. Anomalies ignore
+    # the provider selector and say so.
+    res, dom = dump_dom(page, "#provider=anthropic")
+    got = page_fallbacks(dom)
+    check(got == {"totalFallbacks": "1", "routed": "0", "afterFailure": "1", "retries": "0",
+                  "fallbackTokens": "2200", "fallbackCost": "0.0063",
+                  "pairs": [("openai/gpt-4o -> anthropic/claude-sonnet-4-5", "1", "2200",
+                             "0.0063")]},
+          "dashboard #provider=anthropic: the fallback call 6 of the failed openai call 5", got)
+    check(dom.lists["anomalies"] == flags and
+          "empty" in dom.attrs.get("anomaly-note", {}).get("class", "") and
+          "(provider selected: ignored here)" in res.stdout,
+          "dashboard #provider=anthropic: every flag, the selector said to be ignored",
+          dom.attrs.get("anomaly-note"))
+    # Dates: the fallbacks (2026-11-20) stay, every flag (2026-11-01) goes.
+    _, dom = dump_dom(page, "#from=2026-11-02")
+    got, want = page_fallbacks(dom), cli_fallbacks(dbs, ["--since", "2026-11-02"])
+    check(got == want and want["totalFallbacks"] == "2" and want["retries"] == "1" and
+          dom.lists["anomalies"] == [],
+          "dashboard #from=2026-11-02: fallbacks == fallbacks --since, no flag",
+          "%r\n%r\n%r" % (got, want, dom.lists["anomalies"]))
+    _, dom = dump_dom(page, "#agent=steady&to=2026-11-01")
+    check(dom.lists["anomalies"] == flags[:1] and page_fallbacks(dom)["totalFallbacks"] == "0"
+          and dom.lists["fallbacks"] == [],
+          "dashboard #agent=steady&to=2026-11-01: its spike only, no fallback",
+          dom.lists["anomalies"])
+
+
 def main():
     global TMP
     TMP = tempfile.mkdtemp(prefix="tokshim-follow-")
     try:
         for t in (test_tail_follow, test_fallback_of, test_show_refs, test_prune_cli, test_export_jsonl_csv,
-                  test_export_otlp, test_dashboard):
+                  test_export_otlp, test_dashboard, test_dashboard_fallbacks_anomalies):
             try:
                 t()
             except Exception as e:  # a crash of one test is a failure, not the end of the run

@@ -259,14 +259,8 @@ static void bedrock_vendor_counts(struct usage *u, const cJSON *root)
 		}
 		have = 1;
 	}
-	if (have) {
-		u->input_tokens = in;
-		u->output_tokens = out;
-		u->cache_read_tokens = 0;
-		u->cache_write_tokens = 0;
-		u->reasoning_tokens = 0;
-		u->have_usage = 1;
-	}
+	if (have)
+		usage_set_counts(u, in, out);
 }
 
 /* Generated text of the other vendors' invoke bodies, for estimation: Llama's generation,

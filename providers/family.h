@@ -53,6 +53,10 @@ void provider_set_error(struct usage *u, const char *type, const char *message);
  */
 cJSON *provider_request_parse(struct usage *u, const struct provider_request *req, int *stream);
 
+/* Sets u's tokens to in read and out written, with no cache or reasoning part, and marks the
+ * usage read: the whole usage of the APIs that count only these two. */
+void usage_set_counts(struct usage *u, int64_t in, int64_t out);
+
 /* Sets u->model from the non-empty string member "model" of o (o may be NULL). */
 void provider_set_model(struct usage *u, const cJSON *o);
 

@@ -234,14 +234,8 @@ static void gemini_predictions(struct usage *u, const cJSON *predictions)
 			found = 1;
 		}
 	}
-	if (found) {
-		u->input_tokens = sum;
-		u->output_tokens = 0;
-		u->cache_read_tokens = 0;
-		u->cache_write_tokens = 0;
-		u->reasoning_tokens = 0;
-		u->have_usage = 1;
-	}
+	if (found)
+		usage_set_counts(u, sum, 0);
 }
 
 /* One GenerateContentResponse (a whole body, an SSE event or an array element). */

@@ -75,14 +75,8 @@ static void ollama_object(struct usage *u, const cJSON *o, int in_error_status)
 	have_in = pjson_int(o, "prompt_eval_count", &in);
 	have_out = pjson_int(o, "eval_count", &out);
 	/* The final line says done; /api/embed answers with counts but no done field. */
-	if (pjson_bool(o, "done") == 1 || have_in || have_out) {
-		u->input_tokens = in;
-		u->output_tokens = out;
-		u->cache_read_tokens = 0;
-		u->cache_write_tokens = 0;
-		u->reasoning_tokens = 0;
-		u->have_usage = 1;
-	}
+	if (pjson_bool(o, "done") == 1 || have_in || have_out)
+		usage_set_counts(u, in, out);
 done:
 	return;
 }

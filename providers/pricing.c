@@ -219,36 +219,49 @@ static int pricing_read_price(const cJSON *o, const char *key, const char *path,
 	return pricing_read_scaled(o, key, path, PRICING_PER_TOKEN, out, err, errlen);
 }
 
+/* Reads the optional object member key of o whose members are the numbers named by keys
+ * (NULL-terminated; out has room for one per key), each scaled (PRICING_PER_*) into out[i];
+ * an absent member leaves out[i] as it is. Returns 0 or PRICING_EFORMAT. */
+static int pricing_read_group(const cJSON *o, const char *key, const char *const *keys,
+			      int scale, const char *path, int64_t *out, char *err, size_t errlen)
+{
+	const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, key);
+	char gpath[PRICING_NAME_MAX + 64];
+	size_t i;
+	int rc = PRICING_EFORMAT;
+
+	if (g != NULL) {
+		snprintf(gpath, sizeof gpath, "%s.%s", path, key);
+		if (!cJSON_IsObject(g)) {
+			pricing_errf(err, errlen, "%s: not an object", gpath);
+			goto done;
+		}
+		if (pricing_check_keys(g, keys, gpath, err, errlen) != 0)
+			goto done;
+		for (i = 0; keys[i] != NULL; i++) {
+			if (pricing_read_scaled(g, keys[i], gpath, scale, &out[i], err, errlen) < 0)
+				goto done;
+		}
+	}
+	rc = 0;
+done:
+	return rc;
+}
+
 /* Reads the per-call fees of a model: request, request_by_context {low, medium, high},
  * search (USD per call or query). Returns 0 or PRICING_EFORMAT. */
 static int pricing_read_fees(const cJSON *o, const char *path, struct price *pr, char *err,
 			     size_t errlen)
 {
 	static const char *const ctx_keys[] = {"low", "medium", "high", NULL};
-	const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(o, "request_by_context");
-	char cpath[PRICING_NAME_MAX + 64];
-	size_t i;
 	int rc = PRICING_EFORMAT;
 
 	if (pricing_read_scaled(o, "request", path, PRICING_PER_CALL, &pr->request, err,
 				errlen) < 0 ||
 	    pricing_read_scaled(o, "search", path, PRICING_PER_CALL, &pr->search, err, errlen) < 0)
 		goto done;
-	if (ctx != NULL) {
-		snprintf(cpath, sizeof cpath, "%s.request_by_context", path);
-		if (!cJSON_IsObject(ctx)) {
-			pricing_errf(err, errlen, "%s: not an object", cpath);
-			goto done;
-		}
-		if (pricing_check_keys(ctx, ctx_keys, cpath, err, errlen) != 0)
-			goto done;
-		for (i = 0; ctx_keys[i] != NULL; i++) {
-			if (pricing_read_scaled(ctx, ctx_keys[i], cpath, PRICING_PER_CALL,
-						&pr->request_by_context[i], err, errlen) < 0)
-				goto done;
-		}
-	}
-	rc = 0;
+	rc = pricing_read_group(o, "request_by_context", ctx_keys, PRICING_PER_CALL, path,
+				pr->request_by_context, err, errlen);
 done:
 	return rc;
 }
@@ -321,29 +334,10 @@ static int pricing_read_tiers(const cJSON *o, const char *path, struct price *pr
 			      size_t errlen)
 {
 	static const char *const tier_keys[] = {"flex", "priority", "scale", NULL};
-	const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "service_tiers");
-	char tpath[PRICING_NAME_MAX + 64];
-	size_t i;
-	int rc = PRICING_EFORMAT;
 
 	_Static_assert(RECORD_TIER_SCALE - RECORD_TIER_FLEX + 1 == 3, "tier_ppb: one per tier");
-	if (t != NULL) {
-		snprintf(tpath, sizeof tpath, "%s.service_tiers", path);
-		if (!cJSON_IsObject(t)) {
-			pricing_errf(err, errlen, "%s: not an object", tpath);
-			goto done;
-		}
-		if (pricing_check_keys(t, tier_keys, tpath, err, errlen) != 0)
-			goto done;
-		for (i = 0; tier_keys[i] != NULL; i++) {
-			if (pricing_read_scaled(t, tier_keys[i], tpath, PRICING_PER_RATIO,
-						&pr->tier_ppb[i], err, errlen) < 0)
-				goto done;
-		}
-	}
-	rc = 0;
-done:
-	return rc;
+	return pricing_read_group(o, "service_tiers", tier_keys, PRICING_PER_RATIO, path,
+				  pr->tier_ppb, err, errlen);
 }
 
 static int pricing_read_model(const cJSON *o, const char *path, struct price *pr, char *err,

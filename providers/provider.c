@@ -305,6 +305,16 @@ void usage_finish(struct usage *u, int status, int complete)
 		usage_set_str(u->model, sizeof u->model, u->model_requested);
 }
 
+void usage_set_counts(struct usage *u, int64_t in, int64_t out)
+{
+	u->input_tokens = in;
+	u->output_tokens = out;
+	u->cache_read_tokens = 0;
+	u->cache_write_tokens = 0;
+	u->reasoning_tokens = 0;
+	u->have_usage = 1;
+}
+
 size_t provider_path_len(const char *path)
 {
 	return path == NULL ? 0 : strcspn(path, "?#");

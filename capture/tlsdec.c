@@ -18,6 +18,7 @@
  */
 #include "capture/tlsdec.h"
 
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +88,37 @@ struct tlsdec {
 	struct tlsdec_dir dir[2]; /* CAPTURE_OUT, CAPTURE_IN */
 	uint8_t out[REC_MAX];     /* one record's plaintext */
 };
+
+int tlsdec_crypto_resolve(struct tlsdec_crypto *cr, void *handle)
+{
+	static const char *const names[] = {
+		"EVP_sha256", "EVP_sha384", "EVP_aes_128_gcm", "EVP_aes_256_gcm",
+		"EVP_chacha20_poly1305", "HMAC", "EVP_CIPHER_CTX_new", "EVP_CIPHER_CTX_free",
+		"EVP_DecryptInit_ex", "EVP_CIPHER_CTX_ctrl", "EVP_DecryptUpdate",
+		"EVP_DecryptFinal_ex",
+	};
+	void *fn[sizeof names / sizeof names[0]];
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		fn[i] = dlsym(handle, names[i]);
+		if (fn[i] == NULL)
+			return -1;
+	}
+	/* Function pointers through void*: POSIX guarantees dlsym's result converts. */
+	memcpy(&cr->sha256, &fn[0], sizeof(void *));
+	memcpy(&cr->sha384, &fn[1], sizeof(void *));
+	memcpy(&cr->aes_128_gcm, &fn[2], sizeof(void *));
+	memcpy(&cr->aes_256_gcm, &fn[3], sizeof(void *));
+	memcpy(&cr->chacha20_poly1305, &fn[4], sizeof(void *));
+	memcpy(&cr->hmac, &fn[5], sizeof(void *));
+	memcpy(&cr->ctx_new, &fn[6], sizeof(void *));
+	memcpy(&cr->ctx_free, &fn[7], sizeof(void *));
+	memcpy(&cr->decrypt_init, &fn[8], sizeof(void *));
+	memcpy(&cr->ctx_ctrl, &fn[9], sizeof(void *));
+	memcpy(&cr->decrypt_update, &fn[10], sizeof(void *));
+	memcpy(&cr->decrypt_final, &fn[11], sizeof(void *));
+	return 0;
+}
 
 static size_t suite_key_len(const struct suite *s)
 {

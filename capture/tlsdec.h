@@ -1,7 +1,7 @@
 /*
  * tlsdec.h - a TLS 1.2/1.3 client connection's records, both directions, decrypted from the
  * ciphertext on its socket with secrets from a key log (the NSS SSLKEYLOGFILE format that
- * Node's --tls-keylog writes).
+ * Node's 'keylog' event gives).
  *
  * This is how tokshim sees the calls of a program whose TLS stack it cannot hook: `node` links
  * OpenSSL statically, so its SSL_write never passes through the preload; its socket writes do.
@@ -10,8 +10,9 @@
  * (HKDF-Expand-Label for 1.3, the PRF for 1.2) and opens each record with the AEAD (AES-128-GCM,
  * AES-256-GCM, ChaCha20-Poly1305). Application data comes out in order, per direction.
  *
- * Secrets arrive late: a key log line is written after the handshake step that made it, and
- * Node writes it asynchronously. So records wait, capped, until their secrets are there; a
+ * Secrets arrive late: a key log line is written after the handshake step that made it (the
+ * server's handshake records are read before the client has derived their key). So records
+ * wait, capped, until their secrets are there; a
  * response never comes out before the request it answers (the received direction waits while
  * sent records still do). In TLS 1.3 the switch from handshake to application keys, and each
  * KeyUpdate, is found by the AEAD tag itself: a record that does not open with the current key
@@ -48,6 +49,13 @@ struct tlsdec_crypto {
 			      const unsigned char *in, int in_len);
 	int (*decrypt_final)(void *ctx, unsigned char *out, int *out_len);
 };
+
+/*
+ * Fills cr with the functions above, looked up with dlsym in handle (RTLD_DEFAULT: the copy
+ * of OpenSSL the process carries; or a handle of dlopen). Returns 0, or -1 when one is missing
+ * (cr is then unusable). The functions stay valid as long as the library stays loaded.
+ */
+int tlsdec_crypto_resolve(struct tlsdec_crypto *cr, void *handle);
 
 /* The secrets of one connection a key log may hold (its labels in the comments). */
 enum tlsdec_secret {

@@ -78,38 +78,6 @@ static char keylog_path[PATH_MAX];
 static char script_path[PATH_MAX];
 static pid_t keylog_owner;
 
-/* Every OpenSSL function the decryptor borrows, from the node executable. 0 or -1. */
-static int crypto_resolve(void)
-{
-	static const char *const names[] = {
-		"EVP_sha256", "EVP_sha384", "EVP_aes_128_gcm", "EVP_aes_256_gcm",
-		"EVP_chacha20_poly1305", "HMAC", "EVP_CIPHER_CTX_new", "EVP_CIPHER_CTX_free",
-		"EVP_DecryptInit_ex", "EVP_CIPHER_CTX_ctrl", "EVP_DecryptUpdate",
-		"EVP_DecryptFinal_ex",
-	};
-	void *fn[sizeof names / sizeof names[0]];
-
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		fn[i] = dlsym(RTLD_DEFAULT, names[i]);
-		if (fn[i] == NULL)
-			return -1;
-	}
-	/* Function pointers through void*: POSIX guarantees dlsym's result converts. */
-	memcpy(&crypto.sha256, &fn[0], sizeof(void *));
-	memcpy(&crypto.sha384, &fn[1], sizeof(void *));
-	memcpy(&crypto.aes_128_gcm, &fn[2], sizeof(void *));
-	memcpy(&crypto.aes_256_gcm, &fn[3], sizeof(void *));
-	memcpy(&crypto.chacha20_poly1305, &fn[4], sizeof(void *));
-	memcpy(&crypto.hmac, &fn[5], sizeof(void *));
-	memcpy(&crypto.ctx_new, &fn[6], sizeof(void *));
-	memcpy(&crypto.ctx_free, &fn[7], sizeof(void *));
-	memcpy(&crypto.decrypt_init, &fn[8], sizeof(void *));
-	memcpy(&crypto.ctx_ctrl, &fn[9], sizeof(void *));
-	memcpy(&crypto.decrypt_update, &fn[10], sizeof(void *));
-	memcpy(&crypto.decrypt_final, &fn[11], sizeof(void *));
-	return 0;
-}
-
 /* ---- the key log ------------------------------------------------------------------------ */
 
 static int hex_value(char c)
@@ -533,7 +501,7 @@ void shim_node_init(void)
 	if (dlsym(RTLD_DEFAULT, "node_module_register") == NULL)
 		return; /* not node */
 	if ((old != NULL && strlen(old) > NODE_OPTIONS_MAX) || node_refuses_script(old) ||
-	    crypto_resolve() != 0)
+	    tlsdec_crypto_resolve(&crypto, RTLD_DEFAULT) != 0)
 		return;
 	keys = calloc(KEYS_MAX, sizeof(*keys));
 	if (keys == NULL)

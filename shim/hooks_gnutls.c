@@ -14,8 +14,10 @@
  * bytes we cannot see: they are not counted.
  *
  * GnuTLS calls its own exported functions through its PLT (gnutls_record_send calls
- * gnutls_record_send2), so a hooked call made while this thread is already inside one
- * (gnutls_depth) passes straight through: the bytes are counted once, by the outer hook.
+ * gnutls_record_send2; gnutls_record_uncork sends what a corked session buffered with
+ * gnutls_record_send), so a hooked call made while this thread is already inside one
+ * (gnutls_depth) passes straight through: the bytes are counted once, by the outer hook, when
+ * the program handed them over. gnutls_record_uncork is hooked for that alone.
  *
  * The budget gate (gate.c, docs/budgets.md) looks at every send as it does at SSL_write: a held
  * or blocked request is reported written without the real call, and the session's next
@@ -44,6 +46,7 @@ typedef struct {
 
 static void *real_send, *real_send2, *real_recv, *real_recv_seq, *real_recv_packet;
 static void *real_packet_get, *real_bye, *real_deinit, *real_get_int, *real_direction;
+static void *real_uncork;
 
 /* > 0 while this thread is inside a hooked GnuTLS call (see above). */
 static __thread int gnutls_depth __attribute__((tls_model("initial-exec")));
@@ -223,6 +226,21 @@ SHIM_EXPORT ssize_t gnutls_record_recv_packet(gnutls_session_t s, gnutls_packet_
 	gnutls_depth--;
 	if (watched)
 		after_recv(s, d.data, d.data != NULL ? d.size : 0, ret == 0);
+	return ret;
+}
+
+SHIM_EXPORT int gnutls_record_uncork(gnutls_session_t s, unsigned flags)
+{
+	int (*fn)(gnutls_session_t, unsigned) = GNUTLS(real_uncork, "gnutls_record_uncork");
+	int ret;
+
+	if (fn == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	gnutls_depth++;
+	ret = fn(s, flags);
+	gnutls_depth--;
 	return ret;
 }
 

@@ -95,22 +95,34 @@ def libcurl_gnutls_multi_http2(c):
     run_both(c, c.h2, argv, wants, b" HTTP/2 ", sort=True)
 
 
-@test
-def gnutls_send2_recv_seq_recv_packet(c):
-    """gnutls_record_send2 (head, then the body in two pieces), and the answer read by
-    gnutls_record_recv_seq and gnutls_record_recv_packet in turn (a stream: many records)."""
+def record_calls(c, cork):
+    """gnutls_record_send2 (head, then the body in two pieces; with cork, to a corked session
+    that gnutls_record_uncork sends at once), and the answer read by gnutls_record_recv_seq and
+    gnutls_record_recv_packet in turn (a stream: many records)."""
     body = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 9, "stream": True,
                        "messages": [{"role": "user", "content": "send2 and recv_packet"}]})
     hdrs = {"X-Test-Cache-Read": "16"}
     w = h.want_record("anthropic", "messages", "claude-haiku-4-5", "claude-haiku-4-5-20251001",
                       ps.expected_usage("/v1/messages", body.encode(), hdrs), host=ANTHROPIC,
                       path="/v1/messages", agent=AGENT, stream=True)
-    argv = [RECORD_AGENT, c.h1.ca, str(c.h1.tls), ANTHROPIC, "/v1/messages",
-            h.write_temp(body), "content-type: application/json", "x-api-key: sk-ant-gnutls",
-            "anthropic-version: 2023-06-01", "X-Test-Cache-Read: 16"]
+    argv = [RECORD_AGENT] + (["--cork"] if cork else []) + [
+        c.h1.ca, str(c.h1.tls), ANTHROPIC, "/v1/messages", h.write_temp(body),
+        "content-type: application/json", "x-api-key: sk-ant-gnutls",
+        "anthropic-version: 2023-06-01", "X-Test-Cache-Read: 16"]
     out = run_both(c, c.h1, argv, [w])
     expect(out.startswith(b"HTTP/1.1 200 OK\r\n") and b"event: message_stop" in out,
            "the agent read the whole stream: %r" % out[:200])
+
+
+@test
+def gnutls_send2_recv_seq_recv_packet(c):
+    record_calls(c, False)
+
+
+@test
+def gnutls_corked_sends_counted_once(c):
+    """gnutls_record_uncork sends the corked bytes with gnutls_record_send: not counted again."""
+    record_calls(c, True)
 
 
 def budget_at_cap(per_call):

@@ -4,10 +4,11 @@
  * gnutls_record_recv_seq and gnutls_record_recv_packet in turn (tests/integration/
  * test_gnutls.py).
  *
- *   gnutls_agent CA PORT HOST PATH BODYFILE [HEADER …]
+ *   gnutls_agent [--cork] CA PORT HOST PATH BODYFILE [HEADER …]
  *
  * Connects to 127.0.0.1:PORT, verifies the server as HOST (also its SNI and Host header) with
- * the CA file CA, and prints the whole answer (head and body) as read. Exit status 0, 1 when
+ * the CA file CA, and prints the whole answer (head and body) as read. With --cork the sends
+ * go to a corked session (gnutls_record_cork) and leave together at gnutls_record_uncork. Exit status 0, 1 when
  * the connection or the TLS session failed, 2 on a usage error.
  */
 #include <arpa/inet.h>
@@ -112,10 +113,12 @@ int main(int argc, char **argv)
 	char head[HEAD_MAX];
 	size_t body_len = 0, n;
 	char *body;
-	int fd = -1, rc = 1, i;
+	int fd = -1, rc = 1, i, cork = argc > 1 && strcmp(argv[1], "--cork") == 0;
 
+	argc -= cork;
+	argv += cork;
 	if (argc < 6) {
-		fprintf(stderr, "usage: gnutls_agent CA PORT HOST PATH BODYFILE [HEADER …]\n");
+		fprintf(stderr, "usage: gnutls_agent [--cork] CA PORT HOST PATH BODYFILE [HEADER …]\n");
 		return 2;
 	}
 	body = slurp(argv[5], &body_len);
@@ -152,9 +155,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gnutls_agent: handshake failed\n");
 		goto tls_free;
 	}
+	if (cork)
+		gnutls_record_cork(s);
 	/* the head, then the body in two pieces: three sends for one request */
 	if (send_all(s, head, n) != 0 || send_all(s, body, body_len / 2) != 0 ||
-	    send_all(s, body + body_len / 2, body_len - body_len / 2) != 0 || read_all(s) != 0) {
+	    send_all(s, body + body_len / 2, body_len - body_len / 2) != 0 ||
+	    (cork && gnutls_record_uncork(s, GNUTLS_RECORD_WAIT) < 0) || read_all(s) != 0) {
 		fprintf(stderr, "gnutls_agent: the exchange failed\n");
 		goto bye;
 	}

@@ -14,6 +14,7 @@ Setup installs the pinned SDKs (clients/node/package.json and package-lock.json)
 `npm ci` into $TOKSHIM_BUILD/node when they are not there yet: the npm registry is the only
 place they come from.
 """
+import base64
 import filecmp
 import json
 import os
@@ -31,6 +32,8 @@ import provider_server  # noqa: E402
 NODE_SRC = os.path.join(h.HERE, "clients", "node")
 NODE_DIR = os.path.join(h.BUILD, "node")
 AGENT_JS = os.path.join(NODE_SRC, "agent.js")
+H2AGENT_JS = os.path.join(NODE_SRC, "h2agent.js")
+H2_SERVER = os.path.join(h.HERE, "servers", "h2_server.py")
 AGENT = "node-agent"
 
 # (sdk, model, prompt, max_tokens, stream): one call of each kind the SDKs make.
@@ -109,7 +112,7 @@ def want(calls, seen):
     expect_eq(len(seen), len(calls), "requests the server received")
     out = []
     for (sdk, model, _, _, stream), s in zip(calls, seen):
-        body = __import__("base64").b64decode(s["body_b64"])
+        body = base64.b64decode(s["body_b64"])
         path = s["target"]
         usage = provider_server.expected_usage(path, body)
         if sdk == "openai":
@@ -131,20 +134,21 @@ def node_pid_masked(stderr):
 
 
 def run_pair(c, calls, node_options=None, via_cli=True, extra_env=None, argv=None,
-             mask_pid=False):
+             mask_pid=False, servers=None):
     """The agent without the shim, then with it: the same stdout (NODE_OPTIONS as the agent
     sees it first), the same stderr byte for byte (mask_pid: but for node's own "(node:PID)"
     prefix, which differs between any two runs) and the same requests at the server. Returns
     (records, shim run, requests seen)."""
     argv = argv or agent_argv(c, calls)
+    servers = servers or c.servers
     env = node_env(c, node_options, extra_env)
     base = h.run(argv, env=env)
-    seen0 = c.servers.requests_seen()
+    seen0 = servers.requests_seen()
     expect_eq(base.rc, 0, "agent exit status without the shim (%s)" %
               (base.stdout + base.stderr).decode(errors="replace")[-400:])
     db = h.tmp_store()
     got = h.run(argv, shim=not via_cli, via_cli=via_cli, db=db, agent=AGENT, env=env)
-    seen1 = c.servers.requests_seen()
+    seen1 = servers.requests_seen()
     expect_eq(got.rc, 0, "agent exit status with the shim (%s)" %
               (got.stdout + got.stderr).decode(errors="replace")[-400:])
     expect_eq(got.stdout, base.stdout, "agent stdout with the shim (vs without)")
@@ -157,7 +161,8 @@ def run_pair(c, calls, node_options=None, via_cli=True, extra_env=None, argv=Non
     else:
         expect_eq(got.stderr, base.stderr, "agent stderr with the shim (vs without)")
     key = ("method", "target", "body_sha256", "body_len", "tls")
-    expect_eq([{k: s[k] for k in key} for s in seen1], [{k: s[k] for k in key} for s in seen0],
+    expect_eq(sorted([s[k] for k in key] for s in seen1),
+              sorted([s[k] for k in key] for s in seen0),
               "requests received by the server with the shim (vs without)")
     return h.records(db), got, seen1
 
@@ -191,6 +196,50 @@ def node_sdks_tls12_aes128_gcm(c):
 @test
 def node_sdks_tls12_aes256_gcm(c):
     check_calls(c, CALLS[2:], "--tls-max-v1.2 --tls-cipher-list=ECDHE-ECDSA-AES256-GCM-SHA384")
+
+
+@test
+def node_http2_module_streams(c):
+    """Node's own http2 module (http2.connect, ALPN h2) to servers/h2_server.py: three calls at
+    once, two of them streams of one session. The socket hooks see the ciphertext, the
+    decryptor the HTTP/2 frames, capture/h2.c one exchange per stream."""
+    calls = [("openai", "gpt-4o", "Say hi over h2", 5, False),
+             ("openai", "gpt-4o", "Stream over h2", 6, True),
+             ("anthropic", "claude-sonnet-4-0", "Hello over h2", 4, True)]
+    servers = h.Servers(H2_SERVER).start()
+    try:
+        spec = {"resolve": list(h.CLOUD_HOSTS), "calls": []}
+        for sdk, model, prompt, max_tokens, stream in calls:
+            body = {"model": model, "max_tokens": max_tokens,
+                    "messages": [{"role": "user", "content": prompt}]}
+            if sdk == "openai":
+                host, path = "api.openai.com", "/v1/chat/completions"
+                headers = {"content-type": "application/json", "authorization": "Bearer sk-h2"}
+                if stream:
+                    body.update(stream=True, stream_options={"include_usage": True})
+            else:
+                host, path = "api.anthropic.com", "/v1/messages"
+                headers = {"content-type": "application/json", "x-api-key": "sk-ant-h2",
+                           "anthropic-version": "2023-06-01"}
+                if stream:
+                    body["stream"] = True
+            spec["calls"].append({"origin": "https://%s:%d" % (host, servers.tls), "path": path,
+                                  "headers": headers, "body": json.dumps(body)})
+        argv = ["node", H2AGENT_JS, h.write_temp(json.dumps(spec))]
+        env = {"NODE_EXTRA_CA_CERTS": servers.ca}
+        recs, got, seen = run_pair(c, calls, argv=argv, servers=servers, extra_env=env)
+    finally:
+        servers.stop()
+    expect_eq(got.stdout.count(b" 200\n"), 3, "calls answered")
+    conns = sorted({s["conn"] for s in seen})
+    expect_eq(sorted((s["version"], conns.index(s["conn"]), s["stream_id"]) for s in seen),
+              [("HTTP/2", 0, 1), ("HTTP/2", 0, 3), ("HTTP/2", 1, 1)],
+              "streams and connections at the server")
+    # the streams ran at once: the server's log is in the order they ended
+    bodies = [call["body"] for call in spec["calls"]]
+    seen.sort(key=lambda s: bodies.index(base64.b64decode(s["body_b64"]).decode()))
+    key = lambda r: (r["model_requested"], r["stream"])  # noqa: E731
+    h.check(sorted(recs, key=key), sorted(want(calls, seen), key=key))
 
 
 @test

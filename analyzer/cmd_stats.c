@@ -18,7 +18,9 @@
 static const char usage_text[] =
 	"usage: tokshim stats [--db PATH]... [--format table|json]\n"
 	"\n"
-	"The store's file size and map cap, its records and payloads, and every counter the\n"
+	"The store's file size and map cap, its records and payloads (the bytes they take as\n"
+	"stored, headers included, and the bytes of heads and bodies they hold: payloads under\n"
+	"1 KiB are stored uncompressed, larger ones zstd-compressed), and every counter the\n"
 	"shim keeps in it: dropped.store_unavailable, dropped.store_full, dropped.store_error\n"
 	"(records lost because of the store) and dropped.capture.REASON (LLM exchanges the shim\n"
 	"could not read whole; recorded cut short where a record could still be made).\n"
@@ -87,6 +89,10 @@ static void write_json(const char *path, const struct store_info *in, struct sto
 	jw_int(&w, (int64_t)in->payloads);
 	jw_key(&w, "payload_bytes");
 	jw_int(&w, (int64_t)in->payload_bytes);
+	jw_key(&w, "payload_raw_bytes");
+	jw_int(&w, (int64_t)in->payload_raw_bytes);
+	jw_key(&w, "payloads_uncompressed");
+	jw_int(&w, (int64_t)in->payloads_kept);
 	jw_key(&w, "dropped");
 	jw_int(&w, so->dropped);
 	jw_key(&w, "counters");
@@ -106,8 +112,11 @@ static void write_table(const char *path, const struct store_info *in, struct st
 	       in->file_bytes, in->map_bytes,
 	       in->map_bytes ? 100.0 * (double)in->file_bytes / (double)in->map_bytes : 0.0);
 	printf("records    %" PRIu64 " (next id %" PRIu64 ")\n", in->records, in->next_id);
-	printf("payloads   %" PRIu64 " (%" PRIu64 " bytes compressed)\n", in->payloads,
-	       in->payload_bytes);
+	printf("payloads   %" PRIu64 ": %" PRIu64 " bytes stored for %" PRIu64
+	       " bytes of heads and bodies (%" PRIu64 " stored uncompressed, %" PRIu64
+	       " compressed)\n",
+	       in->payloads, in->payload_bytes, in->payload_raw_bytes, in->payloads_kept,
+	       in->payloads - in->payloads_kept);
 	printf("dropped    %" PRId64 "\n", so->dropped);
 	printf("counters\n");
 	store_counters_scan(st, print_counter, so);

@@ -255,3 +255,39 @@ void payload_release(struct payload *pl)
 	free(pl->owner_);
 	memset(pl, 0, sizeof(*pl));
 }
+
+int payload_sizes(const unsigned char *buf, size_t len, uint64_t *raw_len, int *kept)
+{
+	static const size_t dict_len[4] = { 0, 1, 2, 4 };
+	const unsigned char *f;
+	uint64_t total = 0;
+	size_t hlen, flen, fcs;
+	uint32_t block;
+	int rc = STORE_EFORMAT, desc;
+
+	if (len < 4 || endian_le16(buf) == 0)
+		goto out;
+	hlen = endian_le16(buf + 2);
+	if (hlen < PAYLOAD_HEADER_LEN || hlen > len)
+		goto out;
+	for (int i = 0; i < PAYLOAD_NPARTS; i++)
+		total += endian_le32(buf + 4 + 4 * i);
+	/* The zstd frame header (RFC 8878 3.1.1.1): magic, descriptor, optional window byte,
+	 * dictionary id and content size, then the first block's 3-byte header. */
+	f = buf + hlen;
+	flen = len - hlen;
+	if (flen < 5 || endian_le32(f) != ZSTD_MAGICNUMBER)
+		goto out;
+	desc = f[4];
+	fcs = desc >> 6 == 0 ? (desc & 0x20) != 0 : (size_t)1 << (desc >> 6);
+	hlen = 5 + ((desc & 0x20) == 0) + dict_len[desc & 3] + fcs;
+	if (flen < hlen + 3)
+		goto out;
+	block = (uint32_t)f[hlen] | (uint32_t)f[hlen + 1] << 8 | (uint32_t)f[hlen + 2] << 16;
+	/* last block, type raw (0), as long as the parts */
+	*kept = (block & 7) == 1 && block >> 3 == total;
+	*raw_len = total;
+	rc = 0;
+out:
+	return rc;
+}

@@ -54,4 +54,13 @@ int payload_encode(struct payload_coder *pc, const struct payload *pl, unsigned 
  */
 int payload_decode(const unsigned char *buf, size_t len, struct payload *out);
 
+/*
+ * What a stored payload holds, from its header and its frame's first block, without decoding:
+ * *raw_len the four parts together (what payload_decode gives back), *kept set when the parts
+ * are kept as they are (a frame of one raw block: every payload under PAYLOAD_STORE_BELOW, and
+ * any whose compression gained nothing), cleared when compressed. Returns 0, or STORE_EFORMAT
+ * for bytes that are not a payload (never reading outside [buf, buf+len)).
+ */
+int payload_sizes(const unsigned char *buf, size_t len, uint64_t *raw_len, int *kept);
+
 #endif

@@ -1023,20 +1023,28 @@ out:
 	return rc;
 }
 
-/* Adds up the sizes of every payload value (a walk of the payloads database). */
+/* Adds up the stored and held sizes of every payload value (a walk of the payloads
+ * database); a value that is not a payload counts its stored bytes only (verify reports it). */
 static int store_payload_bytes_visit(MDB_cursor *cur, const MDB_val *key, const MDB_val *val,
 				     void *ctx)
 {
+	struct store_info *out = ctx;
+	uint64_t raw = 0;
+	int kept = 0;
+
 	(void)cur;
 	(void)key;
-	*(uint64_t *)ctx += val->mv_size;
+	out->payload_bytes += val->mv_size;
+	if (payload_sizes(val->mv_data, val->mv_size, &raw, &kept) == 0) {
+		out->payload_raw_bytes += raw;
+		out->payloads_kept += kept;
+	}
 	return 0;
 }
 
-static int store_payload_bytes(struct store *st, MDB_txn *txn, uint64_t *total)
+static int store_payload_bytes(struct store *st, MDB_txn *txn, struct store_info *out)
 {
-	*total = 0;
-	return store_txn_walk(txn, st->payloads, NULL, store_payload_bytes_visit, total);
+	return store_txn_walk(txn, st->payloads, NULL, store_payload_bytes_visit, out);
 }
 
 int store_info(struct store *st, struct store_info *out)
@@ -1073,7 +1081,7 @@ int store_info(struct store *st, struct store_info *out)
 	if (rc != 0)
 		goto txn_abort;
 	out->payloads = ms.ms_entries;
-	rc = store_payload_bytes(st, txn, &out->payload_bytes);
+	rc = store_payload_bytes(st, txn, out);
 	if (rc == 0)
 		rc = store_check_format(txn, st->meta, &out->format);
 	if (rc == 0)

@@ -143,7 +143,9 @@ struct store_info {
 	uint64_t records;
 	uint64_t payloads;
 	uint64_t next_id;
-	uint64_t payload_bytes; /* stored (compressed) payload bytes, headers included */
+	uint64_t payload_bytes; /* payload bytes as stored (headers and frames), LMDB's own not */
+	uint64_t payload_raw_bytes; /* what they hold: heads and bodies as captured */
+	uint64_t payloads_kept; /* payloads kept uncompressed (small ones: store/payload.c) */
 	uint64_t file_bytes; /* size of the data file */
 	uint64_t map_bytes;  /* the map size cap */
 	uint32_t format;

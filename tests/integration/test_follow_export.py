@@ -159,6 +159,28 @@ def test_fallback_of():
         p.wait(timeout=10)
 
 
+def test_stats_payloads():
+    """stats: payloads under 1 KiB are stored uncompressed (36-byte header, 12-byte frame, the
+    bytes), larger ones compressed; the table says both numbers. Sizes from basic.jsonl."""
+    db = mkstore("stats", "basic")
+    totals = []
+    for line in open(os.path.join(STORES, "basic.jsonl"), encoding="utf-8"):
+        if line.startswith("{") and "payload" in json.loads(line):
+            pl = json.loads(line)["payload"]
+            totals.append(sum(len(pl.get(k, "").encode()) for k in
+                              ("req_head", "req_body", "resp_head", "resp_body")))
+    kept = [t for t in totals if t < 1024]
+    st = json.loads(run("stats", "--db", db, "--format", "json").stdout)
+    big = st["payload_bytes"] - sum(48 + t for t in kept)
+    check(st["payloads"] == 5 and st["payload_raw_bytes"] == sum(totals) and
+          st["payloads_uncompressed"] == len(kept) == 4 and 36 < big < max(totals),
+          "stats --format json: stored and held payload bytes", "%r %r" % (st, totals))
+    t = run("stats", "--db", db)
+    check("payloads   5: %d bytes stored for %d bytes of heads and bodies (4 stored "
+          "uncompressed, 1 compressed)\n" % (st["payload_bytes"], sum(totals)) in t.stdout and
+          "compressed)" in t.stdout, "stats: the payloads line", t.stdout)
+
+
 def test_show_refs():
     a, b = mkstore("refs_a", "basic"), mkstore("refs_b", "host2")
     r = run("show", "--db", a, "--db", b, "1")
@@ -585,7 +607,7 @@ def main():
     global TMP
     TMP = tempfile.mkdtemp(prefix="tokshim-follow-")
     try:
-        for t in (test_tail_follow, test_fallback_of, test_show_refs, test_prune_cli, test_export_jsonl_csv,
+        for t in (test_tail_follow, test_fallback_of, test_stats_payloads, test_show_refs, test_prune_cli, test_export_jsonl_csv,
                   test_export_otlp, test_dashboard, test_dashboard_fallbacks_anomalies):
             try:
                 t()

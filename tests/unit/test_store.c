@@ -756,6 +756,69 @@ static void test_payload_stored(void)
 	free(body);
 }
 
+/*
+ * store_info's payload sizes: the bytes as stored (header and frame, exactly 36 + 12 + n for a
+ * payload kept uncompressed), the bytes of heads and bodies they hold, and how many are kept
+ * uncompressed (under 1 KiB) rather than compressed. payload_sizes reads an old writer's
+ * compressed small payload as compressed.
+ */
+static void test_info_payload_sizes(void)
+{
+	static const size_t sizes[] = { 1, 500, 1023, 4000 };
+	const char *path = tmp_path("paysizes/usage.mdb");
+	struct payload_coder pc;
+	struct store_info info;
+	struct payload in;
+	struct store *st;
+	struct record r;
+	char *body = make_body(4000, 5);
+	unsigned char *enc, old[512];
+	uint64_t raw = 0, stored = 0;
+	size_t len, n;
+	int kept = -1;
+
+	CHECK_INT(payload_coder_init(&pc), 0);
+	CHECK_INT(store_open(&st, path, STORE_CREATE, 64u << 20), 0);
+	if (st == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		memset(&in, 0, sizeof(in));
+		in.req_head = record_str_of("POST /v1 HTTP/1.1\r\n"); /* 19 bytes */
+		in.resp_body = (struct record_str){ body, (uint32_t)sizes[i] };
+		record_fill(&r, (int)i);
+		CHECK_INT(store_append(st, &r, &in, NULL, 0), 0);
+		CHECK_INT(payload_encode(&pc, &in, &enc, &len), 0);
+		CHECK_INT(payload_sizes(enc, len, &raw, &kept), 0);
+		CHECK_INT(raw, 19 + sizes[i]);
+		CHECK_INT(kept, 19 + sizes[i] < 1024);
+		if (kept)
+			CHECK_INT(len, 48 + raw);
+		else
+			CHECK(len < raw);
+		stored += len; /* the encoder is deterministic: as store_append wrote it */
+		free(enc);
+	}
+	CHECK_INT(store_info(st, &info), 0);
+	CHECK_INT(info.payloads, 4);
+	CHECK_INT(info.payloads_kept, 2); /* 20 and 519 bytes; 1042 and 4019 are compressed */
+	CHECK_INT(info.payload_raw_bytes, 4 * 19 + 1 + 500 + 1023 + 4000);
+	CHECK_INT(info.payload_bytes, stored);
+	store_close(st);
+	/* An old writer's small payload, compressed: compressed, whatever its size. */
+	memset(old, 0, 36);
+	endian_put_le16(old, 1);
+	endian_put_le16(old + 2, 36);
+	endian_put_le32(old + 16, 200);
+	n = ZSTD_compress(old + 36, sizeof(old) - 36, body, 200, 1);
+	CHECK(!ZSTD_isError(n));
+	CHECK_INT(payload_sizes(old, 36 + n, &raw, &kept), 0);
+	CHECK_INT(raw, 200);
+	CHECK_INT(kept, 0);
+	CHECK_INT(payload_sizes(old, 36 + 4, &raw, &kept), STORE_EFORMAT);
+	payload_coder_release(&pc);
+	free(body);
+}
+
 struct counters_seen {
 	int n;
 	char names[8][64];
@@ -1438,6 +1501,7 @@ int main(void)
 	RUN(test_payload);
 	RUN(test_payload_decode_guarded);
 	RUN(test_payload_stored);
+	RUN(test_info_payload_sizes);
 	RUN(test_counters);
 	RUN(test_info_and_modes);
 	RUN(test_foreign_and_missing);

@@ -113,7 +113,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) tests/unit/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS_CLI)
 
-$(BUILD)/tests/%: tests/tools/%.c $(CORE_OBJ)
+$(BUILD)/tests/%: tests/tools/%.c tests/tools/agent_io.h $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS_CLI)
 
@@ -122,12 +122,12 @@ $(BUILD)/tests/%: tests/tools/%.c $(CORE_OBJ)
 CURL_GNUTLS := $(firstword $(wildcard /usr/lib/*/libcurl-gnutls.so.4))
 GNUTLS_AGENT := $(if $(CURL_GNUTLS),$(BUILD)/tests/curl_multi_agent_gnutls)
 
-$(BUILD)/tests/curl_multi_agent_gnutls: tests/tools/curl_multi_agent.c
+$(BUILD)/tests/curl_multi_agent_gnutls: tests/tools/curl_multi_agent.c tests/tools/agent_io.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CURL_GNUTLS)
 
 # The agent on GnuTLS's own record calls (send2, recv_seq, recv_packet) links libgnutls.
-$(BUILD)/tests/gnutls_agent: tests/tools/gnutls_agent.c
+$(BUILD)/tests/gnutls_agent: tests/tools/gnutls_agent.c tests/tools/agent_io.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lgnutls
 

@@ -72,18 +72,23 @@ def wget_openai_whole(c):
     expect_eq(out, h.fixture_bytes(case + ".body"), "wget's output")
 
 
+def haiku_stream(text, max_tokens, hint, value):
+    """A streamed Anthropic call: its body, its request headers (hint: value among them, a
+    token count the server adds) and the record it must make."""
+    body = json.dumps({"model": "claude-haiku-4-5", "max_tokens": max_tokens, "stream": True,
+                       "messages": [{"role": "user", "content": text}]})
+    w = h.want_record("anthropic", "messages", "claude-haiku-4-5", "claude-haiku-4-5-20251001",
+                      ps.expected_usage("/v1/messages", body.encode(), {hint: str(value)}),
+                      host=ANTHROPIC, path="/v1/messages", agent=AGENT, stream=True)
+    hdrs = ["content-type: application/json", "x-api-key: sk-ant-gnutls",
+            "anthropic-version: 2023-06-01", "%s: %d" % (hint, value)]
+    return body, hdrs, w
+
+
 @test
 def wget_anthropic_stream(c):
-    body = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 6, "stream": True,
-                       "messages": [{"role": "user", "content": "wget over gnutls"}]})
-    hdrs = {"X-Test-Cache-Write": "40"}
-    w = h.want_record("anthropic", "messages", "claude-haiku-4-5", "claude-haiku-4-5-20251001",
-                      ps.expected_usage("/v1/messages", body.encode(), hdrs), host=ANTHROPIC,
-                      path="/v1/messages", agent=AGENT, stream=True)
-    run_both(c, c.h1, wget_argv(c, ANTHROPIC, "/v1/messages", body,
-                                ["content-type: application/json", "x-api-key: sk-ant-wget",
-                                 "anthropic-version: 2023-06-01", "X-Test-Cache-Write: 40"]),
-             [w])
+    body, hdrs, w = haiku_stream("wget over gnutls", 6, "X-Test-Cache-Write", 40)
+    run_both(c, c.h1, wget_argv(c, ANTHROPIC, "/v1/messages", body, hdrs), [w])
 
 
 @test
@@ -99,16 +104,9 @@ def record_calls(c, cork):
     """gnutls_record_send2 (head, then the body in two pieces; with cork, to a corked session
     that gnutls_record_uncork sends at once), and the answer read by gnutls_record_recv_seq and
     gnutls_record_recv_packet in turn (a stream: many records)."""
-    body = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 9, "stream": True,
-                       "messages": [{"role": "user", "content": "send2 and recv_packet"}]})
-    hdrs = {"X-Test-Cache-Read": "16"}
-    w = h.want_record("anthropic", "messages", "claude-haiku-4-5", "claude-haiku-4-5-20251001",
-                      ps.expected_usage("/v1/messages", body.encode(), hdrs), host=ANTHROPIC,
-                      path="/v1/messages", agent=AGENT, stream=True)
+    body, hdrs, w = haiku_stream("send2 and recv_packet", 9, "X-Test-Cache-Read", 16)
     argv = [RECORD_AGENT] + (["--cork"] if cork else []) + [
-        c.h1.ca, str(c.h1.tls), ANTHROPIC, "/v1/messages", h.write_temp(body),
-        "content-type: application/json", "x-api-key: sk-ant-gnutls",
-        "anthropic-version: 2023-06-01", "X-Test-Cache-Read: 16"]
+        c.h1.ca, str(c.h1.tls), ANTHROPIC, "/v1/messages", h.write_temp(body)] + hdrs
     out = run_both(c, c.h1, argv, [w])
     expect(out.startswith(b"HTTP/1.1 200 OK\r\n") and b"event: message_stop" in out,
            "the agent read the whole stream: %r" % out[:200])

@@ -25,9 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent_io.h"
+
 struct sink {
-	char *out;
-	size_t len;
+	struct agent_buf out; /* the write function's */
 	long header_bytes;
 };
 
@@ -42,19 +43,6 @@ struct args {
 	char *body;
 	size_t body_len;
 };
-
-static size_t on_write(char *p, size_t size, size_t n, void *data)
-{
-	struct sink *s = data;
-	char *o = realloc(s->out, s->len + size * n + 1);
-
-	if (o == NULL)
-		return 0;
-	memcpy(o + s->len, p, size * n);
-	s->out = o;
-	s->len += size * n;
-	return size * n;
-}
 
 static size_t on_header(char *p, size_t size, size_t n, void *data)
 {
@@ -78,37 +66,14 @@ static size_t on_read(char *p, size_t size, size_t n, void *data)
 	return k;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *b = NULL;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-	if (n >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		b = malloc((size_t)n + 1);
-		if (b != NULL && fread(b, 1, (size_t)n, f) != (size_t)n) {
-			free(b);
-			b = NULL;
-		}
-		if (b != NULL)
-			b[n] = '\0';
-		*len = (size_t)n;
-	}
-	fclose(f);
-	return b;
-}
-
 /* The options every mode sets, writing into s. */
 static void common(CURL *h, const struct args *a, struct sink *s)
 {
 	curl_easy_setopt(h, CURLOPT_CAINFO, a->ca);
 	curl_easy_setopt(h, CURLOPT_RESOLVE, a->resolve);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, a->headers);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, agent_io_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s->out);
 	s->header_bytes = -1;
 }
 
@@ -123,10 +88,10 @@ static int perform(CURL *h, struct sink *s)
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &version);
 	printf("== %ld %s\n", status, version == CURL_HTTP_VERSION_2_0 ? "HTTP/2" : "HTTP/1.1");
-	if (s->len > 0)
-		fwrite(s->out, 1, s->len, stdout);
+	if (s->out.len > 0)
+		fwrite(s->out.p, 1, s->out.len, stdout);
 	printf("\n-- %ld\n", s->header_bytes);
-	free(s->out);
+	free(s->out.p);
 	memset(s, 0, sizeof(*s));
 	return rc != CURLE_OK;
 }
@@ -241,7 +206,7 @@ int main(int argc, char **argv)
 	}
 	a.ca = argv[2];
 	a.url = argv[4];
-	a.body = slurp(argv[5], &a.body_len);
+	a.body = agent_io_slurp(argv[5], &a.body_len);
 	if (a.body == NULL) {
 		fprintf(stderr, "curl_easy_agent: cannot read '%s'\n", argv[5]);
 		return 2;

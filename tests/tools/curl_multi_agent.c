@@ -17,29 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent_io.h"
+
 #define CALLS_MAX 16
 
 struct call {
 	char *body;
 	size_t body_len;
 	size_t sent;
-	char *out;
-	size_t out_len;
+	struct agent_buf out;
 	int header_lines;
 };
-
-static size_t on_write(char *p, size_t size, size_t n, void *data)
-{
-	struct call *c = data;
-	char *o = realloc(c->out, c->out_len + size * n + 1);
-
-	if (o == NULL)
-		return 0;
-	memcpy(o + c->out_len, p, size * n);
-	c->out = o;
-	c->out_len += size * n;
-	return size * n;
-}
 
 static size_t on_header(char *p, size_t size, size_t n, void *data)
 {
@@ -64,27 +52,6 @@ static size_t on_read(char *p, size_t size, size_t n, void *data)
 	return k;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *b = NULL;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-	if (n >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		b = malloc((size_t)n + 1);
-		if (b != NULL && fread(b, 1, (size_t)n, f) != (size_t)n) {
-			free(b);
-			b = NULL;
-		}
-		*len = (size_t)n;
-	}
-	fclose(f);
-	return b;
-}
-
 int main(int argc, char **argv)
 {
 	struct call calls[CALLS_MAX];
@@ -105,7 +72,7 @@ int main(int argc, char **argv)
 	m = curl_multi_init();
 	memset(calls, 0, sizeof(calls));
 	for (i = 0; i < n; i++) {
-		calls[i].body = slurp(argv[5 + 2 * i], &calls[i].body_len);
+		calls[i].body = agent_io_slurp(argv[5 + 2 * i], &calls[i].body_len);
 		if (calls[i].body == NULL) {
 			fprintf(stderr, "curl_multi_agent: cannot read '%s'\n", argv[5 + 2 * i]);
 			return 2;
@@ -116,8 +83,8 @@ int main(int argc, char **argv)
 		curl_easy_setopt(easy[i], CURLOPT_RESOLVE, resolve);
 		curl_easy_setopt(easy[i], CURLOPT_HTTPHEADER, hdrs);
 		curl_easy_setopt(easy[i], CURLOPT_PIPEWAIT, 1L);
-		curl_easy_setopt(easy[i], CURLOPT_WRITEFUNCTION, on_write);
-		curl_easy_setopt(easy[i], CURLOPT_WRITEDATA, &calls[i]);
+		curl_easy_setopt(easy[i], CURLOPT_WRITEFUNCTION, agent_io_write);
+		curl_easy_setopt(easy[i], CURLOPT_WRITEDATA, &calls[i].out);
 		curl_easy_setopt(easy[i], CURLOPT_HEADERFUNCTION, on_header);
 		curl_easy_setopt(easy[i], CURLOPT_HEADERDATA, &calls[i]);
 		if (i % 2 == 0) {
@@ -152,12 +119,12 @@ int main(int argc, char **argv)
 		curl_easy_getinfo(easy[i], CURLINFO_HTTP_VERSION, &version);
 		printf("== %ld %s %d\n", status, version == CURL_HTTP_VERSION_2_0 ? "HTTP/2" : "HTTP/1.1",
 		       calls[i].header_lines);
-		fwrite(calls[i].out, 1, calls[i].out_len, stdout);
+		fwrite(calls[i].out.p, 1, calls[i].out.len, stdout);
 		printf("\n");
 		curl_multi_remove_handle(m, easy[i]);
 		curl_easy_cleanup(easy[i]);
 		free(calls[i].body);
-		free(calls[i].out);
+		free(calls[i].out.p);
 	}
 	curl_multi_cleanup(m);
 	curl_slist_free_all(hdrs);

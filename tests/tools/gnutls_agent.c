@@ -20,28 +20,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent_io.h"
+
 #define HEAD_MAX 8192
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *b = NULL;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-	if (n >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		b = malloc((size_t)n + 1);
-		if (b != NULL && fread(b, 1, (size_t)n, f) != (size_t)n) {
-			free(b);
-			b = NULL;
-		}
-		*len = (size_t)n;
-	}
-	fclose(f);
-	return b;
-}
 
 static int connect_local(int port)
 {
@@ -121,7 +102,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: gnutls_agent [--cork] CA PORT HOST PATH BODYFILE [HEADER …]\n");
 		return 2;
 	}
-	body = slurp(argv[5], &body_len);
+	body = agent_io_slurp(argv[5], &body_len);
 	if (body == NULL) {
 		fprintf(stderr, "gnutls_agent: cannot read '%s'\n", argv[5]);
 		return 2;

@@ -71,9 +71,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	w.rec.reasoning_tokens = 7;
 	w.rec.search_queries = INT64_MAX;
 	w.rec.search_context = 3;
+	w.rec.cache_write_1h_tokens = INT64_MAX;
+	w.rec.service_tier = RECORD_TIER_PRIORITY; /* a multiplier of an extreme cost */
 	(void)pricing_each(p, each_model, &w);
 	w.rec.input_tokens = 1000;
 	w.rec.output_tokens = 10;
+	w.rec.flags = RECORD_BILLED_UNITS;
+	w.rec.billed_input_tokens = INT64_MAX;
+	w.rec.billed_output_tokens = 3;
 	(void)pricing_each(p, each_model, &w);
 	FUZZ_CHECK(pricing_merge(p, (const char *)data, size, "fuzz", err, sizeof err) == 0);
 	pricing_free(p);

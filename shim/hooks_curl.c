@@ -6,11 +6,12 @@
  * libcurl cannot tell us an option back, so curl_easy_setopt is hooked to remember what the
  * program set: URL (CURLOPT_URL, or a CURLU handle read when the transfer starts, as libcurl
  * does), method, headers, request body (POSTFIELDS with or without POSTFIELDSIZE(_LARGE), or a
- * READFUNCTION) and its write, header and read callbacks with their data pointers. When a transfer starts (curl_easy_perform,
- * curl_multi_add_handle) and its URL is an LLM call, our own callbacks are put in front of the
- * program's: each calls the program's callback (or libcurl's default, fwrite/fread, exactly as
- * libcurl would) with the same arguments and returns its result unchanged, and looks at the
- * bytes only when the program accepted them (a paused write is delivered again later). When the
+ * READFUNCTION) and its write, header and read callbacks with their data pointers. When a
+ * transfer starts (curl_easy_perform, curl_multi_add_handle) and its URL is an LLM call, our
+ * own callbacks are put in front of the program's: each calls the program's callback (or
+ * libcurl's default, fwrite/fread, exactly as libcurl would) with the same arguments and
+ * returns its result unchanged, and looks at the bytes only when the program accepted them (a
+ * paused write is delivered again later). When the
  * transfer ends (curl_easy_perform returns, curl_multi_info_read hands out its DONE message,
  * curl_multi_remove_handle, curl_easy_cleanup) the program's own callbacks are set back and the
  * exchange emits its record.
@@ -697,7 +698,11 @@ SHIM_EXPORT CURL *curl_easy_duphandle(CURL *h)
 	if (to != NULL) {
 		/* the copy has the program's options (ours are in front only during a transfer) */
 		struct chandle *next = to->next;
-		char *url = from->url ? dup_capped(from->url, strlen(from->url), URL_MAX) : NULL;
+		/* a CURLU is read now: a libcurl may give the copy one of its own, and the
+		 * program may free the original */
+		char *url = from->curlu != NULL ? curlu_url(from->curlu)
+			    : from->url != NULL ? dup_capped(from->url, strlen(from->url), URL_MAX)
+						: NULL;
 		char *pf = from->postfields_copy
 				   ? dup_capped(from->postfields_copy,
 						from->postfieldsize >= 0 ? (size_t)from->postfieldsize
@@ -709,6 +714,7 @@ SHIM_EXPORT CURL *curl_easy_duphandle(CURL *h)
 		to->h = d;
 		to->next = next;
 		to->url = url;
+		to->curlu = NULL;
 		to->postfields_copy = pf;
 		if (from->postfields_copy != NULL)
 			to->postfields = pf;

@@ -260,8 +260,8 @@ def easy_reset_then_readfunction(c):
 
 @test
 def easy_duphandle(c):
-    """curl_easy_duphandle of a handle with a copied body: both handles' calls recorded, each
-    with its own copy (the program overwrote its buffer)."""
+    """curl_easy_duphandle of a handle with a CURLU and a copied body: both handles' calls
+    recorded, each with its own copy of the body (the program overwrote its buffer)."""
     run_both(c, c.h2, easy_argv(c.h2, "dup", GEN_BODY), easy_want(2), b"HTTP/2")
 
 

@@ -12,8 +12,9 @@
  *           CURLOPT_POSTFIELDSIZE_LARGE saying where the body ends
  *   reset   two transfers on one handle: POSTFIELDS, then curl_easy_reset, every option set
  *           again and the body sent through a READFUNCTION
- *   dup     CURLOPT_POSTFIELDSIZE and CURLOPT_COPYPOSTFIELDS, then curl_easy_duphandle; the
- *           program's body buffer is overwritten, the copy performed, then the original
+ *   dup     the URL as a CURLU handle, CURLOPT_POSTFIELDSIZE and CURLOPT_COPYPOSTFIELDS, then
+ *           curl_easy_duphandle; the program's body buffer is overwritten, the copy performed,
+ *           then the original
  *
  * Every call POSTs to URL with HEADERs, trusting CA, resolving as HOST:PORT:ADDR says. For each
  * transfer it prints "== STATUS HTTP-VERSION\n", every byte its write function got, then
@@ -169,7 +170,9 @@ static int run(const char *mode, struct args *a)
 		curl_easy_setopt(h, CURLOPT_READDATA, &src);
 		rc |= perform(h, &s);
 	} else if (strcmp(mode, "dup") == 0) {
-		curl_easy_setopt(h, CURLOPT_URL, a->url);
+		u = curl_url();
+		curl_url_set(u, CURLUPART_URL, a->url, 0);
+		curl_easy_setopt(h, CURLOPT_CURLU, u);
 		/* the size first: libcurl 7.88 cannot duplicate a copied body of size -1 */
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)a->body_len);
 		curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, a->body);

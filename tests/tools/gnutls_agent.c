@@ -8,8 +8,8 @@
  *
  * Connects to 127.0.0.1:PORT, verifies the server as HOST (also its SNI and Host header) with
  * the CA file CA, and prints the whole answer (head and body) as read. With --cork the sends
- * go to a corked session (gnutls_record_cork) and leave together at gnutls_record_uncork. Exit status 0, 1 when
- * the connection or the TLS session failed, 2 on a usage error.
+ * go to a corked session (gnutls_record_cork) and leave together at gnutls_record_uncork.
+ * Exit status 0, 1 when the connection or the TLS session failed, 2 on a usage error.
  */
 #include <arpa/inet.h>
 #include <gnutls/gnutls.h>

@@ -456,6 +456,31 @@ static void field(FILE *f, const struct style *st, const char *name)
 	fprintf(f, "%s%-10s%s ", st->dim, name, st->off);
 }
 
+/* What prices the call beyond its tokens (record version 3), one line when there is any:
+ * the provider's billed units, the one-hour cache writes, the service tier. */
+static void show_billing(FILE *f, const struct style *st, const struct record *rec)
+{
+	const char *tier = record_tier_name(rec->service_tier), *sep = "";
+
+	if (!(rec->flags & RECORD_BILLED_UNITS) && rec->cache_write_1h_tokens <= 0 && tier == NULL)
+		goto done;
+	field(f, st, "billing");
+	if (rec->flags & RECORD_BILLED_UNITS) {
+		fprintf(f, "billed units: input %" PRId64 ", output %" PRId64, rec->billed_input_tokens,
+			rec->billed_output_tokens);
+		sep = "; ";
+	}
+	if (rec->cache_write_1h_tokens > 0) {
+		fprintf(f, "%scache writes for 1 hour %" PRId64, sep, rec->cache_write_1h_tokens);
+		sep = "; ";
+	}
+	if (tier != NULL)
+		fprintf(f, "%sservice tier %s", sep, tier);
+	putc('\n', f);
+done:
+	return;
+}
+
 /* Parses p[0..n) as one JSON value followed by nothing but white space: cJSON alone would
  * accept the first line of an NDJSON stream as the whole body. NULL when it is not that. */
 static cJSON *parse_whole_json(const char *p, size_t n)
@@ -698,6 +723,7 @@ static void print_fields(FILE *f, const struct style *st, const struct record *r
 		rec->input_tokens, rec->cache_read_tokens, rec->cache_write_tokens, rec->output_tokens,
 		rec->reasoning_tokens, record_total_tokens(rec),
 		rec->flags & RECORD_ESTIMATED ? " (estimated from the text)" : "");
+	show_billing(f, st, rec);
 	field(f, st, "cost");
 	if (priced) {
 		fmt_usd_human(usd, pusd);

@@ -251,9 +251,9 @@ def cohere_v2_chat_fixture_curl(c):
     body = json.dumps({"model": "command-r7b-12-2024", "messages": [
         {"role": "system", "content": "You are a helpful assistant. " * 40},
         {"role": "user", "content": "Hello"}]})
-    recs = shim_run(curl(c, COHERE, "/v2/chat", body,
-                         ["Content-Type: application/json", "Authorization: Bearer co-test"]),
-                    baseline=True)
+    argv = curl(c, COHERE, "/v2/chat", body,
+                ["Content-Type: application/json", "Authorization: Bearer co-test"])
+    recs = shim_run(argv, baseline=True)
     u = manifest_usage(c, case)
     billed = c.man[case]["semantics"]["alt_billed"]
     expect_eq((billed["billed_input_tokens"], billed["billed_output_tokens"]), (2406, 2),
@@ -267,6 +267,12 @@ def cohere_v2_chat_fixture_curl(c):
                                        billed["billed_output_tokens"])
     expect_eq(w["cost_usd"], h.Fraction(90525, 10 ** 9), "fixture cost by billed units")
     h.check(recs, [w])
+    db = h.tmp_store()
+    h.run(argv, shim=True, db=db, agent=AGENT)
+    show = h.run([h.CLI, "show", "--db", db, "1"])
+    expect(show.rc == 0 and b"\nbilling    billed units: input 2406, output 2\n" in show.stdout
+           and b"0.000090525 USD" in show.stdout,
+           "tokshim show names the billed units and their cost: %r" % show)
 
 
 @test

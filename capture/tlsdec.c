@@ -11,10 +11,15 @@
  *            next secret on KeyUpdate = HKDF-Expand-Label(secret, "traffic upd", "", hash_len)
  *            AAD = the record header; the plaintext ends with its real type and zero padding
  *   TLS 1.2  key block = PRF(master, "key expansion", server_random + client_random):
- *            client key, server key, client IV, server IV (no MAC keys: AEAD suites only)
+ *            client MAC key, server MAC key (CBC suites only), client key, server key,
+ *            client IV, server IV (AEAD suites only)
  *            GCM nonce = 4-byte salt + the record's 8-byte explicit nonce;
  *            ChaCha20-Poly1305 nonce = 12-byte IV ^ seq
  *            AAD = seq, type, version, plaintext length
+ *            CBC (RFC 5246 6.2.3.2): IV(16) + CBC(plaintext + MAC + padding), the MAC an HMAC
+ *            of seq, type, version, plaintext length, plaintext; with encrypt-then-MAC
+ *            (RFC 7366): IV + CBC(plaintext + padding) + MAC, the MAC over seq, type,
+ *            version, length of IV and ciphertext, IV and ciphertext
  */
 #include "capture/tlsdec.h"
 
@@ -28,6 +33,8 @@
 #define NONCE_LEN 12
 #define KEY_MAX 32
 #define HASH_MAX 48
+#define BLOCK 16      /* the AES block, and the CBC record's explicit IV */
+#define MAC_HDR 13    /* seq, type, version, length: what a TLS 1.2 MAC covers first */
 #define EVP_CTRL_AEAD_SET_TAG 0x11
 
 enum { REC_CCS = 20, REC_ALERT = 21, REC_HANDSHAKE = 22, REC_DATA = 23 };
@@ -37,20 +44,33 @@ enum { VERSION_UNKNOWN, VERSION_12, VERSION_13 };
 /* A 1.3 direction's keys come from its handshake secret, then its application secret. */
 enum { STAGE_NONE, STAGE_HANDSHAKE, STAGE_APP };
 
-/* The AEAD cipher suites, the only ones whose records this reads. */
+/*
+ * The cipher suites whose records this reads: the AEAD ones, and TLS 1.2's AES-CBC with an
+ * HMAC (mac: its length; 0 for an AEAD), which OpenSSL's default list (and so Node's) still
+ * offers for servers that have nothing better. sha384: the PRF's (1.3: HKDF's) hash.
+ */
 static const struct suite {
 	uint16_t id;
 	int v13;
 	int cipher;
 	int sha384;
+	int mac;
 } suites[] = {
-	{ 0x1301, 1, CIPHER_AES128, 0 }, { 0x1302, 1, CIPHER_AES256, 1 },
-	{ 0x1303, 1, CIPHER_CHACHA, 0 }, { 0xC02B, 0, CIPHER_AES128, 0 },
-	{ 0xC02F, 0, CIPHER_AES128, 0 }, { 0xC02C, 0, CIPHER_AES256, 1 },
-	{ 0xC030, 0, CIPHER_AES256, 1 }, { 0xCCA8, 0, CIPHER_CHACHA, 0 },
-	{ 0xCCA9, 0, CIPHER_CHACHA, 0 }, { 0xCCAA, 0, CIPHER_CHACHA, 0 },
-	{ 0x009C, 0, CIPHER_AES128, 0 }, { 0x009D, 0, CIPHER_AES256, 1 },
-	{ 0x009E, 0, CIPHER_AES128, 0 }, { 0x009F, 0, CIPHER_AES256, 1 },
+	{ 0x1301, 1, CIPHER_AES128, 0, 0 },  { 0x1302, 1, CIPHER_AES256, 1, 0 },
+	{ 0x1303, 1, CIPHER_CHACHA, 0, 0 },  { 0xC02B, 0, CIPHER_AES128, 0, 0 },
+	{ 0xC02F, 0, CIPHER_AES128, 0, 0 },  { 0xC02C, 0, CIPHER_AES256, 1, 0 },
+	{ 0xC030, 0, CIPHER_AES256, 1, 0 },  { 0xCCA8, 0, CIPHER_CHACHA, 0, 0 },
+	{ 0xCCA9, 0, CIPHER_CHACHA, 0, 0 },  { 0xCCAA, 0, CIPHER_CHACHA, 0, 0 },
+	{ 0x009C, 0, CIPHER_AES128, 0, 0 },  { 0x009D, 0, CIPHER_AES256, 1, 0 },
+	{ 0x009E, 0, CIPHER_AES128, 0, 0 },  { 0x009F, 0, CIPHER_AES256, 1, 0 },
+	{ 0xC009, 0, CIPHER_AES128, 0, 20 }, { 0xC00A, 0, CIPHER_AES256, 0, 20 },
+	{ 0xC013, 0, CIPHER_AES128, 0, 20 }, { 0xC014, 0, CIPHER_AES256, 0, 20 },
+	{ 0x002F, 0, CIPHER_AES128, 0, 20 }, { 0x0035, 0, CIPHER_AES256, 0, 20 },
+	{ 0x0033, 0, CIPHER_AES128, 0, 20 }, { 0x0039, 0, CIPHER_AES256, 0, 20 },
+	{ 0xC023, 0, CIPHER_AES128, 0, 32 }, { 0xC027, 0, CIPHER_AES128, 0, 32 },
+	{ 0x003C, 0, CIPHER_AES128, 0, 32 }, { 0x003D, 0, CIPHER_AES256, 0, 32 },
+	{ 0x0067, 0, CIPHER_AES128, 0, 32 }, { 0x006B, 0, CIPHER_AES256, 0, 32 },
+	{ 0xC024, 0, CIPHER_AES256, 1, 48 }, { 0xC028, 0, CIPHER_AES256, 1, 48 },
 };
 
 /* SHA-256("HelloRetryRequest"): the random of a ServerHello that is a HelloRetryRequest. */
@@ -68,6 +88,7 @@ struct tlsdec_dir {
 	int keyed;
 	uint64_t seq;
 	uint8_t secret[HASH_MAX]; /* TLS 1.3: the current traffic secret (for KeyUpdate) */
+	uint8_t mac_key[HASH_MAX]; /* TLS 1.2 CBC suites */
 	uint8_t key[KEY_MAX];
 	uint8_t iv[NONCE_LEN];
 	void *ctx;    /* the EVP_CIPHER_CTX, with the key set */
@@ -81,20 +102,23 @@ struct tlsdec {
 	int dead;
 	int have_random;
 	int hello_done;    /* the (final) ServerHello was read */
+	int etm;           /* the ServerHello agreed to encrypt-then-MAC (CBC suites) */
 	int version;
 	const struct suite *suite;
 	uint8_t client_random[TLSDEC_RANDOM_LEN];
 	uint8_t server_random[TLSDEC_RANDOM_LEN];
 	struct tlsdec_dir dir[2]; /* CAPTURE_OUT, CAPTURE_IN */
-	uint8_t out[REC_MAX];     /* one record's plaintext */
+	uint8_t *out;             /* one record's plaintext: outbuf after room for a MAC header */
+	uint8_t outbuf[MAC_HDR + REC_MAX];
 };
 
 int tlsdec_crypto_resolve(struct tlsdec_crypto *cr, void *handle)
 {
 	static const char *const names[] = {
-		"EVP_sha256", "EVP_sha384", "EVP_aes_128_gcm", "EVP_aes_256_gcm",
-		"EVP_chacha20_poly1305", "HMAC", "EVP_CIPHER_CTX_new", "EVP_CIPHER_CTX_free",
-		"EVP_DecryptInit_ex", "EVP_CIPHER_CTX_ctrl", "EVP_DecryptUpdate",
+		"EVP_sha1", "EVP_sha256", "EVP_sha384", "EVP_aes_128_gcm", "EVP_aes_256_gcm",
+		"EVP_chacha20_poly1305", "EVP_aes_128_cbc", "EVP_aes_256_cbc", "HMAC",
+		"EVP_CIPHER_CTX_new", "EVP_CIPHER_CTX_free", "EVP_DecryptInit_ex",
+		"EVP_CIPHER_CTX_ctrl", "EVP_CIPHER_CTX_set_padding", "EVP_DecryptUpdate",
 		"EVP_DecryptFinal_ex",
 	};
 	void *fn[sizeof names / sizeof names[0]];
@@ -105,18 +129,22 @@ int tlsdec_crypto_resolve(struct tlsdec_crypto *cr, void *handle)
 			return -1;
 	}
 	/* Function pointers through void*: POSIX guarantees dlsym's result converts. */
-	memcpy(&cr->sha256, &fn[0], sizeof(void *));
-	memcpy(&cr->sha384, &fn[1], sizeof(void *));
-	memcpy(&cr->aes_128_gcm, &fn[2], sizeof(void *));
-	memcpy(&cr->aes_256_gcm, &fn[3], sizeof(void *));
-	memcpy(&cr->chacha20_poly1305, &fn[4], sizeof(void *));
-	memcpy(&cr->hmac, &fn[5], sizeof(void *));
-	memcpy(&cr->ctx_new, &fn[6], sizeof(void *));
-	memcpy(&cr->ctx_free, &fn[7], sizeof(void *));
-	memcpy(&cr->decrypt_init, &fn[8], sizeof(void *));
-	memcpy(&cr->ctx_ctrl, &fn[9], sizeof(void *));
-	memcpy(&cr->decrypt_update, &fn[10], sizeof(void *));
-	memcpy(&cr->decrypt_final, &fn[11], sizeof(void *));
+	memcpy(&cr->sha1, &fn[0], sizeof(void *));
+	memcpy(&cr->sha256, &fn[1], sizeof(void *));
+	memcpy(&cr->sha384, &fn[2], sizeof(void *));
+	memcpy(&cr->aes_128_gcm, &fn[3], sizeof(void *));
+	memcpy(&cr->aes_256_gcm, &fn[4], sizeof(void *));
+	memcpy(&cr->chacha20_poly1305, &fn[5], sizeof(void *));
+	memcpy(&cr->aes_128_cbc, &fn[6], sizeof(void *));
+	memcpy(&cr->aes_256_cbc, &fn[7], sizeof(void *));
+	memcpy(&cr->hmac, &fn[8], sizeof(void *));
+	memcpy(&cr->ctx_new, &fn[9], sizeof(void *));
+	memcpy(&cr->ctx_free, &fn[10], sizeof(void *));
+	memcpy(&cr->decrypt_init, &fn[11], sizeof(void *));
+	memcpy(&cr->ctx_ctrl, &fn[12], sizeof(void *));
+	memcpy(&cr->ctx_set_padding, &fn[13], sizeof(void *));
+	memcpy(&cr->decrypt_update, &fn[14], sizeof(void *));
+	memcpy(&cr->decrypt_final, &fn[15], sizeof(void *));
 	return 0;
 }
 
@@ -135,13 +163,21 @@ static const void *suite_md(const struct tlsdec *d)
 	return d->suite->sha384 ? d->cr->sha384() : d->cr->sha256();
 }
 
+/* The digest of a CBC suite's HMAC. */
+static const void *suite_mac_md(const struct tlsdec *d)
+{
+	if (d->suite->mac == 20)
+		return d->cr->sha1();
+	return d->suite->mac == 48 ? d->cr->sha384() : d->cr->sha256();
+}
+
 static const void *suite_cipher(const struct tlsdec *d)
 {
 	switch (d->suite->cipher) {
 	case CIPHER_AES128:
-		return d->cr->aes_128_gcm();
+		return d->suite->mac ? d->cr->aes_128_cbc() : d->cr->aes_128_gcm();
 	case CIPHER_AES256:
-		return d->cr->aes_256_gcm();
+		return d->suite->mac ? d->cr->aes_256_cbc() : d->cr->aes_256_gcm();
 	default:
 		return d->cr->chacha20_poly1305();
 	}
@@ -154,15 +190,22 @@ static uint16_t be16(const uint8_t *p)
 
 /* ---- key derivation --------------------------------------------------------------------- */
 
-/* HMAC of data under key into out (hash length bytes). Returns 0 or -1. */
-static int hmac(const struct tlsdec *d, const uint8_t *key, size_t key_len, const uint8_t *data,
-		size_t n, uint8_t out[HASH_MAX])
+/* HMAC with digest md (out_len bytes) of data under key into out. Returns 0 or -1. */
+static int hmac_md(const struct tlsdec *d, const void *md, size_t out_len, const uint8_t *key,
+		   size_t key_len, const uint8_t *data, size_t n, uint8_t out[HASH_MAX])
 {
 	unsigned int len = 0;
 
-	if (d->cr->hmac(suite_md(d), key, (int)key_len, data, n, out, &len) == NULL)
+	if (d->cr->hmac(md, key, (int)key_len, data, n, out, &len) == NULL)
 		return -1;
-	return len == suite_hash_len(d->suite) ? 0 : -1;
+	return len == out_len ? 0 : -1;
+}
+
+/* HMAC with the suite's PRF (1.3: HKDF) hash. Returns 0 or -1. */
+static int hmac(const struct tlsdec *d, const uint8_t *key, size_t key_len, const uint8_t *data,
+		size_t n, uint8_t out[HASH_MAX])
+{
+	return hmac_md(d, suite_md(d), suite_hash_len(d->suite), key, key_len, data, n, out);
 }
 
 /* HKDF-Expand (RFC 5869) of info to out_len (<= 255 * hash) bytes. Returns 0 or -1. */
@@ -236,8 +279,9 @@ static int dir_set_key(struct tlsdec *d, struct tlsdec_dir *s, const uint8_t *ke
 {
 	if (s->ctx == NULL)
 		s->ctx = d->cr->ctx_new();
-	if (s->ctx == NULL || d->cr->decrypt_init(s->ctx, suite_cipher(d), NULL, key, NULL) != 1)
-		return -1;
+	if (s->ctx == NULL || d->cr->decrypt_init(s->ctx, suite_cipher(d), NULL, key, NULL) != 1 ||
+	    (d->suite->mac && d->cr->ctx_set_padding(s->ctx, 0) != 1))
+		return -1; /* CBC: the TLS padding is not PKCS#7's, it is taken off here */
 	memcpy(s->key, key, suite_key_len(d->suite));
 	memcpy(s->iv, iv, iv_len);
 	s->seq = 0;
@@ -261,8 +305,10 @@ static int dir_set_secret(struct tlsdec *d, struct tlsdec_dir *s, const uint8_t 
 /* TLS 1.2: both directions' keys from the master secret. 0, 1 when it is not known yet, -1. */
 static int keys_from_master(struct tlsdec *d)
 {
-	uint8_t master[TLSDEC_SECRET_MAX], seed[13 + 2 * TLSDEC_RANDOM_LEN], block[2 * KEY_MAX + 24];
-	size_t klen = suite_key_len(d->suite), ivlen = d->suite->cipher == CIPHER_CHACHA ? 12 : 4;
+	uint8_t master[TLSDEC_SECRET_MAX], seed[13 + 2 * TLSDEC_RANDOM_LEN];
+	uint8_t block[2 * HASH_MAX + 2 * KEY_MAX + 24], *keys;
+	size_t mac = (size_t)d->suite->mac, klen = suite_key_len(d->suite);
+	size_t ivlen = mac ? 0 : d->suite->cipher == CIPHER_CHACHA ? 12 : 4;
 	size_t mlen = d->key(d->ctx, d->client_random, TLSDEC_MASTER, master);
 
 	if (mlen == 0)
@@ -270,10 +316,13 @@ static int keys_from_master(struct tlsdec *d)
 	memcpy(seed, "key expansion", 13);
 	memcpy(seed + 13, d->server_random, TLSDEC_RANDOM_LEN);
 	memcpy(seed + 13 + TLSDEC_RANDOM_LEN, d->client_random, TLSDEC_RANDOM_LEN);
-	if (prf12(d, master, mlen, seed, sizeof seed, block, 2 * klen + 2 * ivlen) != 0)
+	if (prf12(d, master, mlen, seed, sizeof seed, block, 2 * mac + 2 * klen + 2 * ivlen) != 0)
 		return -1;
-	if (dir_set_key(d, &d->dir[CAPTURE_OUT], block, block + 2 * klen, ivlen) != 0 ||
-	    dir_set_key(d, &d->dir[CAPTURE_IN], block + klen, block + 2 * klen + ivlen, ivlen) != 0)
+	memcpy(d->dir[CAPTURE_OUT].mac_key, block, mac);
+	memcpy(d->dir[CAPTURE_IN].mac_key, block + mac, mac);
+	keys = block + 2 * mac;
+	if (dir_set_key(d, &d->dir[CAPTURE_OUT], keys, keys + 2 * klen, ivlen) != 0 ||
+	    dir_set_key(d, &d->dir[CAPTURE_IN], keys + klen, keys + 2 * klen + ivlen, ivlen) != 0)
 		return -1;
 	return 0;
 }
@@ -330,6 +379,70 @@ static long open12(struct tlsdec *d, struct tlsdec_dir *s, const uint8_t *rec, s
 	aad[11] = (uint8_t)(ct_len >> 8);
 	aad[12] = (uint8_t)ct_len;
 	return aead_open(d, s, nonce, aad, sizeof aad, ct, ct_len);
+}
+
+/* The first MAC_HDR bytes of what a TLS 1.2 MAC covers, before d->out: seq, the record's
+ * type and version, len. */
+static void mac_header(struct tlsdec *d, const struct tlsdec_dir *s, const uint8_t *rec,
+		       size_t len)
+{
+	uint8_t *h = d->out - MAC_HDR;
+
+	for (int i = 0; i < 8; i++)
+		h[i] = (uint8_t)(s->seq >> (56 - 8 * i));
+	memcpy(h + 8, rec, 3);
+	h[11] = (uint8_t)(len >> 8);
+	h[12] = (uint8_t)len;
+}
+
+/* Is the HMAC of the MAC_HDR + len bytes before and at d->out the mac given? */
+static int mac_matches(struct tlsdec *d, const struct tlsdec_dir *s, size_t len,
+		       const uint8_t *mac)
+{
+	uint8_t want[HASH_MAX];
+	size_t n = (size_t)d->suite->mac;
+
+	return hmac_md(d, suite_mac_md(d), n, s->mac_key, n, d->out - MAC_HDR, MAC_HDR + len,
+		       want) == 0 &&
+	       memcmp(want, mac, n) == 0;
+}
+
+/*
+ * TLS 1.2: opens one AES-CBC record (the explicit IV first) and checks its MAC, before the
+ * decryption with encrypt-then-MAC, after it otherwise. Its plaintext length, or -1.
+ */
+static long open12_cbc(struct tlsdec *d, struct tlsdec_dir *s, const uint8_t *rec, size_t n)
+{
+	const struct tlsdec_crypto *cr = d->cr;
+	const uint8_t *body = rec + REC_HDR;
+	size_t mac = (size_t)d->suite->mac, ct_len = n - (d->etm ? mac : 0), len, pad;
+	int l1 = 0, l2 = 0;
+
+	if (n < (d->etm ? mac : 0) + 2 * BLOCK || (ct_len - BLOCK) % BLOCK != 0)
+		return -1;
+	if (d->etm) {
+		memcpy(d->out, body, ct_len);
+		mac_header(d, s, rec, ct_len);
+		if (!mac_matches(d, s, ct_len, body + ct_len))
+			return -1;
+	}
+	if (cr->decrypt_init(s->ctx, NULL, NULL, NULL, body) != 1 ||
+	    cr->ctx_set_padding(s->ctx, 0) != 1 ||
+	    cr->decrypt_update(s->ctx, d->out, &l1, body + BLOCK, (int)(ct_len - BLOCK)) != 1 ||
+	    cr->decrypt_final(s->ctx, d->out + l1, &l2) != 1)
+		return -1;
+	len = (size_t)l1 + (size_t)l2;
+	pad = (size_t)d->out[len - 1] + 1;
+	if (pad + (d->etm ? 0 : mac) > len)
+		return -1;
+	len -= pad;
+	if (!d->etm) {
+		len -= mac;
+		mac_header(d, s, rec, len);
+		if (!mac_matches(d, s, len, d->out + len))
+			return -1;
+	}
+	return (long)len;
 }
 
 /* TLS 1.3: opens one sealed record with the current key. Its plaintext length, or -1. */
@@ -416,7 +529,7 @@ static int record_sealed(struct tlsdec *d, enum capture_dir dir, const uint8_t *
 			if (r != 0)
 				return r > 0 ? 0 : -1;
 		}
-		got = open12(d, s, rec, n);
+		got = d->suite->mac ? open12_cbc(d, s, rec, n) : open12(d, s, rec, n);
 		if (got < 0)
 			return -1;
 	}
@@ -450,6 +563,8 @@ static int server_hello(struct tlsdec *d, const uint8_t *p, size_t n)
 			end = off + 4 + be16(p + off + 2);
 			if (be16(p + off) == 0x002b && end <= n && end - off >= 6)
 				version = be16(p + off + 4); /* supported_versions */
+			if (be16(p + off) == 0x0016)
+				d->etm = 1; /* encrypt_then_mac */
 		}
 	}
 	d->suite = NULL;
@@ -574,6 +689,7 @@ struct tlsdec *tlsdec_new(const struct tlsdec_crypto *crypto, tlsdec_key_fn key,
 	if (d == NULL)
 		return NULL;
 	d->cr = crypto;
+	d->out = d->outbuf + MAC_HDR;
 	d->key = key;
 	d->plain = plain;
 	d->ctx = ctx;

@@ -8,7 +8,9 @@
  * The decryptor reads the ClientHello's random and the ServerHello's version and cipher suite
  * in the clear, asks the caller for the secrets of that random, derives the traffic keys
  * (HKDF-Expand-Label for 1.3, the PRF for 1.2) and opens each record with the AEAD (AES-128-GCM,
- * AES-256-GCM, ChaCha20-Poly1305). Application data comes out in order, per direction.
+ * AES-256-GCM, ChaCha20-Poly1305) or, in TLS 1.2, AES-CBC with its HMAC (SHA-1, SHA-256,
+ * SHA-384; MAC-then-encrypt, or encrypt-then-MAC when the ServerHello says so, RFC 7366), the
+ * MAC checked as the tag is. Application data comes out in order, per direction.
  *
  * Secrets arrive late: a key log line is written after the handshake step that made it (the
  * server's handshake records are read before the client has derived their key). So records
@@ -32,11 +34,14 @@
 
 /* OpenSSL's EVP and HMAC entry points, by their OpenSSL 3 signatures (types left opaque). */
 struct tlsdec_crypto {
+	const void *(*sha1)(void);
 	const void *(*sha256)(void);
 	const void *(*sha384)(void);
 	const void *(*aes_128_gcm)(void);
 	const void *(*aes_256_gcm)(void);
 	const void *(*chacha20_poly1305)(void);
+	const void *(*aes_128_cbc)(void);
+	const void *(*aes_256_cbc)(void);
 	unsigned char *(*hmac)(const void *md, const void *key, int key_len,
 			       const unsigned char *data, size_t n, unsigned char *md_out,
 			       unsigned int *md_len);
@@ -45,6 +50,7 @@ struct tlsdec_crypto {
 	int (*decrypt_init)(void *ctx, const void *cipher, void *engine, const unsigned char *key,
 			    const unsigned char *iv);
 	int (*ctx_ctrl)(void *ctx, int type, int arg, void *ptr);
+	int (*ctx_set_padding)(void *ctx, int pad);
 	int (*decrypt_update)(void *ctx, unsigned char *out, int *out_len,
 			      const unsigned char *in, int in_len);
 	int (*decrypt_final)(void *ctx, unsigned char *out, int *out_len);

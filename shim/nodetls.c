@@ -26,7 +26,7 @@
  * secret (a server's handshake records are read before node has derived the key for them; they
  * open when the client next writes, or when the thread has read the line).
  *
- * The AEAD, HMAC and digests are OpenSSL's, taken with dlsym(RTLD_DEFAULT) from the copy the
+ * The ciphers, HMAC and digests are OpenSSL's, taken with dlsym(RTLD_DEFAULT) from the copy the
  * node executable exports: the shim never links libcrypto. None of this runs in a process that
  * is not node: there the constructor's one dlsym finds nothing and shim_node_tls stays 0.
  */

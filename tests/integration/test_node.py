@@ -248,6 +248,18 @@ def node_sdks_tls12_chacha20(c):
 
 
 @test
+def node_sdks_tls12_aes128_cbc_sha256(c):
+    """A CBC suite node still offers by default (OpenSSL's list), forced as a server with
+    nothing better would: AES-128-CBC, HMAC-SHA256, encrypt-then-MAC (OpenSSL's default)."""
+    check_calls(c, CALLS[:2], "--tls-max-v1.2 --tls-cipher-list=ECDHE-ECDSA-AES128-SHA256")
+
+
+@test
+def node_sdks_tls12_aes256_cbc_sha(c):
+    check_calls(c, CALLS[2:], "--tls-max-v1.2 --tls-cipher-list=ECDHE-ECDSA-AES256-SHA")
+
+
+@test
 def node_keylog_off_records_nothing(c):
     """TOKSHIM_NODE_KEYLOG=off: nothing decrypted, nothing recorded."""
     recs, _, _ = run_pair(c, CALLS[:1], extra_env={"TOKSHIM_NODE_KEYLOG": "off"})

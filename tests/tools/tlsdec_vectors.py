@@ -2,13 +2,15 @@
 """tlsdec_vectors.py - writes tests/unit/tlsdec_vectors.h, the TLS records test_tlsdec opens
 that no RFC publishes: TLS 1.3 with ChaCha20-Poly1305 (a KeyUpdate, padding, the compatibility
 ChangeCipherSpec) and AES-256-GCM-SHA384, TLS 1.2 with AES-128-GCM, AES-256-GCM-SHA384 and
-ChaCha20-Poly1305.
+ChaCha20-Poly1305, and TLS 1.2 AES-CBC with HMAC-SHA1 (MAC-then-encrypt), HMAC-SHA256 and
+HMAC-SHA384 (encrypt-then-MAC).
 
     /usr/bin/python3 tests/tools/tlsdec_vectors.py > tests/unit/tlsdec_vectors.h
 
 Independent of capture/tlsdec.c: the key schedule is written here from RFC 8446 7.1-7.3 (HKDF
 from Python's hmac) and RFC 5246 5/6.3 (the PRF), the AEADs are Debian's python3-cryptography,
-nonces and additional data follow RFC 8446 5.2-5.3, RFC 5288 3 and RFC 7905 2. The inputs are
+nonces and additional data follow RFC 8446 5.2-5.3, RFC 5288 3 and RFC 7905 2, CBC records
+RFC 5246 6.2.3.2 and RFC 7366 3. The inputs are
 fixed (the ClientHello, ServerHello and traffic secrets of RFC 8448 section 3 where they fit),
 so the output is the same on every run; the header is committed, and this script says how it
 was made.
@@ -17,6 +19,7 @@ import hashlib
 import hmac
 import sys
 
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 
@@ -158,20 +161,54 @@ class Sender12:
         return record(rtype, explicit + self.aead(self.key).encrypt(nonce, content, aad))
 
 
-def tls12_vector(name, suite, aead, md, key_len, chacha):
+class SenderCbc:
+    """One direction of a TLS 1.2 AES-CBC suite after its ChangeCipherSpec (RFC 5246 6.2.3.2;
+    etm: RFC 7366)."""
+
+    def __init__(self, mac_md, mac_key, key, etm):
+        self.mac_md, self.mac_key, self.key, self.etm, self.seq = mac_md, mac_key, key, etm, 0
+
+    def mac(self, rtype, data):
+        head = self.seq.to_bytes(8, "big") + bytes([rtype]) + b"\x03\x03"
+        return hmac.new(self.mac_key, head + len(data).to_bytes(2, "big") + data,
+                        self.mac_md).digest()
+
+    def seal(self, rtype, content):
+        iv = hashlib.sha256(b"iv %d %d" % (self.seq, rtype) + self.key).digest()[:16]
+        plain = content if self.etm else content + self.mac(rtype, content)
+        pad = 16 - (len(plain) + 1) % 16 + 16 * (self.seq % 2)  # more than needed, at times
+        plain += bytes([pad]) * (pad + 1)
+        enc = Cipher(algorithms.AES(self.key), modes.CBC(iv)).encryptor()
+        body = iv + enc.update(plain) + enc.finalize()
+        if self.etm:
+            body += self.mac(rtype, body)
+        self.seq += 1
+        return record(rtype, body)
+
+
+def tls12_vector(name, suite, aead, md, key_len, chacha, mac_md=None, etm=False):
+    """aead None: an AES-CBC suite with HMAC mac_md."""
     client_random = RFC8448_CH[6:38]
     server_random = bytes(range(0x70, 0x90))
     master = hashlib.sha384(("tokshim tls12 master " + name).encode()).digest()
-    iv_len = 12 if chacha else 4
+    mac_len = mac_md().digest_size if mac_md else 0
+    iv_len = 0 if mac_md else 12 if chacha else 4
     block = prf12(md, master, b"key expansion", server_random + client_random,
-                  2 * key_len + 2 * iv_len)
+                  2 * mac_len + 2 * key_len + 2 * iv_len)
+    cmac, smac, block = block[:mac_len], block[mac_len:2 * mac_len], block[2 * mac_len:]
     ck, sk = block[:key_len], block[key_len:2 * key_len]
     civ, siv = block[2 * key_len:2 * key_len + iv_len], block[2 * key_len + iv_len:]
     ext = b"\xff\x01\x00\x01\x00"  # renegotiation_info, empty
+    if etm:
+        ext += b"\x00\x16\x00\x00"  # encrypt_then_mac
     sh = hs(2, b"\x03\x03" + server_random + b"\x00" + suite.to_bytes(2, "big") + b"\x00" +
             len(ext).to_bytes(2, "big") + ext)
-    cw = Sender12(aead, ck, civ, not chacha)
-    sw = Sender12(aead, sk, siv, not chacha)
+    if mac_md:
+        cw = SenderCbc(mac_md, cmac, ck, etm)
+        sw = SenderCbc(mac_md, smac, sk, etm)
+    else:
+        cw = Sender12(aead, ck, civ, not chacha)
+        sw = Sender12(aead, sk, siv, not chacha)
     ccs = record(20, b"\x01")
     steps = [("OUT", record(22, RFC8448_CH, b"\x03\x01")), ("IN", record(22, sh)),
              ("IN", record(22, hs(11, bytes(3)) + hs(12, bytes(4)) + hs(14, b""))),
@@ -203,6 +240,12 @@ def main():
                      False),
         tls12_vector("tls12_ecdhe_rsa_chacha20_poly1305", 0xCCA8, ChaCha20Poly1305,
                      hashlib.sha256, 32, True),
+        tls12_vector("tls12_ecdhe_rsa_aes_256_cbc_sha", 0xC014, None, hashlib.sha256, 32, False,
+                     hashlib.sha1),
+        tls12_vector("tls12_ecdhe_ecdsa_aes_128_cbc_sha256_etm", 0xC023, None, hashlib.sha256,
+                     16, False, hashlib.sha256, etm=True),
+        tls12_vector("tls12_ecdhe_ecdsa_aes_256_cbc_sha384_etm", 0xC024, None, hashlib.sha384,
+                     32, False, hashlib.sha384, etm=True),
     ]
     w = sys.stdout.write
     w("/* tlsdec_vectors.h - generated by tests/tools/tlsdec_vectors.py (see there how); do not\n"

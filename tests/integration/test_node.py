@@ -260,6 +260,21 @@ def node_sdks_tls12_aes256_cbc_sha(c):
 
 
 @test
+def node_resumed_sessions(c):
+    """The server closes after each answer, so each call opens a new connection, and undici
+    resumes the TLS session of the one before (a ticket; in 1.2 no new master secret, in 1.3 a
+    PSK): their key lines come from node all the same. TLS 1.3, then 1.2."""
+    calls = CALLS[:1] * 2
+    for opts in (None, "--tls-max-v1.2"):
+        argv = agent_argv(c, calls, headers={"X-Test-Scenario": "close"})
+        recs, _, seen = run_pair(c, calls, opts, argv=argv)
+        expect_eq([s["tls_resumed"] for s in seen], [False, True],
+                  "sessions resumed at the server (%s)" % opts)
+        expect_eq(len({s["conn"] for s in seen}), 2, "connections (%s)" % opts)
+        h.check(recs, want(calls, seen))
+
+
+@test
 def node_keylog_off_records_nothing(c):
     """TOKSHIM_NODE_KEYLOG=off: nothing decrypted, nothing recorded."""
     recs, _, _ = run_pair(c, CALLS[:1], extra_env={"TOKSHIM_NODE_KEYLOG": "off"})

@@ -938,7 +938,8 @@ class Server:
                          "body_b64": base64.b64encode(body).decode(), "body_len": len(body),
                          "body_sha256": hashlib.sha256(body).hexdigest(),
                          "sent_100_continue": sent_continue, "status": resp.status,
-                         "fixture": resp.fixture, "stream": resp.stream}
+                         "fixture": resp.fixture, "stream": resp.stream,
+                         "tls_resumed": getattr(sock, "session_reused", None)}
                 gz, framing = plan(req, resp)
                 entry.update(encoding="gzip" if gz else "identity", framing=framing)
                 self._log(entry)  # before answering: a client that has its answer finds it

@@ -359,6 +359,18 @@ def node_keylog_folder_removed_at_exit(c):
 
 
 @test
+def node_permission_model_left_alone(c):
+    """Under node's permission model the script would be refused (and node would die): the
+    shim adds nothing there, and node runs as without it."""
+    argv = ["node", "--experimental-permission", "-e",
+            "console.log(JSON.stringify(process.env.NODE_OPTIONS ?? null))"]
+    base = h.run(argv)
+    got = h.run(argv, via_cli=True, db=h.tmp_store())
+    expect_eq((got.rc, got.stdout), (0, b"null\n"), "node under the shim")
+    expect_eq(node_pid_masked(got.stderr), node_pid_masked(base.stderr), "stderr (PID masked)")
+
+
+@test
 def non_node_process_keeps_node_options(c):
     """Only node gets the option: a shell under the shim sees NODE_OPTIONS as it was."""
     env = node_env(c, "--max-old-space-size=64")

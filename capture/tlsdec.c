@@ -640,6 +640,8 @@ static int dir_keep(struct tlsdec_dir *s, const uint8_t *p, size_t len)
 	size_t cap = s->cap ? s->cap : 4096;
 	uint8_t *nb;
 
+	if (len == 0)
+		return 0; /* a retry (p NULL): nothing new to keep */
 	if (s->len + len > TLSDEC_PENDING_MAX)
 		return -1;
 	while (cap < s->len + len)

@@ -338,6 +338,17 @@ def node_child_node_captured(c):
 
 
 @test
+def node_worker_thread_captured(c):
+    """Calls made from a worker thread: node preloads the script there too."""
+    calls = CALLS[:2]
+    agent = agent_argv(c, calls)
+    js = ("const { Worker } = require('worker_threads');"
+          "new Worker(process.argv[1], { argv: [process.argv[2]] })")
+    recs, _, seen = run_pair(c, calls, argv=["node", "-e", js] + agent[1:])
+    h.check(recs, want(calls, seen))
+
+
+@test
 def node_keylog_folder_removed_at_exit(c):
     """The shim's 0700 folder (the FIFO, the preload script) is in XDG_RUNTIME_DIR while node
     runs, and gone after it."""

@@ -304,7 +304,7 @@ void shim_node_conn_free(struct shim_node_conn *c)
 
 /*
  * The script node preloads. Its two %s are JavaScript expressions for the strings it needs,
- * written as hex (script_hex): NODE_OPTIONS as the user set it (or null), the FIFO's path.
+ * written as hex (script_string): NODE_OPTIONS as the user set it (or null), the FIFO's path.
  * It deletes itself from require.cache and puts NODE_OPTIONS back before anything else, and
  * catches every error of its own: the agent must not notice it (a worker thread runs it too).
  */

@@ -16,12 +16,6 @@
 
 #define OTHER_NAME "(other)"
 
-struct fallback_pending {
-	int64_t end_ns; /* when the failed call ended */
-	uint64_t id;
-	uint32_t name; /* what it asked for: index into fb->names */
-};
-
 void fallback_init(struct fallback *fb, int64_t window_ns)
 {
 	memset(fb, 0, sizeof *fb);
@@ -302,7 +296,7 @@ out:
 	return;
 }
 
-static uint64_t session_key(const struct record *rec, size_t db)
+uint64_t fallback_session_key(const struct record *rec, size_t db)
 {
 	return rec->session.n ? u64map_hash(rec->session.p, rec->session.n, db * 2)
 			      : u64map_hash(&rec->pid, sizeof rec->pid, db * 2 + 1);
@@ -311,7 +305,7 @@ static uint64_t session_key(const struct record *rec, size_t db)
 int fallback_feed(struct fallback *fb, const struct record *rec, size_t db, int priced,
 		  int64_t pusd, struct fallback_verdict *v)
 {
-	uint64_t key = session_key(rec, db);
+	uint64_t key = fallback_session_key(rec, db);
 	struct fallback_pending *p = u64map_get(&fb->pending, key);
 	uint32_t asked = UINT32_MAX;
 	int created, ret = 0;

@@ -69,9 +69,16 @@ struct fallback_pair {
 	size_t nids;
 };
 
+/* A failure waiting for its session's next call (fb->pending's values). */
+struct fallback_pending {
+	int64_t end_ns; /* when the failed call ended */
+	uint64_t id;
+	uint32_t name; /* what it asked for: index into fb->names */
+};
+
 struct fallback {
 	int64_t window_ns;
-	struct u64map pending;  /* session key → struct fallback_pending (fallback.c) */
+	struct u64map pending;  /* session key → struct fallback_pending */
 	struct u64map name_idx; /* hash of (provider, model) → uint32_t index + 1 */
 	struct fallback_name *names;
 	size_t nnames, names_cap;
@@ -100,6 +107,10 @@ int fallback_feed(struct fallback *fb, const struct record *rec, size_t db, int 
 /* A record's fallback_of as listings print it: v->of for a fallback (ROUTED: the call's own
  * id), 0 (null) for a retry or an ordinary call. */
 uint64_t fallback_of(const struct fallback_verdict *v);
+
+/* The key a call's session is followed under: its session name (else its process id) and its
+ * store. A session with a failure waiting is in fb->pending under this key. */
+uint64_t fallback_session_key(const struct record *rec, size_t db);
 
 /* Orders pairs by count, then tokens (descending), then names. */
 void fallback_sort(struct fallback *fb);

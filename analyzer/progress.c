@@ -30,9 +30,15 @@ void progress_init(struct progress *p)
 
 void progress_tick(struct progress *p)
 {
+	progress_update(p, p->count + 1);
+}
+
+void progress_update(struct progress *p, uint64_t count)
+{
 	char n[FMT_HUMAN_MAX];
 
-	if (++p->count >= p->next_check && p->enabled) {
+	p->count = count;
+	if (p->count >= p->next_check && p->enabled) {
 		p->next_check += CHECK_EVERY;
 		if (monotonic_ns() - p->start_ns >= 1000000000) {
 			fmt_count_human(n, (int64_t)p->count);

@@ -17,6 +17,9 @@ struct progress {
 void progress_init(struct progress *p);
 /* One more record; looks at the clock once every 64k calls, so it is cheap per record. */
 void progress_tick(struct progress *p);
+/* The scan has read count records so far (a scan whose threads count together); as cheap as
+ * progress_tick. */
+void progress_update(struct progress *p, uint64_t count);
 /* Erases the line when one was shown. */
 void progress_done(struct progress *p);
 

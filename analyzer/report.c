@@ -96,7 +96,7 @@ void report_init(struct report *r, const struct pricing *p, const enum report_ke
 	fallback_init(&r->fallback, window_ns);
 }
 
-static void row_release(struct report_row *row)
+void report_row_release(struct report_row *row)
 {
 	free(row->lat.v);
 	free(row->lat.hist);
@@ -110,7 +110,7 @@ static void group_release(struct report_group *g)
 
 	for (i = 0; i < g->n; i++) {
 		free(g->v[i].key);
-		row_release(&g->v[i].row);
+		report_row_release(&g->v[i].row);
 	}
 	free(g->v);
 	free(g->index);
@@ -121,21 +121,25 @@ static void group_release(struct report_group *g)
 
 void report_release(struct report *r)
 {
+	size_t i;
+
 	group_release(&r->by_agent);
 	group_release(&r->by_model);
 	group_release(&r->by_provider);
 	group_release(&r->by);
-	row_release(&r->total);
-	row_release(&r->local);
-	row_release(&r->cloud);
+	report_row_release(&r->total);
+	report_row_release(&r->local);
+	report_row_release(&r->cloud);
 	fallback_release(&r->fallback);
+	for (i = 0; i < REPORT_PRICE_CACHE; i++)
+		free(r->price_cache[i].names);
 }
 
 /* Eight bytes a step (a byte-at-a-time FNV-1a here was a sixth of a report's instructions:
  * each record hashes a key per grouping plus its price's names). Each step multiplies by an
  * odd constant and folds the high half down, so every byte reaches the low bits that pick a
  * slot. */
-static uint64_t key_hash(const unsigned char *p, size_t n)
+uint64_t report_key_hash(const unsigned char *p, size_t n)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
 
@@ -160,7 +164,7 @@ static int group_index(struct report_group *g, size_t cap)
 	if (index == NULL)
 		goto out;
 	for (i = 0; i < g->n; i++) {
-		slot = key_hash(g->v[i].key, g->v[i].keylen) & (cap - 1);
+		slot = report_key_hash(g->v[i].key, g->v[i].keylen) & (cap - 1);
 		while (index[slot] != 0)
 			slot = (slot + 1) & (cap - 1);
 		index[slot] = (uint32_t)(i + 1);
@@ -187,7 +191,7 @@ static struct report_row *group_row(struct report_group *g, const unsigned char 
 	if ((g->n + 1) * 2 > g->index_cap &&
 	    group_index(g, g->index_cap ? g->index_cap * 2 : 64) != 0)
 		goto out;
-	slot = key_hash(p, n) & (g->index_cap - 1);
+	slot = report_key_hash(p, n) & (g->index_cap - 1);
 	while (g->index[slot] != 0) {
 		e = &g->v[g->index[slot] - 1];
 		if (e->keylen == n && memcmp(e->key, p, n) == 0) {
@@ -368,7 +372,7 @@ static int64_t lat_bucket_value(size_t b)
 	return v;
 }
 
-static void lat_add(struct report *r, struct report_lat *lat, int64_t us)
+void report_lat_add(size_t *nhist, struct report_lat *lat, int64_t us)
 {
 	uint32_t v = (uint32_t)(us < 0 ? 0 : us > (int64_t)UINT32_MAX ? (int64_t)UINT32_MAX : us);
 	uint32_t *grown;
@@ -381,13 +385,13 @@ static void lat_add(struct report *r, struct report_lat *lat, int64_t us)
 		goto out;
 	}
 	if (lat->n == REPORT_LAT_EXACT) {
-		if (r->nhist < REPORT_MAX_HIST)
+		if (*nhist < REPORT_MAX_HIST)
 			lat->hist = calloc(LAT_BUCKETS, sizeof *lat->hist);
 		if (lat->hist == NULL) {
 			lat->lost = 1;
 			goto release;
 		}
-		r->nhist++;
+		(*nhist)++;
 		for (i = 0; i < lat->n; i++)
 			lat->hist[lat_bucket(lat->v[i])]++;
 		lat->hist[lat_bucket(v)]++;
@@ -466,8 +470,8 @@ static int64_t report_end_ns(const struct record *rec)
 	return end;
 }
 
-static void row_add(struct report *r, struct report_row *row, const struct record *rec,
-		    int failed, int priced, const struct pricing_parts *parts, int64_t pusd)
+void report_row_count(struct report_row *row, const struct record *rec, int failed, int priced,
+		      const struct pricing_parts *parts, int64_t pusd)
 {
 	int64_t total = record_total_tokens(rec), end = report_end_ns(rec);
 
@@ -490,41 +494,148 @@ static void row_add(struct report *r, struct report_row *row, const struct recor
 		row->unpriced_requests++;
 		row->unpriced_tokens += total;
 	}
-	lat_add(r, &row->lat, rec->latency_us);
+}
+
+void report_row_add(size_t *nhist, struct report_row *row, const struct record *rec, int failed,
+		    int priced, const struct pricing_parts *parts, int64_t pusd)
+{
+	report_row_count(row, rec, failed, priced, parts, pusd);
+	report_lat_add(nhist, &row->lat, rec->latency_us);
+}
+
+/* Adds src's values to dst: bucketed when dst keeps a histogram or has to start one (taken
+ * from the report's REPORT_MAX_HIST like report_lat_add), copied while both are exact. */
+static void lat_merge(size_t *nhist, struct report_lat *dst, const struct report_lat *src)
+{
+	size_t i;
+
+	if (src->hist == NULL) {
+		for (i = 0; i < src->n; i++)
+			report_lat_add(nhist, dst, src->v[i]);
+		goto out;
+	}
+	if (dst->lost)
+		goto out;
+	if (dst->hist == NULL) {
+		if (*nhist < REPORT_MAX_HIST)
+			dst->hist = calloc(LAT_BUCKETS, sizeof *dst->hist);
+		if (dst->hist == NULL) {
+			dst->lost = 1;
+			free(dst->v);
+			dst->v = NULL;
+			dst->n = 0;
+			goto out;
+		}
+		(*nhist)++;
+		for (i = 0; i < dst->n; i++)
+			dst->hist[lat_bucket(dst->v[i])]++;
+		free(dst->v);
+		dst->v = NULL;
+		dst->n = 0;
+	}
+	for (i = 0; i < LAT_BUCKETS; i++)
+		dst->hist[i] += src->hist[i];
+out:
+	return;
+}
+
+int report_row_merge(size_t *nhist, struct report_row *dst, const struct report_row *src)
+{
+	if (src->requests == 0)
+		goto out;
+	if (dst->requests == 0 || src->first_ns < dst->first_ns)
+		dst->first_ns = src->first_ns;
+	if (dst->requests == 0 || src->last_ns > dst->last_ns)
+		dst->last_ns = src->last_ns;
+	dst->requests += src->requests;
+	dst->failed += src->failed;
+	dst->input += src->input;
+	dst->output += src->output;
+	dst->cache_read += src->cache_read;
+	dst->cache_write += src->cache_write;
+	dst->reasoning += src->reasoning;
+	dst->total += src->total;
+	dst->cost_pusd += src->cost_pusd;
+	parts_add(&dst->cost_parts, &src->cost_parts);
+	dst->unpriced_requests += src->unpriced_requests;
+	dst->unpriced_tokens += src->unpriced_tokens;
+	lat_merge(nhist, &dst->lat, &src->lat);
+out:
+	return dst->lat.lost || src->lat.lost ? -1 : 0;
+}
+
+struct report_row *report_row_of(struct report_group *g, const struct record *rec)
+{
+	unsigned char key[KEY_MAX];
+
+	return group_row(g, key, key_encode(g, rec, key));
 }
 
 static int group_add(struct report *r, struct report_group *g, const struct record *rec,
 		     int failed, int priced, const struct pricing_parts *parts, int64_t pusd)
 {
-	unsigned char key[KEY_MAX];
-	struct report_row *row = group_row(g, key, key_encode(g, rec, key));
+	struct report_row *row = report_row_of(g, rec);
 	int ret = 0;
 
 	if (row)
-		row_add(r, row, rec, failed, priced, parts, pusd);
+		report_row_add(&r->nhist, row, rec, failed, priced, parts, pusd);
 	else
 		ret = -1;
 	return ret;
 }
 
+/* Does slot s hold the names of rec's price? The names themselves are compared, not only
+ * their hash: two triples whose hashes collide must not share a price. */
+static int price_slot_holds(const struct report_price_slot *s, const struct record *rec)
+{
+	const struct record_str *name[3] = { &rec->provider, &rec->model, &rec->model_requested };
+	const char *p = s->names;
+	int ret = s->names != NULL;
+	size_t i;
+
+	for (i = 0; i < 3 && ret; i++) {
+		ret = s->len[i] == name[i]->n && (name[i]->n == 0 || memcmp(p, name[i]->p,
+									      name[i]->n) == 0);
+		p += s->len[i];
+	}
+	return ret;
+}
+
 /* The record's table price, remembered per (provider, model, model_requested): a lookup
  * normalises names and searches the table, several times the rest of a record's cost, and a
- * store holds few distinct triples. A direct-mapped cache keyed by the triple's hash. */
+ * store holds few distinct triples. A direct-mapped cache keyed by the triple's hash, each
+ * slot keeping a copy of its names; a name too long to keep (or no memory) is looked up every
+ * time. */
 static const struct price *report_price(struct report *r, const struct record *rec)
 {
-	uint64_t h = key_hash((const unsigned char *)rec->provider.p, rec->provider.n);
-	size_t slot;
+	const struct record_str *name[3] = { &rec->provider, &rec->model, &rec->model_requested };
+	struct report_price_slot *s;
+	uint64_t h = 0;
+	size_t i, len = 0;
+	char *names;
 
-	h = h * 31 + key_hash((const unsigned char *)rec->model.p, rec->model.n);
-	h = h * 31 + key_hash((const unsigned char *)rec->model_requested.p,
-			      rec->model_requested.n);
-	h |= 1; /* 0 marks an empty slot */
-	slot = h % REPORT_PRICE_CACHE;
-	if (r->price_key[slot] != h) {
-		r->price_key[slot] = h;
-		r->price[slot] = pricing_record_price(r->pricing, rec);
+	for (i = 0; i < 3; i++) {
+		h = h * 31 + report_key_hash((const unsigned char *)name[i]->p, name[i]->n);
+		len += name[i]->n;
 	}
-	return r->price[slot];
+	s = &r->price_cache[h % REPORT_PRICE_CACHE];
+	if (price_slot_holds(s, rec))
+		goto out;
+	free(s->names);
+	s->names = NULL;
+	s->price = pricing_record_price(r->pricing, rec);
+	names = len <= 3 * RECORD_STR_MAX ? malloc(len + 1) : NULL;
+	if (names == NULL)
+		goto out;
+	s->names = names;
+	for (i = 0; i < 3; i++) {
+		if (name[i]->n)
+			memcpy(names, name[i]->p, name[i]->n);
+		names += name[i]->n;
+		s->len[i] = name[i]->n;
+	}
+out:
+	return s->price;
 }
 
 int report_add(struct report *r, const struct record *rec, size_t db)
@@ -537,9 +648,9 @@ int report_add(struct report *r, const struct record *rec, size_t db)
 	int64_t pusd = priced ? pricing_parts_sum(&parts) : 0;
 	int ret = 0;
 
-	row_add(r, &r->total, rec, failed, priced, &parts, pusd);
-	row_add(r, rec->flags & RECORD_LOCAL ? &r->local : &r->cloud, rec, failed, priced, &parts,
-		pusd);
+	report_row_add(&r->nhist, &r->total, rec, failed, priced, &parts, pusd);
+	report_row_add(&r->nhist, rec->flags & RECORD_LOCAL ? &r->local : &r->cloud, rec, failed,
+		       priced, &parts, pusd);
 	ret |= group_add(r, &r->by_agent, rec, failed, priced, &parts, pusd);
 	ret |= group_add(r, &r->by_model, rec, failed, priced, &parts, pusd);
 	ret |= group_add(r, &r->by_provider, rec, failed, priced, &parts, pusd);
@@ -568,8 +679,10 @@ static int scan_one(const struct record *rec, void *arg)
 int report_scan(struct report *r, const struct filter *f, char *err, size_t errlen)
 {
 	struct scanning s = { .r = r };
-	int ret;
+	int ret = report_scan_parallel(r, f, 0, 0, err, errlen);
 
+	if (ret != 1)
+		goto out;
 	progress_init(&s.progress);
 	ret = filter_scan(f, 0, scan_one, &s, err, errlen);
 	progress_done(&s.progress);
@@ -577,6 +690,7 @@ int report_scan(struct report *r, const struct filter *f, char *err, size_t errl
 		snprintf(err, errlen, "out of memory");
 		ret = -1;
 	}
+out:
 	return ret < 0 ? -1 : 0;
 }
 

@@ -89,6 +89,14 @@ struct report_group {
 	size_t index_cap;
 };
 
+/* One remembered price (report.c): the names it was looked up for, kept to compare, and the
+ * price (NULL: unpriced). names is owned, NULL for an empty slot. */
+struct report_price_slot {
+	char *names; /* provider, model, model_requested, one after the other */
+	uint32_t len[3];
+	const struct price *price;
+};
+
 struct report {
 	struct report_row total, local, cloud;
 	struct report_group by_agent, by_model, by_provider;
@@ -97,8 +105,7 @@ struct report {
 	const struct pricing *pricing;
 	size_t nhist;  /* histograms kept, at most REPORT_MAX_HIST */
 	size_t top;    /* rows of `by` to print; 0 for all */
-	uint64_t price_key[REPORT_PRICE_CACHE]; /* report.c's price cache */
-	const struct price *price[REPORT_PRICE_CACHE];
+	struct report_price_slot price_cache[REPORT_PRICE_CACHE];
 	int nomem;
 };
 
@@ -115,9 +122,53 @@ void report_release(struct report *r);
  */
 int report_add(struct report *r, const struct record *rec, size_t db);
 
-/* Scans f's stores into r (report_add for each matching record), with a progress line on
- * stderr when it runs longer than a second there. Returns 0, or -1 with a reason in err. */
+/*
+ * Scans f's stores into r, with a progress line on stderr when it runs longer than a second
+ * there: report_scan_parallel with one thread per core (at most REPORT_SCAN_THREADS), and
+ * where that cannot give exactly what report_add would (see report_scan.c), report_add for
+ * each matching record. Returns 0, or -1 with a reason in err.
+ */
 int report_scan(struct report *r, const struct filter *f, char *err, size_t errlen);
+
+/*
+ * The parallel scan behind report_scan (report_scan.c), for tests that compare it with
+ * report_add record by record: each store's time range is cut into nchunks slices read by
+ * nthreads threads (each its own read transaction), summed per distinct combination of the
+ * report's keys, then rolled up into r, fallbacks detected in time order. r must be freshly
+ * report_init'ed. Returns 0 when r holds the report, 1 when this store needs the
+ * record-by-record pass for an exact result (r is then as report_init left it), or -1 with a
+ * reason in err.
+ */
+#define REPORT_SCAN_THREADS 4
+int report_scan_parallel(struct report *r, const struct filter *f, size_t nthreads,
+			 size_t nchunks, char *err, size_t errlen);
+
+/* Building blocks of report_scan.c. */
+
+/* report.c's hash of a key's bytes. */
+uint64_t report_key_hash(const unsigned char *p, size_t n);
+
+/* Adds one call's latency to lat; a histogram is started past REPORT_LAT_EXACT values only
+ * while *nhist < REPORT_MAX_HIST (*nhist then grows by one), else lat loses its percentiles. */
+void report_lat_add(size_t *nhist, struct report_lat *lat, int64_t us);
+
+/* Adds one record to row: failed is fallback_call_failed(rec), priced/parts/pusd its cost. */
+void report_row_add(size_t *nhist, struct report_row *row, const struct record *rec, int failed,
+		    int priced, const struct pricing_parts *parts, int64_t pusd);
+/* report_row_add without the latency, which the caller adds (report_lat_add). */
+void report_row_count(struct report_row *row, const struct record *rec, int failed, int priced,
+		      const struct pricing_parts *parts, int64_t pusd);
+
+/* Adds row src to dst, as if each of src's records had been added to dst (their latencies as
+ * report_lat_add would). Returns 0, or -1 when dst or src has lost its percentiles. */
+int report_row_merge(size_t *nhist, struct report_row *dst, const struct report_row *src);
+
+/* The row of g for rec's key, created when new (rec needs only the fields g's keys read).
+ * NULL when out of memory. Valid until the next call on g or report_sort. */
+struct report_row *report_row_of(struct report_group *g, const struct record *rec);
+
+/* Frees a row's latency values (the row itself belongs to its caller). */
+void report_row_release(struct report_row *row);
 
 /* Orders every group by cost (groups with nothing priced last), then tokens (both
  * descending), then key; sorts latency samples. Call once, after the last report_add. */

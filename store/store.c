@@ -781,8 +781,9 @@ out:
  */
 typedef int (*store_visit_fn)(const MDB_val *key, const MDB_val *val, void *ctx);
 
-/* A walk gives back the pages it has read every this many entries (about 25 MB of records). */
-#define STORE_WALK_RELEASE 65536
+/* A walk gives back the pages it has read every this many entries (about 6 MB of records; a
+ * report runs one walk per core). */
+#define STORE_WALK_RELEASE 16384
 
 /*
  * Drops this process's mappings of the map's pages in [lo, hi) (a read-only handle only). A
@@ -843,7 +844,8 @@ struct store_walk_ctx {
 	struct store *st;
 	store_visit_fn visit;
 	void *ctx;
-	uintptr_t lo, hi;
+	uintptr_t lo, hi;           /* read since the last release */
+	uintptr_t walk_lo, walk_hi; /* read by the whole walk */
 	uint64_t seen;
 };
 
@@ -863,7 +865,11 @@ static int store_walk_visit(MDB_cursor *cur, const MDB_val *key, const MDB_val *
 	wc->hi = (uintptr_t)val->mv_data + val->mv_size > wc->hi ?
 		 (uintptr_t)val->mv_data + val->mv_size : wc->hi;
 	if (++wc->seen % STORE_WALK_RELEASE == 0) {
-		store_release_pages(wc->st, wc->lo, wc->hi);
+		/* Everything between the lowest and highest value read so far: the branch
+		 * pages the cursor went through lie between leaf pages, outside the last span. */
+		wc->walk_lo = wc->lo < wc->walk_lo ? wc->lo : wc->walk_lo;
+		wc->walk_hi = wc->hi > wc->walk_hi ? wc->hi : wc->walk_hi;
+		store_release_pages(wc->st, wc->walk_lo, wc->walk_hi);
 		wc->lo = UINTPTR_MAX;
 		wc->hi = 0;
 	}
@@ -880,7 +886,7 @@ out:
 static int store_walk(struct store *st, MDB_dbi *dbi, MDB_val *start, store_visit_fn visit,
 		      void *ctx)
 {
-	struct store_walk_ctx wc = { st, visit, ctx, UINTPTR_MAX, 0, 0 };
+	struct store_walk_ctx wc = { st, visit, ctx, UINTPTR_MAX, 0, UINTPTR_MAX, 0, 0 };
 	MDB_txn *txn;
 	int rc;
 
@@ -888,6 +894,9 @@ static int store_walk(struct store *st, MDB_dbi *dbi, MDB_val *start, store_visi
 	if (rc != 0)
 		goto out;
 	rc = store_txn_walk(txn, *dbi, start, store_walk_visit, &wc);
+	/* At the end too: a short walk (a slice of a report's scan) gives its pages back. */
+	store_release_pages(st, wc.walk_lo < wc.lo ? wc.walk_lo : wc.lo,
+			    wc.walk_hi > wc.hi ? wc.walk_hi : wc.hi);
 	store_txn_end(st, txn, 0);
 out:
 	/* Not found before a txn began: no store in the file yet, an empty walk. */
@@ -934,6 +943,40 @@ int store_scan(struct store *st, int64_t since_ns, int64_t until_ns, store_recor
 		rc = sc.fn_rc;
 out:
 	return rc;
+}
+
+int store_span(struct store *st, int64_t *first_ns, int64_t *last_ns, uint64_t *records)
+{
+	MDB_val key, val;
+	MDB_cursor *cur;
+	MDB_stat ms;
+	MDB_txn *txn;
+	int rc;
+
+	*first_ns = *last_ns = 0;
+	*records = 0;
+	rc = store_read_begin(st, &txn);
+	if (rc != 0)
+		goto out;
+	rc = store_err(mdb_stat(txn, st->records, &ms));
+	if (rc != 0 || ms.ms_entries == 0)
+		goto txn_end;
+	*records = ms.ms_entries;
+	rc = store_err(mdb_cursor_open(txn, st->records, &cur));
+	if (rc != 0)
+		goto txn_end;
+	rc = store_err(mdb_cursor_get(cur, &key, &val, MDB_FIRST));
+	if (rc == 0 && key.mv_size >= 8)
+		*first_ns = (int64_t)endian_be64(key.mv_data);
+	if (rc == 0)
+		rc = store_err(mdb_cursor_get(cur, &key, &val, MDB_LAST));
+	if (rc == 0 && key.mv_size >= 8)
+		*last_ns = (int64_t)endian_be64(key.mv_data);
+	mdb_cursor_close(cur);
+txn_end:
+	store_txn_end(st, txn, 0);
+out:
+	return rc == STORE_ENOTFOUND ? 0 : rc;
 }
 
 int store_get(struct store *st, uint64_t id, store_record_fn fn, void *arg)

@@ -123,6 +123,14 @@ typedef int (*store_record_fn)(const struct record *rec, void *arg);
 int store_scan(struct store *st, int64_t since_ns, int64_t until_ns, store_record_fn fn,
 	       void *arg);
 
+/*
+ * The times of the first and last records (their ts_ns) and how many records the store holds,
+ * read in one read transaction, so that a reader can cut a scan into time ranges of similar
+ * size (report runs one store_scan per range on several threads). An empty store gives zeros.
+ * Returns 0 or a STORE_E* code.
+ */
+int store_span(struct store *st, int64_t *first_ns, int64_t *last_ns, uint64_t *records);
+
 /* Calls fn once for the record with this id. Returns 0, STORE_ENOTFOUND or a STORE_E* code. */
 int store_get(struct store *st, uint64_t id, store_record_fn fn, void *arg);
 

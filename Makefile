@@ -113,6 +113,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) tests/unit/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS_CLI)
 
+# The decryptor's test includes its generated vectors (tests/tools/tlsdec_vectors.py).
+$(BUILD)/tests/test_tlsdec: tests/unit/tlsdec_vectors.h
+
 $(BUILD)/tests/%: tests/tools/%.c tests/tools/agent_io.h $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS_CLI)

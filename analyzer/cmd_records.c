@@ -6,11 +6,13 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analyzer/cli.h"
 #include "analyzer/fallback.h"
 #include "analyzer/filter.h"
 #include "analyzer/format.h"
+#include "analyzer/progress.h"
 #include "analyzer/recordfmt.h"
 #include "providers/pricing.h"
 
@@ -36,6 +38,7 @@ struct listing {
 	int colour;
 	size_t ndb; /* stores read: with several, records are named K#ID */
 	struct fallback fallback; /* fills fallback_of; fed every record, listed or skipped */
+	struct progress progress;
 };
 
 static int list_one(const struct record *rec, void *arg)
@@ -52,6 +55,7 @@ static int list_one(const struct record *rec, void *arg)
 		ret = 1; /* enough: stop the scan */
 		goto out;
 	}
+	progress_tick(&l->progress);
 	priced = pricing_record_cost(l->pricing, rec, &pusd);
 	fallback_feed(&l->fallback, rec, filter_scan_db(), priced, pusd, &v);
 	if (l->seen++ < l->offset)
@@ -107,7 +111,12 @@ int cmd_records(int argc, char **argv)
 	l.colour = cli_use_colour();
 	table_init(&l.table, recordfmt_cols, RECORDFMT_NCOLS, 1);
 	fallback_init(&l.fallback, FALLBACK_DEFAULT_WINDOW_NS);
+	progress_init(&l.progress);
+	/* Records printed to a terminal are progress enough; a line on stderr would cut them. */
+	if (isatty(STDOUT_FILENO))
+		l.progress.enabled = 0;
 	m = filter_scan(&f, 1, list_one, &l, err, sizeof err);
+	progress_done(&l.progress);
 	if (m < 0) {
 		cli_error("%s", err);
 		ret = CLI_ERR;

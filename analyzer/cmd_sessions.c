@@ -16,14 +16,15 @@
 #define DEFAULT_TOP 20
 
 static const char usage_text[] =
-	"usage: tokshim sessions [filters] [--top N] [--format table|json]\n"
+	"usage: tokshim sessions [filters] [--top N] [--format table|json|csv]\n"
 	"\n"
 	"The heaviest sessions (largest cost first, then tokens): agent, start, duration, calls,\n"
 	"tokens and cost. A session is one process run unless TOKSHIM_SESSION names it.\n"
 	"\n"
 	"Options:\n"
 	"  --top N              how many sessions to show (default 20)\n"
-	"  --format FORMAT      table (default) or json (the report schema, by session,agent)\n"
+	"  --format FORMAT      table (default), json (the report schema, by session,agent) or\n"
+	"                       csv (report's columns, one line per session)\n"
 	"\n";
 
 /* A duration for people: "42s", "3m05s", "2h03m". */
@@ -98,7 +99,7 @@ int cmd_sessions(int argc, char **argv)
 			       sizeof opts / sizeof opts[0], &done);
 	if (ret != CLI_OK || done)
 		goto out;
-	ret = cli_check_format("sessions", format, CLI_FORMATS("table", "json"));
+	ret = cli_check_format("sessions", format, CLI_FORMATS("table", "json", "csv"));
 	if (ret != CLI_OK)
 		goto out;
 	if (top != NULL && (cli_parse_u64(top, &ntop) != 0 || ntop == 0)) {
@@ -118,6 +119,8 @@ int cmd_sessions(int argc, char **argv)
 	report_sort(&r);
 	if (strcmp(format, "json") == 0)
 		report_write_json(&r, stdout, NULL, NULL);
+	else if (strcmp(format, "csv") == 0)
+		report_write_csv(&r, stdout);
 	else
 		write_table(&r, cli_use_colour());
 release:

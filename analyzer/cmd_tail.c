@@ -25,6 +25,7 @@
 #include "analyzer/fallback.h"
 #include "analyzer/filter.h"
 #include "analyzer/format.h"
+#include "analyzer/progress.h"
 #include "analyzer/recordfmt.h"
 #include "providers/pricing.h"
 
@@ -58,6 +59,7 @@ struct tail {
 	int jsonl, colour, following;
 	struct table table;
 	struct fallback fallback; /* fed every matching record, in each store's order */
+	struct progress progress; /* the first listing's scan */
 	/* The first listing: the last n matches of the store being scanned, a ring. */
 	struct held *ring;
 	size_t n, cap, start;
@@ -108,6 +110,7 @@ static int keep_last(const struct record *rec, void *arg)
 	uint64_t of;
 	int ret = 0;
 
+	progress_tick(&t->progress);
 	if (rec->id >= t->below || !filter_match(t->f, rec))
 		goto out;
 	of = tail_fallback(t, rec, t->db);
@@ -165,6 +168,7 @@ static int tail_first(struct tail *t, struct store **stores, const uint64_t *nex
 		goto release;
 	}
 	ret = 0;
+	progress_init(&t->progress);
 	for (k = 0; k < t->f->ndb && ret == 0; k++) {
 		t->n = t->start = 0;
 		t->db = k;
@@ -177,6 +181,7 @@ static int tail_first(struct tail *t, struct store **stores, const uint64_t *nex
 			all[nall++] = t->ring[(t->start + i) % t->cap];
 		t->n = 0;
 	}
+	progress_done(&t->progress);
 	if (ret != 0)
 		goto release;
 	qsort(all, nall, sizeof *all, held_cmp);

@@ -99,8 +99,10 @@ int cmd_prune(int argc, char **argv)
 	for (k = 0; k < f.ndb; k++) {
 		m = store_prune(f.db[k], before, flags, say_compacting, (void *)f.db[k], &res);
 		if (m != 0) {
+			/* The LMDB or system detail only where it says more than our reason. */
 			cli_error("cannot prune '%s': %s%s%s", f.db[k], store_strerror(m),
-				  *store_last_error() ? ": " : "", store_last_error());
+				  m == STORE_EIO && *store_last_error() ? ": " : "",
+				  m == STORE_EIO ? store_last_error() : "");
 			ret = CLI_ERR;
 			continue;
 		}

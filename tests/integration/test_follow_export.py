@@ -235,8 +235,8 @@ def test_prune_cli():
     check(r.returncode == 2 and "missing '--before TIME'" in r.stderr, "prune without --before",
           r.stderr)
     r = run("prune", "--db", os.path.join(TMP, "none.mdb"), "--before", "1d")
-    check(r.returncode == 1 and r.stderr.startswith("tokshim: cannot prune"),
-          "prune of a missing store", r.stderr)
+    check(r.returncode == 1 and r.stderr == "tokshim: cannot prune '%s': no such store\n" %
+          os.path.join(TMP, "none.mdb"), "prune of a missing store: one line", r.stderr)
 
 
 def test_export_jsonl_csv():

@@ -75,7 +75,6 @@ enum cell_part {
 };
 
 struct cell {
-	uint64_t hash;
 	unsigned char *key; /* owned */
 	uint32_t keylen;
 	struct record rep;  /* the key's fields, strings pointing into key: what the rows read */
@@ -85,9 +84,15 @@ struct cell {
 	int64_t lat[CELL_LAT_BATCH];
 };
 
-/* One thread's cells: an open-addressing index of cell pointers, at most half full. */
+/* One thread's cells: an open-addressing index, at most half full, holding each cell's hash
+ * beside it so that a probe touches no cell but the one it finds. */
+struct cell_slot {
+	uint64_t hash;
+	struct cell *c; /* NULL: empty */
+};
+
 struct cells {
-	struct cell **index;
+	struct cell_slot *index;
 	size_t cap, n;
 	size_t nhist; /* cells keeping a histogram */
 };
@@ -145,11 +150,11 @@ static void cells_release(struct cells *c)
 	size_t i;
 
 	for (i = 0; i < c->cap; i++) {
-		if (c->index[i] == NULL)
+		if (c->index[i].c == NULL)
 			continue;
-		free(c->index[i]->key);
-		report_row_release(&c->index[i]->row);
-		free(c->index[i]);
+		free(c->index[i].c->key);
+		report_row_release(&c->index[i].c->row);
+		free(c->index[i].c);
 	}
 	free(c->index);
 	memset(c, 0, sizeof *c);
@@ -159,16 +164,16 @@ static void cells_release(struct cells *c)
 static int cells_grow(struct cells *c)
 {
 	size_t cap = c->cap ? c->cap * 2 : 64, i, slot;
-	struct cell **index = calloc(cap, sizeof *index);
+	struct cell_slot *index = calloc(cap, sizeof *index);
 	int ret = -1;
 
 	if (index == NULL)
 		goto out;
 	for (i = 0; i < c->cap; i++) {
-		if (c->index[i] == NULL)
+		if (c->index[i].c == NULL)
 			continue;
-		slot = c->index[i]->hash & (cap - 1);
-		while (index[slot] != NULL)
+		slot = c->index[i].hash & (cap - 1);
+		while (index[slot].c != NULL)
 			slot = (slot + 1) & (cap - 1);
 		index[slot] = c->index[i];
 	}
@@ -242,7 +247,7 @@ static int cell_flush(struct cells *cs, struct cell *c)
 
 /* A new cell for rec, its key key[0..n). NULL when out of memory. */
 static struct cell *cell_new(struct scan *s, const struct record *rec, const unsigned char *key,
-			     size_t n, uint64_t hash)
+			     size_t n)
 {
 	struct cell *c = calloc(1, sizeof *c);
 	const unsigned char *p;
@@ -257,7 +262,6 @@ static struct cell *cell_new(struct scan *s, const struct record *rec, const uns
 	}
 	memcpy(c->key, key, n);
 	c->keylen = (uint32_t)n;
-	c->hash = hash;
 	p = c->key + 1;
 	c->rep.flags = c->key[0];
 	c->rep.ts_ns = rec->ts_ns;
@@ -292,22 +296,23 @@ static struct cell *cell_of(struct worker *w, const struct record *rec)
 	if (n == 0)
 		goto out;
 	h = report_key_hash(key, n);
-	for (slot = cs->cap ? h & (cs->cap - 1) : 0; cs->cap && cs->index[slot] != NULL;
+	for (slot = cs->cap ? h & (cs->cap - 1) : 0; cs->cap && cs->index[slot].c != NULL;
 	     slot = (slot + 1) & (cs->cap - 1)) {
-		c = cs->index[slot];
-		if (c->hash == h && c->keylen == n && memcmp(c->key, key, n) == 0)
+		c = cs->index[slot].c;
+		if (cs->index[slot].hash == h && c->keylen == n && memcmp(c->key, key, n) == 0)
 			goto out;
 	}
 	c = NULL;
 	if (cs->n == SCAN_CELLS_MAX || ((cs->n + 1) * 2 > cs->cap && cells_grow(cs) != 0))
 		goto out;
-	c = cell_new(w->s, rec, key, n, h);
+	c = cell_new(w->s, rec, key, n);
 	if (c == NULL)
 		goto out;
 	slot = h & (cs->cap - 1);
-	while (cs->index[slot] != NULL)
+	while (cs->index[slot].c != NULL)
 		slot = (slot + 1) & (cs->cap - 1);
-	cs->index[slot] = c;
+	cs->index[slot].hash = h;
+	cs->index[slot].c = c;
 	cs->n++;
 out:
 	return c;
@@ -685,9 +690,9 @@ static int rollup(struct report *r, struct worker *w, size_t nworkers)
 
 	for (i = 0; i < nworkers && ret == 0; i++)
 		for (k = 0; k < w[i].cells.cap && ret == 0; k++)
-			if (w[i].cells.index[k] != NULL)
-				ret = cell_flush(&w[i].cells, w[i].cells.index[k]) |
-				      rollup_cell(r, w[i].cells.index[k]);
+			if (w[i].cells.index[k].c != NULL)
+				ret = cell_flush(&w[i].cells, w[i].cells.index[k].c) |
+				      rollup_cell(r, w[i].cells.index[k].c);
 	r->fallback.calls = r->total.requests;
 	r->fallback.cost_pusd = r->total.cost_pusd;
 	return ret;

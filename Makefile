@@ -169,7 +169,7 @@ demo: deps
 .PHONY: bench bench-deps bench-bins
 BENCH_DIR := $(BUILD)/bench
 BENCH_BIN := $(BENCH_DIR)/tls_server $(BENCH_DIR)/llm_client $(BENCH_DIR)/gen_store \
-	     $(BENCH_DIR)/store_appends
+	     $(BENCH_DIR)/store_appends $(BENCH_DIR)/scan_floor
 
 bench-deps:
 	@sh scripts/install-deps.sh --bench
@@ -183,7 +183,7 @@ $(BENCH_DIR)/tls_server $(BENCH_DIR)/llm_client: $(BENCH_DIR)/%: bench/%.c
 $(BENCH_DIR)/gen_store: bench/gen_store.c $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJ) -lsqlite3 $(LIBS_CLI)
 
-$(BENCH_DIR)/store_appends: bench/store_appends.c $(CORE_OBJ)
+$(BENCH_DIR)/store_appends $(BENCH_DIR)/scan_floor: $(BENCH_DIR)/%: bench/%.c $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS_CLI)
 
 bench-bins: $(BENCH_BIN)

@@ -314,21 +314,25 @@ def callgrind(port):
 
 
 def timed(cmd, out_path):
-    """Runs cmd under /usr/bin/time -v; returns (wall seconds, peak RSS in KiB)."""
+    """Runs cmd under /usr/bin/time -v; returns (wall seconds, peak RSS in KiB, CPU seconds:
+    user + system, which a busy machine inflates less than the wall clock)."""
     with open(out_path, "w") as out:
         p = subprocess.run(["/usr/bin/time", "-v"] + cmd, stdout=out, stderr=subprocess.PIPE,
                            text=True)
     if p.returncode != 0:
         raise RuntimeError("%s exited %d: %s" % (" ".join(cmd), p.returncode, p.stderr[-2000:]))
     wall = rss = None
+    cpu = 0.0
     for line in p.stderr.splitlines():
         line = line.strip()
-        if line.startswith("Elapsed (wall clock) time"):
+        if line.startswith("User time (seconds)") or line.startswith("System time (seconds)"):
+            cpu += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("Elapsed (wall clock) time"):
             parts = line.rsplit(" ", 1)[1].split(":")
             wall = sum(float(x) * 60 ** i for i, x in enumerate(reversed(parts)))
         elif line.startswith("Maximum resident set size"):
             rss = int(line.rsplit(" ", 1)[1])
-    return wall, rss
+    return wall, rss, cpu
 
 
 SQL = ("SELECT agent, model, count(*) AS requests,"
@@ -370,19 +374,29 @@ def report():
         ["--format", "json"]
     scmd = ["sqlite3", "-json", sq, SQL]
     tout, sout = os.path.join(TMP, "report.json"), os.path.join(TMP, "sqlite.json")
+    # The floor: the same slices on as many threads as report uses, LMDB's cursor alone
+    # (counting entries) and store_scan with a callback that only counts (cursor and decoding).
+    threads = str(min(os.cpu_count() or 1, 4))
+    fcmds = [[os.path.join(BIN, "scan_floor"), db, threads, m] for m in ("cursor", "scan")]
+    fout = os.path.join(TMP, "floor.json")
     timed(tcmd, tout)  # one untimed run each: both read from a warm page cache
     timed(scmd, sout)
-    tr, sr = [], []
+    tr, sr, fr = [], [], [[], []]
+    load = [os.getloadavg()[0]]
     for _ in range(runs):
         tr.append(timed(tcmd, tout))
         sr.append(timed(scmd, sout))
+        for i, fcmd in enumerate(fcmds):
+            fr[i].append(timed(fcmd, fout))
+    load.append(os.getloadavg()[0])
     # The totals check reads the default report (byAgent, byModel), whatever --by prints.
     tok = json.loads(run([CLI, "report", "--db", db, "--format", "json"]))
     with open(sout) as f:
         rows = json.load(f)
     problems = check_totals(gen, tok, rows)
-    tw, sw = med([w for w, _ in tr]), med([w for w, _ in sr])
-    trss, srss = max(r for _, r in tr), max(r for _, r in sr)
+    tw, sw = med([w for w, _, _ in tr]), med([w for w, _, _ in sr])
+    trss, srss = max(r for _, r, _ in tr), max(r for _, r, _ in sr)
+    tc, sc = med([c for _, _, c in tr]), med([c for _, _, c in sr])
     size = os.path.getsize(db)
     say("6. report over %d generated records (50 agents, 20 models, 6 providers; written in %.1f s"
         " to both stores)" % (n, gen_s))
@@ -394,10 +408,21 @@ def report():
         say("            (report --by is not in this build: the default report, grouped by agent,"
             " by model and by provider, is timed)")
     say("   sqlite3: sqlite3 -json gen.sqlite \"%s\"" % SQL)
-    say("   tokshim report  median %6.2f s  %10.0f records/s  peak RSS %6.1f MiB   runs %s" % (
-        tw, n / tw, trss / 1024, " ".join("%.2f" % w for w, _ in tr)))
-    say("   sqlite3         median %6.2f s  %10.0f records/s  peak RSS %6.1f MiB   runs %s" % (
-        sw, n / sw, srss / 1024, " ".join("%.2f" % w for w, _ in sr)))
+    say("   floor:   %s" % " ; ".join(" ".join(os.path.basename(c) if i == 0 else c
+                                                for i, c in enumerate(fc)) for fc in fcmds))
+    say("   load average (1 min) before and after the timed runs: %.2f %.2f" % tuple(load))
+    say("   tokshim report  median %6.2f s  %10.0f records/s  peak RSS %6.1f MiB   runs %s"
+        "   CPU median %.2f s" % (tw, n / tw, trss / 1024,
+                                  " ".join("%.2f" % w for w, _, _ in tr), tc))
+    say("   sqlite3         median %6.2f s  %10.0f records/s  peak RSS %6.1f MiB   runs %s"
+        "   CPU median %.2f s" % (sw, n / sw, srss / 1024,
+                                  " ".join("%.2f" % w for w, _, _ in sr), sc))
+    for name, runs_ in zip(("floor: cursor", "floor: scan"), fr):
+        fw = med([w for w, _, _ in runs_])
+        say("   %-15s median %6.2f s  %10.0f records/s  peak RSS %6.1f MiB   runs %s"
+            "   CPU median %.2f s" % (name, fw, n / fw, max(r for _, r, _ in runs_) / 1024,
+                                      " ".join("%.2f" % w for w, _, _ in runs_),
+                                      med([c for _, _, c in runs_])))
     say("   tokshim is %.1fx faster; targets: >= 5,000,000 records/s (%s), peak RSS < 100 MB (%s)"
         % (sw / tw, "met" if n / tw >= 5e6 else "missed",
            "met" if trss * 1024 < 100e6 else "missed"))

@@ -189,14 +189,17 @@ out:
 static int put_str(unsigned char *buf, size_t *n, const struct record_str *s)
 {
 	uint16_t len = (uint16_t)s->n;
+	int ret = -1;
 
 	if (s->n > RECORD_STR_MAX)
-		return -1;
+		goto out;
 	memcpy(buf + *n, &len, sizeof len);
 	if (len)
 		memcpy(buf + *n + sizeof len, s->p, len);
 	*n += sizeof len + len;
-	return 0;
+	ret = 0;
+out:
+	return ret;
 }
 
 /* rec's cell key into buf (CELL_KEY_MAX bytes). Returns its length, or 0 for a name too long. */
@@ -524,9 +527,8 @@ static int feed_one(struct scan *s, size_t db, const struct side *sd)
 
 	/* Near the cap the detector drops failures by time, which a subset of the records would
 	 * not reproduce. */
-	if (fb->pending.n + 1 >= FALLBACK_MAX_PENDING)
-		return 1;
-	return fallback_feed(fb, sd->rec, db, sd->priced, sd->pusd, &v) != 0;
+	return fb->pending.n + 1 >= FALLBACK_MAX_PENDING ||
+	       fallback_feed(fb, sd->rec, db, sd->priced, sd->pusd, &v) != 0;
 }
 
 /* Feeds slice sl (read, every earlier slice fed) to the detector: its held records merged in

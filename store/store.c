@@ -74,6 +74,7 @@ struct store {
 	 */
 	pthread_rwlock_t resize_lock;
 	struct payload_coder coder;
+	size_t filled_pages;       /* the file is known to hold this many pages (store_fill_tail) */
 };
 
 /* The LMDB or system code behind this thread's last error, for store_last_error. */
@@ -211,7 +212,8 @@ out:
 /*
  * Refuses a file shorter than its last committed page: LMDB would map past its end and the
  * first read there would raise SIGBUS. Writers extend the file before they publish a meta
- * page, so a healthy store never fails this, even while it grows.
+ * page, and store_fill_tail covers the pages LMDB counts but never writes, so a healthy store
+ * fails this only when its writer was killed between a commit and that call.
  */
 static int store_check_size(MDB_env *env)
 {
@@ -263,15 +265,44 @@ static int store_txn_begin(struct store *st, unsigned flags, MDB_txn **txn)
 	return store_err(rc);
 }
 
+/*
+ * Makes the file reach the last page of the meta just committed. LMDB does not write a page
+ * that a transaction allocated and freed again (a "loose" page: deletions that merge pages do
+ * this), yet counts it in the meta's last page: without this, a healthy store could be
+ * shorter than store_check_size demands. fallocate never overwrites a byte another writer
+ * has written since, so no lock is needed; failure leaves the file as LMDB left it.
+ */
+static void store_fill_tail(struct store *st)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+	struct stat sb;
+	off_t need;
+	int fd;
+
+	if (mdb_env_info(st->env, &info) != 0 || info.me_last_pgno < st->filled_pages)
+		return;
+	if (mdb_env_stat(st->env, &ms) != 0 || mdb_env_get_fd(st->env, &fd) != 0)
+		return;
+	need = (off_t)(info.me_last_pgno + 1) * (off_t)ms.ms_psize;
+	if (fstat(fd, &sb) == 0 && sb.st_size < need)
+		(void)fallocate(fd, 0, 0, need);
+	if (fstat(fd, &sb) == 0 && sb.st_size >= need)
+		st->filled_pages = info.me_last_pgno + 1;
+}
+
 /* Commits (commit != 0) or aborts txn; returns the commit's result. */
 static int store_txn_end(struct store *st, MDB_txn *txn, int commit)
 {
 	int rc = 0;
 
-	if (commit)
+	if (commit) {
 		rc = store_err(mdb_txn_commit(txn));
-	else
+		if (rc == 0)
+			store_fill_tail(st);
+	} else {
 		mdb_txn_abort(txn);
+	}
 	pthread_rwlock_unlock(&st->resize_lock);
 	return rc;
 }

@@ -60,7 +60,7 @@ static void anthropic_request(struct usage *u, const struct provider_request *re
 		u->request_text_bytes =
 			pjson_text_bytes(pjson_at(root, "system", NULL)) +
 			pjson_messages_text_bytes(pjson_at(root, "messages", NULL));
-		cJSON_Delete(root);
+		pjson_free(root);
 	}
 }
 
@@ -118,7 +118,7 @@ static void anthropic_event(struct usage *u, const char *name, size_t name_len,
 	(void)name;
 	(void)name_len;
 	u->stream = 1;
-	root = pjson_parse(data, len);
+	root = pjson_read(data, len, NULL);
 	if (!cJSON_IsObject(root))
 		goto free_root;
 	/* The data's "type" repeats the SSE event name, and is there even when a proxy drops
@@ -138,12 +138,12 @@ static void anthropic_event(struct usage *u, const char *name, size_t name_len,
 		anthropic_error(u, root);
 	}
 free_root:
-	cJSON_Delete(root);
+	pjson_free(root);
 }
 
 static void anthropic_body(struct usage *u, int status, const char *data, size_t len)
 {
-	cJSON *root = pjson_parse(data, len);
+	cJSON *root = pjson_read(data, len, NULL);
 
 	(void)status;
 	u->stream = 0;
@@ -157,7 +157,7 @@ static void anthropic_body(struct usage *u, int status, const char *data, size_t
 	anthropic_usage(u, pjson_at(root, "usage", NULL));
 	u->output_text_bytes += pjson_text_bytes(pjson_at(root, "content", NULL));
 free_root:
-	cJSON_Delete(root);
+	pjson_free(root);
 }
 
 const struct provider_family provider_family_anthropic = {

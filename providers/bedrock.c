@@ -147,7 +147,7 @@ static void bedrock_request(struct usage *u, const struct provider_request *req)
 	u->api = bedrock_api_of(req->path);
 	bedrock_model_of_path(u, req->path);
 	u->stream = bedrock_is(u, "converse-stream") || bedrock_is(u, "invoke-with-response-stream");
-	root = pjson_parse(req->body, req->body_len);
+	root = pjson_read(req->body, req->body_len, NULL);
 	if (root == NULL)
 		goto done;
 	/* Converse and Anthropic-on-invoke both have system and messages; Llama and Mistral a
@@ -156,7 +156,7 @@ static void bedrock_request(struct usage *u, const struct provider_request *req)
 				pjson_messages_text_bytes(pjson_at(root, "messages", NULL)) +
 				pjson_text_bytes(pjson_at(root, "prompt", NULL)) +
 				pjson_text_bytes(pjson_at(root, "inputText", NULL));
-	cJSON_Delete(root);
+	pjson_free(root);
 done:
 	return;
 }
@@ -329,7 +329,7 @@ static enum provider_framing bedrock_response(struct usage *u, const struct http
 static void bedrock_body(struct usage *u, int status, const char *data, size_t len)
 {
 	struct usage counted = *u;
-	cJSON *root = pjson_parse(data, len);
+	cJSON *root = pjson_read(data, len, NULL);
 
 	if (status >= 400 && cJSON_IsObject(root))
 		provider_set_error(u, NULL, pjson_str(root, "message"));
@@ -356,7 +356,7 @@ static void bedrock_body(struct usage *u, int status, const char *data, size_t l
 		u->reasoning_tokens = counted.reasoning_tokens;
 	}
 free_root:
-	cJSON_Delete(root);
+	pjson_free(root);
 }
 
 static int bedrock_b64(unsigned char c)
@@ -423,10 +423,10 @@ static void bedrock_chunk(struct usage *u, const cJSON *chunk)
 	if (b64 == NULL || bedrock_unbase64(b64, strlen(b64), &event, &n) != 0)
 		goto done;
 	provider_family_anthropic.event(u, NULL, 0, event, n);
-	root = pjson_parse(event, n);
+	root = pjson_read(event, n, NULL);
 	bedrock_counts(u, pjson_at(root, "amazon-bedrock-invocationMetrics", NULL),
 		       "inputTokenCount", "outputTokenCount");
-	cJSON_Delete(root);
+	pjson_free(root);
 	free(event);
 done:
 	return;
@@ -435,7 +435,7 @@ done:
 static void bedrock_event(struct usage *u, const char *name, size_t name_len, const char *data,
 			  size_t len)
 {
-	cJSON *root = pjson_parse(data, len);
+	cJSON *root = pjson_read(data, len, NULL);
 	const char *type;
 
 	u->stream = 1;
@@ -452,7 +452,7 @@ static void bedrock_event(struct usage *u, const char *name, size_t name_len, co
 		bedrock_chunk(u, root);
 	}
 free_root:
-	cJSON_Delete(root);
+	pjson_free(root);
 }
 
 const struct provider_family provider_family_bedrock = {

@@ -51,7 +51,7 @@ static void cohere_request(struct usage *u, const struct provider_request *req)
 			pjson_text_bytes(pjson_at(root, "message", NULL)) +
 			pjson_text_bytes(pjson_at(root, "preamble", NULL)) +
 			pjson_text_bytes(pjson_at(root, "texts", NULL));
-		cJSON_Delete(root);
+		pjson_free(root);
 	}
 }
 
@@ -94,7 +94,7 @@ static void cohere_error(struct usage *u, int status, const cJSON *root)
 static void cohere_event(struct usage *u, const char *name, size_t name_len, const char *data,
 			 size_t len)
 {
-	cJSON *root = pjson_parse(data, len);
+	cJSON *root = pjson_read(data, len, NULL);
 	const char *type;
 
 	(void)name;
@@ -118,12 +118,12 @@ static void cohere_event(struct usage *u, const char *name, size_t name_len, con
 		u->output_text_bytes += pjson_text_bytes(pjson_at(root, "text", NULL));
 	}
 free_root:
-	cJSON_Delete(root);
+	pjson_free(root);
 }
 
 static void cohere_body(struct usage *u, int status, const char *data, size_t len)
 {
-	cJSON *root = pjson_parse(data, len);
+	cJSON *root = pjson_read(data, len, NULL);
 
 	u->stream = 0;
 	if (!cJSON_IsObject(root))
@@ -135,7 +135,7 @@ static void cohere_body(struct usage *u, int status, const char *data, size_t le
 	u->output_text_bytes += pjson_text_bytes(pjson_at(root, "message", "content", NULL)) +
 				pjson_text_bytes(pjson_at(root, "text", NULL));
 free_root:
-	cJSON_Delete(root);
+	pjson_free(root);
 }
 
 const struct provider_family provider_family_cohere = {

@@ -49,7 +49,7 @@ void provider_set_error(struct usage *u, const char *type, const char *message);
  * Reads what every family's request has: the body parsed, "model" into u->model_requested and
  * "stream" into *stream (1 true, 0 false, -1 absent). A body that does not parse (cut short by
  * the capture cap) is scanned as raw text for the two keys instead. Returns the parsed tree
- * for the family to read further and free with cJSON_Delete, or NULL.
+ * (pjson_read) for the family to read further and free with pjson_free, or NULL.
  */
 cJSON *provider_request_parse(struct usage *u, const struct provider_request *req, int *stream);
 

@@ -138,7 +138,7 @@ static void gemini_request(struct usage *u, const struct provider_request *req)
 	gemini_model_of_path(u, req->path);
 	u->stream = u->api != NULL && strcmp(u->api, "streamGenerateContent") == 0;
 	u->not_billed = u->api != NULL && strcmp(u->api, "countTokens") == 0;
-	root = pjson_parse(req->body, req->body_len);
+	root = pjson_read(req->body, req->body_len, NULL);
 	if (root == NULL)
 		goto done;
 	n = gemini_content_bytes(pjson_at(root, "contents", NULL)) +
@@ -152,7 +152,7 @@ static void gemini_request(struct usage *u, const struct provider_request *req)
 	cJSON_ArrayForEach(item, pjson_at(root, "instances", NULL))
 		n += pjson_text_bytes(pjson_at(item, "content", NULL));
 	u->request_text_bytes = n;
-	cJSON_Delete(root);
+	pjson_free(root);
 done:
 	return;
 }
@@ -260,19 +260,19 @@ done:
 static void gemini_event(struct usage *u, const char *name, size_t name_len, const char *data,
 			 size_t len)
 {
-	cJSON *root = pjson_parse(data, len);
+	cJSON *root = pjson_read(data, len, NULL);
 
 	(void)name;
 	(void)name_len;
 	u->stream = 1;
 	if (cJSON_IsObject(root))
 		gemini_response_object(u, root);
-	cJSON_Delete(root);
+	pjson_free(root);
 }
 
 static void gemini_body(struct usage *u, int status, const char *data, size_t len)
 {
-	cJSON *root = pjson_parse(data, len);
+	cJSON *root = pjson_read(data, len, NULL);
 	const cJSON *item;
 
 	(void)status;
@@ -286,7 +286,7 @@ static void gemini_body(struct usage *u, int status, const char *data, size_t le
 	} else if (cJSON_IsObject(root)) {
 		gemini_response_object(u, root);
 	}
-	cJSON_Delete(root);
+	pjson_free(root);
 }
 
 static enum provider_framing gemini_response(struct usage *u, const struct http_head *h)

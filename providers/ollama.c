@@ -47,7 +47,7 @@ static void ollama_request(struct usage *u, const struct provider_request *req)
 			pjson_text_bytes(pjson_at(root, "system", NULL)) +
 			pjson_text_bytes(pjson_at(root, "prompt", NULL)) +
 			pjson_text_bytes(pjson_at(root, "input", NULL));
-		cJSON_Delete(root);
+		pjson_free(root);
 	}
 }
 
@@ -83,11 +83,11 @@ done:
 
 static void ollama_line(struct usage *u, const char *data, size_t len, int in_error_status)
 {
-	cJSON *root = pjson_parse(data, len);
+	cJSON *root = pjson_read(data, len, NULL);
 
 	if (cJSON_IsObject(root))
 		ollama_object(u, root, in_error_status);
-	cJSON_Delete(root);
+	pjson_free(root);
 }
 
 static void ollama_event(struct usage *u, const char *name, size_t name_len, const char *data,
@@ -104,7 +104,7 @@ static void ollama_body(struct usage *u, int status, const char *data, size_t le
 	const char *p = data, *end = data + len;
 	int lines = 0;
 	const char *rest = NULL;
-	cJSON *root = len > 0 ? cJSON_ParseWithLengthOpts(data, len, &rest, 0) : NULL;
+	cJSON *root = pjson_read(data, len, &rest);
 
 	/* One object over several lines (a proxy that pretty-prints) is one body, not a stream;
 	 * an NDJSON stream parses as its first line with more after it. */
@@ -115,7 +115,7 @@ static void ollama_body(struct usage *u, int status, const char *data, size_t le
 		ollama_object(u, root, status >= 400);
 		p = NULL;
 	}
-	cJSON_Delete(root);
+	pjson_free(root);
 	while (p != NULL && p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *stop = nl ? nl : end;

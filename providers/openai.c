@@ -114,7 +114,7 @@ static void openai_request(struct usage *u, const struct provider_request *req)
 			pjson_text_bytes(pjson_at(root, "instructions", NULL));
 		u->search_context = openai_search_context(
 			pjson_str(pjson_at(root, "web_search_options", NULL), "search_context_size"));
-		cJSON_Delete(root);
+		pjson_free(root);
 	}
 	if (u->model_requested[0] == '\0')
 		openai_model_from_path(u, req->path);
@@ -286,7 +286,7 @@ static void openai_event(struct usage *u, const char *name, size_t name_len, con
 	(void)name_len;
 	u->stream = 1;
 	/* "[DONE]" is not JSON: it parses to nothing and is passed over. */
-	root = pjson_parse(data, len);
+	root = pjson_read(data, len, NULL);
 	if (!cJSON_IsObject(root))
 		goto free_root;
 	type = pjson_str(root, "type");
@@ -302,12 +302,12 @@ static void openai_event(struct usage *u, const char *name, size_t name_len, con
 	u->output_text_bytes += openai_choices_text_bytes(pjson_at(root, "choices", NULL));
 	openai_error(u, root);
 free_root:
-	cJSON_Delete(root);
+	pjson_free(root);
 }
 
 static void openai_body(struct usage *u, int status, const char *data, size_t len)
 {
-	cJSON *root = pjson_parse(data, len);
+	cJSON *root = pjson_read(data, len, NULL);
 
 	(void)status;
 	u->stream = 0;
@@ -320,7 +320,7 @@ static void openai_body(struct usage *u, int status, const char *data, size_t le
 	u->output_text_bytes += pjson_text_bytes(pjson_at(root, "output", NULL));
 	openai_error(u, root);
 free_root:
-	cJSON_Delete(root);
+	pjson_free(root);
 }
 
 const struct provider_family provider_family_openai = {

@@ -22,6 +22,23 @@
  * when the bytes are not one JSON value. */
 cJSON *pjson_parse(const char *data, size_t len);
 
+/*
+ * The fast reader the provider families use on every call: parses len bytes (no NUL needed;
+ * bytes after the first value are left alone, as cJSON_ParseWithLengthOpts does) into a tree of
+ * cJSON nodes held in a few blocks of memory, most often one, instead of two mallocs per value.
+ * The tree is read-only: read it with the cJSON_Is*, cJSON_GetObjectItemCaseSensitive,
+ * cJSON_ArrayForEach, cJSON_GetArrayItem, cJSON_PrintUnformatted and pjson_* readers; never
+ * modify it or pass it to cJSON_Delete. The caller frees it with pjson_free; every pointer into
+ * it stays valid until then. It reads what cJSON reads (a leading UTF-8 BOM, any byte <= 32 as
+ * space, the same escapes, numbers, nesting limit and number-to-valueint rules). When end is not
+ * NULL it receives where the value ended. Returns NULL when the bytes do not start with one
+ * JSON value, or when memory runs out.
+ */
+cJSON *pjson_read(const char *data, size_t len, const char **end);
+
+/* Frees a tree from pjson_read; NULL is allowed. */
+void pjson_free(cJSON *root);
+
 /* The member at the path of keys k1, k2 … (NULL-terminated list) below o, or NULL when any
  * step is missing or not an object. The pointer is valid as long as the tree. */
 const cJSON *pjson_at(const cJSON *o, ...) __attribute__((sentinel));

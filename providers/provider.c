@@ -404,7 +404,7 @@ void provider_set_error(struct usage *u, const char *type, const char *message)
 
 cJSON *provider_request_parse(struct usage *u, const struct provider_request *req, int *stream)
 {
-	cJSON *root = pjson_parse(req->body, req->body_len);
+	cJSON *root = pjson_read(req->body, req->body_len, NULL);
 	const char *model;
 
 	if (root == NULL) {

@@ -88,7 +88,7 @@ static void shape_request(struct usage *u, const struct provider_request *req)
 {
 	int stream;
 
-	cJSON_Delete(provider_request_parse(u, req, &stream));
+	pjson_free(provider_request_parse(u, req, &stream));
 	u->stream = stream == 1;
 }
 
@@ -97,10 +97,10 @@ static void shape_request(struct usage *u, const struct provider_request *req)
 static void shape_event(struct usage *u, const char *name, size_t name_len, const char *data,
 			size_t len)
 {
-	cJSON *root = pjson_parse(data, len);
+	cJSON *root = pjson_read(data, len, NULL);
 	const struct provider_family *f = shape_family_of(root);
 
-	cJSON_Delete(root);
+	pjson_free(root);
 	u->stream = 1;
 	if (f != NULL)
 		f->event(u, name, name_len, data, len);
@@ -108,10 +108,10 @@ static void shape_event(struct usage *u, const char *name, size_t name_len, cons
 
 static void shape_body(struct usage *u, int status, const char *data, size_t len)
 {
-	cJSON *root = pjson_parse(data, len);
+	cJSON *root = pjson_read(data, len, NULL);
 	const struct provider_family *f = shape_family_of(root);
 
-	cJSON_Delete(root);
+	pjson_free(root);
 	if (f != NULL)
 		f->body(u, status, data, len);
 }

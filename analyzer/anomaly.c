@@ -533,6 +533,82 @@ static double robust_score(const double *v, size_t n, size_t at, double *tmp, do
 	return (v[at] - med) / fmax(MAD_TO_SIGMA * mad, MIN_SCALE);
 }
 
+/*
+ * Every value of one series scored against the others (robust_score for each in turn) in
+ * O(n log n) rather than a sort per value: the series is sorted once, and taking one value
+ * out of it leaves one of at most three medians (by where the value ranks: below, at or
+ * above the middle), so the deviations from each are sorted once, when first needed. Tied
+ * values give the same remaining multiset whichever of them is taken out, so a value's rank
+ * is any position holding it. The arithmetic is robust_score's, value for value.
+ */
+struct loo {
+	double *sorted;          /* the series, ascending */
+	double med[3], *dev[3];  /* a median met so far, the |values - it| ascending */
+	size_t n, nmed;
+};
+
+/* Points l's arrays at buf (room for 4 n values) and sorts v[0..n) into it. */
+static void loo_init(struct loo *l, const double *v, size_t n, double *buf)
+{
+	size_t k;
+
+	l->n = n;
+	l->nmed = 0;
+	l->sorted = buf;
+	for (k = 0; k < 3; k++)
+		l->dev[k] = buf + (k + 1) * n;
+	memcpy(l->sorted, v, n * sizeof *v);
+	qsort(l->sorted, n, sizeof *l->sorted, double_cmp);
+}
+
+/* The position of x, which sorted[0..n) holds. */
+static size_t loo_rank(const double *sorted, size_t n, double x)
+{
+	size_t lo = 0, hi = n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (sorted[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The median of sorted[0..n) without its value at position r (median_without's). */
+static double loo_median(const double *sorted, size_t n, size_t r)
+{
+	size_t m = n - 1, i = m / 2;
+	double hi, med = 0;
+
+	if (n > 1) {
+		hi = sorted[i < r ? i : i + 1];
+		med = m % 2 ? hi : (sorted[i - 1 < r ? i - 1 : i] + hi) / 2;
+	}
+	return med;
+}
+
+/* robust_score of x, one of l's values, against the others. */
+static double loo_score(struct loo *l, double x, double *median)
+{
+	double med = loo_median(l->sorted, l->n, loo_rank(l->sorted, l->n, x)), mad;
+	size_t k, i;
+
+	for (k = 0; k < l->nmed && l->med[k] != med; k++)
+		;
+	if (k == l->nmed) {
+		k = l->nmed < 3 ? l->nmed++ : 2; /* three at most: the last is reused if not */
+		l->med[k] = med;
+		for (i = 0; i < l->n; i++)
+			l->dev[k][i] = fabs(l->sorted[i] - med);
+		qsort(l->dev[k], l->n, sizeof *l->dev[k], double_cmp);
+	}
+	mad = loo_median(l->dev[k], l->n, loo_rank(l->dev[k], l->n, fabs(x - med)));
+	*median = med;
+	return (x - med) / fmax(MAD_TO_SIGMA * mad, MIN_SCALE);
+}
+
 static int cell_agent_cmp(const void *x, const void *y)
 {
 	const struct hour_cell *a = *(struct hour_cell *const *)x, *b = *(struct hour_cell *const *)y;
@@ -550,13 +626,14 @@ static void score_spikes(struct anomaly *a)
 	struct hour_cell *hc, **cells = NULL, **all = NULL;
 	double *tok = NULL, *cost = NULL, *tmp = NULL, st, sc, med_t, med_c = 0, best;
 	size_t i, n, k, ag, start, total;
+	struct loo lt, lc;
 	uint64_t key;
 
 	all = malloc(a->hours.n * sizeof *all + 1);
 	cells = malloc(a->hours.n * sizeof *cells + 1);
 	tok = malloc(a->hours.n * sizeof *tok + 1);
 	cost = malloc(a->hours.n * sizeof *cost + 1);
-	tmp = malloc(2 * a->hours.n * sizeof *tmp + 1);
+	tmp = malloc(8 * a->hours.n * sizeof *tmp + 1);
 	if (all == NULL || cells == NULL || tok == NULL || cost == NULL || tmp == NULL) {
 		a->nomem = 1;
 		goto out;
@@ -579,11 +656,13 @@ static void score_spikes(struct anomaly *a)
 			tok[i] = log((double)(cells[i]->tokens > 0 ? cells[i]->tokens : 1));
 			cost[i] = log((double)(cells[i]->cost_pusd > 0 ? cells[i]->cost_pusd : 1));
 		}
+		loo_init(&lt, tok, n, tmp);
+		loo_init(&lc, cost, n, tmp + 4 * n);
 		for (k = 0; k < n; k++) {
 			if (cells[k]->tokens < t->spike_min_tokens)
 				continue;
-			st = robust_score(tok, n, k, tmp, &med_t);
-			sc = cells[k]->cost_pusd > 0 ? robust_score(cost, n, k, tmp, &med_c) : 0;
+			st = loo_score(&lt, tok[k], &med_t);
+			sc = cells[k]->cost_pusd > 0 ? loo_score(&lc, cost[k], &med_c) : 0;
 			best = fmax(st, sc);
 			if (best < t->spike_score)
 				continue;

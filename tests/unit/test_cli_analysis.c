@@ -2,12 +2,15 @@
  * test_cli_analysis.c - the analyses' building blocks: the capped u64 hash map against a
  * plain array doing the same operations (SQLite's bitvec test shape), the model name
  * normaliser behind fallback detection, nearest-rank latency percentiles (exact, then from the
- * histogram within 1%), --by key parsing, and the fallback detector's verdicts.
+ * histogram within 1%), --by key parsing, the fallback detector's verdicts, and the spike
+ * scores against a plain leave-one-out computation.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "analyzer/anomaly.h"
 #include "analyzer/fallback.h"
 #include "analyzer/report.h"
 #include "analyzer/u64map.h"
@@ -245,6 +248,97 @@ static void test_fallback_verdicts(void)
 	fallback_release(&fb);
 }
 
+/* The median of v[0..n) without v[skip], and the robust score of v[skip] against the rest,
+ * computed the plain way (a sort per value): the reference for anomaly.c's spike scores. */
+static int double_cmp(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+
+	return (a > b) - (a < b);
+}
+
+static double ref_median(const double *v, size_t n, size_t skip)
+{
+	double tmp[64];
+	size_t i, m = 0;
+
+	for (i = 0; i < n; i++)
+		if (i != skip)
+			tmp[m++] = v[i];
+	qsort(tmp, m, sizeof *tmp, double_cmp);
+	return m == 0 ? 0 : m % 2 ? tmp[m / 2] : (tmp[m / 2 - 1] + tmp[m / 2]) / 2;
+}
+
+static double ref_score(const double *v, size_t n, size_t k, double *median)
+{
+	double dev[64], med = ref_median(v, n, k), mad;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		dev[i] = fabs(v[i] - med);
+	mad = ref_median(dev, n, k);
+	*median = med;
+	return (v[k] - med) / fmax(1.4826 * mad, 0.4);
+}
+
+/*
+ * spike scores every active hour of an agent against its other hours (anomaly.c sorts each
+ * series once rather than once per hour): with every threshold at its floor every hour is
+ * flagged, and each flag's evidence must read as the plain leave-one-out computation gives it,
+ * for an odd and an even number of hours, values tied and not.
+ */
+static void test_spike_scores_reference(void)
+{
+	static const size_t hours[] = { 41, 40, 7, 17, 16 };
+	struct anomaly_thresholds th;
+	struct anomaly a;
+	struct record rec;
+	double tok[64], cost[64], st, sc, mt, mc;
+	int64_t tokens[64], pusd[64], spread;
+	char want[512];
+	size_t h, i, k, found;
+	uint64_t seed = 12345;
+
+	for (h = 0; h < sizeof hours / sizeof hours[0]; h++) {
+		anomaly_thresholds_default(&th);
+		th.spike_score = -1e300;
+		th.spike_min_tokens = 0;
+		th.spike_min_hours = 1;
+		anomaly_init(&a, &th);
+		spread = h == 2 ? 3 : h < 3 ? 12 : 1000000;
+		for (i = 0; i < hours[h]; i++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			/* few distinct values, so many ties; then (17, 16 hours) all distinct */
+			tokens[i] = 1000 * (int64_t)(1 + (seed >> 33) % spread);
+			pusd[i] = 7000 * (int64_t)(1 + (seed >> 40) % (spread == 12 ? 9 : spread));
+			rec = call(i + 1, (int64_t)i * 3600 + 60, "s", "openai", "gpt-4o", "gpt-4o",
+				   200);
+			rec.agent = record_str_of("agent");
+			rec.input_tokens = tokens[i];
+			CHECK_INT(anomaly_feed(&a, &rec, 0, 1, pusd[i]), 0);
+			tok[i] = log((double)tokens[i]);
+			cost[i] = log((double)pusd[i]);
+		}
+		CHECK_INT(anomaly_finish(&a), 0);
+		for (k = 0, found = 0; k < hours[h]; k++) {
+			st = ref_score(tok, hours[h], k, &mt);
+			sc = ref_score(cost, hours[h], k, &mc);
+			mc = sc > 0 ? exp(mc) / 1e12 : 0.0; /* as the evidence writes it */
+			snprintf(want, sizeof want,
+				 "\"baselineTokens\": %.0f, \"tokensScore\": %.2f, "
+				 "\"cost\": %.12g, \"baselineCost\": %.12g, \"costScore\": %.2f",
+				 exp(mt), st, (double)pusd[k] / 1e12, mc, sc);
+			for (i = 0; i < a.nflags; i++)
+				if (a.flags[i].from_ns == (int64_t)k * 3600 * 1000000000 &&
+				    strstr(a.flags[i].evidence, want) != NULL)
+					found++;
+		}
+		CHECK_INT(a.nflags, hours[h]);
+		CHECK_INT(found, hours[h]);
+		anomaly_release(&a);
+	}
+}
+
 int main(void)
 {
 	RUN(test_u64map_reference);
@@ -253,5 +347,6 @@ int main(void)
 	RUN(test_extreme_times);
 	RUN(test_parse_keys);
 	RUN(test_fallback_verdicts);
+	RUN(test_spike_scores_reference);
 	CHECK_DONE();
 }

@@ -55,6 +55,7 @@
 #define GATE_PENDING_MAX 256
 /* The longest the gate waits for a non-blocking socket to take held bytes. */
 #define GATE_POLL_MS 60000
+#define GATE_HOST_MAX 256
 
 int shim_gate_on;
 int shim_gate_reads;
@@ -78,7 +79,7 @@ struct gate_conn {
 	struct dbuf body;         /* the LLM request's body, de-chunked */
 	int llm, head_seen, msg_end, complete, after_send;
 	struct provider_match match;
-	char host[256];
+	char host[GATE_HOST_MAX];
 	char path[1024];
 	char *resp;               /* the 429 an agent reads, when blocked */
 	size_t resp_len, resp_off;
@@ -88,7 +89,7 @@ struct gate_conn {
 struct gate_req {
 	struct dbuf hold, body;
 	struct provider_match match;
-	char host[256];
+	char host[GATE_HOST_MAX];
 	char path[1024];
 };
 
@@ -101,8 +102,11 @@ static struct gate_conn *gate_fds[GATE_FD_MAX];
 static struct gate_conn *gate_ssl[GATE_SSL_BUCKETS];
 static pthread_mutex_t gate_table_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* above: decided by a layer above the wire (libcurl's transfers): the wire gate lets one request
+ * with this hash pass without deciding it again. */
 static struct {
 	uint64_t hash, resv;
+	int above;
 } gate_pending[GATE_PENDING_MAX];
 /*
  * Request hashes of recent blocked calls. A capture layer above the sockets (libcurl's,
@@ -112,6 +116,15 @@ static struct {
 #define GATE_BLOCKED_MAX 16
 static uint64_t gate_blocked[GATE_BLOCKED_MAX];
 static unsigned gate_blocked_next;
+/*
+ * Requests refused above the wire (libcurl's transfers): libcurl then sends each to a listener
+ * of the shim's own that answers the 429 (hooks_curl.c), and the wire gate lets it pass.
+ */
+static struct {
+	uint64_t hash;
+	int used;
+} gate_above[GATE_BLOCKED_MAX];
+static unsigned gate_above_next;
 static pthread_mutex_t gate_pending_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- settings -------------------------------------------------------------------------------- */
@@ -165,22 +178,30 @@ static int64_t gate_now_ns(void)
 
 /* ---- the per-connection parser --------------------------------------------------------------- */
 
-/* Host (lowercase, without port) and port of a request from its Host header. */
+/* Host (lowercase, without port, into host of GATE_HOST_MAX bytes) and port of an authority
+ * ("Host:" value or URL authority, vn bytes). */
+static void gate_authority(const char *v, size_t vn, int tls, char *host, unsigned *port)
+{
+	const char *colon = vn > 0 ? memchr(v, ':', vn) : NULL;
+	size_t n = 0;
+
+	*port = tls ? 443 : 80;
+	if (colon != NULL && v[0] != '[') {
+		*port = (unsigned)strtoul(colon + 1, NULL, 10);
+		vn = (size_t)(colon - v);
+	}
+	for (; n < vn && n < GATE_HOST_MAX - 1; n++)
+		host[n] = (char)(v[n] >= 'A' && v[n] <= 'Z' ? v[n] + 32 : v[n]);
+	host[n] = '\0';
+}
+
+/* Host and port of a request from its Host header. */
 static void gate_host(struct gate_conn *g, const struct http_head *h, unsigned *port)
 {
 	const struct http_header *hh = http_head_get(h, "host");
-	size_t n = 0, vn = hh != NULL ? hh->value_len : 0;
-	const char *colon = hh != NULL ? memchr(hh->value, ':', vn) : NULL;
 
-	*port = g->tls ? 443 : 80;
-	if (colon != NULL && hh->value[0] != '[') {
-		*port = (unsigned)strtoul(colon + 1, NULL, 10);
-		vn = (size_t)(colon - hh->value);
-	}
-	for (; n < vn && n < sizeof g->host - 1; n++)
-		g->host[n] = (char)(hh->value[n] >= 'A' && hh->value[n] <= 'Z' ? hh->value[n] + 32
-									     : hh->value[n]);
-	g->host[n] = '\0';
+	gate_authority(hh != NULL ? hh->value : "", hh != NULL ? hh->value_len : 0, g->tls,
+		       g->host, port);
 }
 
 static enum http_body_mode gate_on_head(void *ctx, const struct http_head *h)
@@ -290,7 +311,7 @@ static struct gate_conn *gate_lookup(void *ssl, int fd, int create, int unlink)
 
 /* ---- reservations waiting for their record --------------------------------------------------- */
 
-static void gate_pending_put(uint64_t hash, uint64_t resv)
+static void gate_pending_put(uint64_t hash, uint64_t resv, int above)
 {
 	int i;
 
@@ -300,6 +321,7 @@ static void gate_pending_put(uint64_t hash, uint64_t resv)
 	if (i < GATE_PENDING_MAX) {
 		gate_pending[i].hash = hash;
 		gate_pending[i].resv = resv;
+		gate_pending[i].above = above;
 	}
 	pthread_mutex_unlock(&gate_pending_lock);
 	if (i == GATE_PENDING_MAX)
@@ -307,20 +329,46 @@ static void gate_pending_put(uint64_t hash, uint64_t resv)
 			 (unsigned long long)resv);
 }
 
-/* The reservation of the request whose body hashes to hash (0 when none), taken out. */
-static uint64_t gate_pending_take(uint64_t hash)
+/* The reservation of the request whose body hashes to hash (0 when none), taken out; with
+ * only_resv != 0, only that reservation. */
+static uint64_t gate_pending_take(uint64_t hash, uint64_t only_resv)
 {
 	uint64_t resv = 0;
 
 	pthread_mutex_lock(&gate_pending_lock);
 	for (int i = 0; i < GATE_PENDING_MAX && resv == 0; i++) {
-		if (gate_pending[i].resv != 0 && gate_pending[i].hash == hash) {
+		if (gate_pending[i].resv != 0 && gate_pending[i].hash == hash &&
+		    (only_resv == 0 || gate_pending[i].resv == only_resv)) {
 			resv = gate_pending[i].resv;
 			gate_pending[i].resv = 0;
 		}
 	}
 	pthread_mutex_unlock(&gate_pending_lock);
 	return resv;
+}
+
+/* Was a request with this hash decided (allowed or refused) above the wire and not yet seen on
+ * it? Claims it. */
+static int gate_above_claim(uint64_t hash)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&gate_pending_lock);
+	for (int i = 0; i < GATE_PENDING_MAX && !found; i++) {
+		if (gate_pending[i].resv != 0 && gate_pending[i].above &&
+		    gate_pending[i].hash == hash) {
+			gate_pending[i].above = 0;
+			found = 1;
+		}
+	}
+	for (int i = 0; i < GATE_BLOCKED_MAX && !found; i++) {
+		if (gate_above[i].used && gate_above[i].hash == hash) {
+			gate_above[i].used = 0;
+			found = 1;
+		}
+	}
+	pthread_mutex_unlock(&gate_pending_lock);
+	return found;
 }
 
 static long gate_send(const struct shim_gate_io *io, const char *p, size_t n);
@@ -349,21 +397,23 @@ static void gate_call(const struct gate_req *rq, struct usage *u, struct budget_
 	c->provider = rq->match.name ? rq->match.name : rq->host;
 }
 
-/* Stores the record of a blocked call and arms the 429 on the connection. */
-static void gate_block(struct gate_conn *g, const struct shim_gate_io *io,
-		       const struct gate_req *rq, const struct usage *u,
-		       struct budget_plan *plan, size_t refused, int64_t now)
+/* Stores the record of a blocked call (with its budget_block event) and returns the 429 the
+ * agent reads (malloc'd, NULL out of memory; *len its length). echo: a capture layer above the
+ * wire will see the agent read it and record it again (that echo is dropped). */
+static char *gate_block_record(const struct gate_req *rq, const struct usage *u,
+			       struct budget_plan *plan, size_t refused, int64_t now, int echo,
+			       size_t *len)
 {
 	const struct capture_config *cfg = shim_config();
 	char msg[USAGE_MESSAGE_MAX * 2];
 	struct record rec;
 	int64_t retry = budget_retry_after(&plan->span[refused], now);
-	size_t len = 0;
 	char *resp;
 
+	*len = 0;
 	budget_block_message(msg, sizeof msg, plan->budget[refused], &plan->sb[refused],
 			     &plan->span[refused], cfg->tenant);
-	resp = budget_response_429(rq->match.family->name, msg, retry, &len);
+	resp = budget_response_429(rq->match.family->name, msg, retry, len);
 	memset(&rec, 0, sizeof(rec));
 	rec.ts_ns = now;
 	rec.ttfb_us = -1;
@@ -387,12 +437,20 @@ static void gate_block(struct gate_conn *g, const struct shim_gate_io *io,
 	rec.error_message = record_str_of(msg);
 	shim_sink_emit_budget(&rec, NULL, plan, 0, refused);
 	shim_log("budgets: blocked: %s", msg);
-	if (rec.request_hash != 0) {
-		pthread_mutex_lock(&gate_pending_lock);
+	pthread_mutex_lock(&gate_pending_lock);
+	if (echo && rec.request_hash != 0) {
 		gate_blocked[gate_blocked_next++ % GATE_BLOCKED_MAX] = rec.request_hash;
-		pthread_mutex_unlock(&gate_pending_lock);
+	} else if (!echo) {
+		gate_above[gate_above_next % GATE_BLOCKED_MAX].hash = rec.request_hash;
+		gate_above[gate_above_next++ % GATE_BLOCKED_MAX].used = 1;
 	}
+	pthread_mutex_unlock(&gate_pending_lock);
+	return resp;
+}
 
+/* Arms the 429 of a blocked call on the connection (resp NULL: nothing to give). */
+static void gate_arm(struct gate_conn *g, const struct shim_gate_io *io, char *resp, size_t len)
+{
 	pthread_mutex_lock(&g->lock);
 	g->state = GATE_DEAD; /* without a response to give, the agent's later bytes pass */
 	if (resp != NULL) {
@@ -408,53 +466,117 @@ static void gate_block(struct gate_conn *g, const struct shim_gate_io *io,
 }
 
 /*
- * Decides a complete LLM request (no lock held). Returns 0 when the held bytes were sent or
- * the call was blocked, else the failing real call's return value.
+ * Checks a complete LLM request against the budgets it falls under (no lock held). Allowed (or
+ * not checked: fail open): returns 0, the estimate reserved (*resv, 0 when nothing was
+ * reserved) and waiting under the body's hash for the call's record; above marks it decided
+ * above the wire. Blocked: returns 1 with the call's record stored and *resp its 429 (see
+ * gate_block_record).
  */
-static long gate_decide(struct gate_conn *g, const struct shim_gate_io *io, struct gate_req *rq,
-			int *blocked)
+static int gate_check(const struct gate_req *rq, int above, uint64_t *resv, char **resp,
+		      size_t *resp_len)
 {
 	struct budget_plan *plan = malloc(sizeof(*plan));
 	struct budget_estimate e;
 	struct budget_call c;
 	struct usage u;
-	uint64_t resv = 0, hash;
 	size_t refused = 0;
 	int64_t now = gate_now_ns();
-	long r;
-	int rc = 0;
+	int rc, blocked = 0;
 
+	*resv = 0;
 	if (plan == NULL)
-		goto send; /* fail open */
+		goto out; /* fail open */
 	gate_call(rq, &u, &c);
 	budget_plan_make(plan, gate_budgets, gate_pricing, &c, now);
 	if (plan->n == 0)
-		goto send;
+		goto plan_free;
 	budget_estimate_call(gate_pricing, c.provider, c.model, rq->body.len,
 			     budget_max_output(rq->body.p, rq->body.len), &e);
 	for (size_t i = 0; i < plan->n; i++) {
 		plan->sb[i].est_tokens = e.tokens;
 		plan->sb[i].est_pusd = e.pusd;
 	}
-	rc = shim_sink_reserve(plan, now, &resv, &refused);
+	rc = shim_sink_reserve(plan, now, resv, &refused);
 	if (rc == STORE_EBUDGET) {
-		gate_block(g, io, rq, &u, plan, refused, now);
-		*blocked = 1;
-		r = 0;
-		goto plan_free;
-	}
-	if (rc != 0)
+		*resp = gate_block_record(rq, &u, plan, refused, now, !above, resp_len);
+		blocked = 1;
+	} else if (rc != 0) {
 		shim_log("budgets: not checked (store: %s)", store_strerror(rc));
-send:
-	hash = rq->body.len ? record_hash(rq->body.p, rq->body.len) : 0;
-	if (resv != 0)
-		gate_pending_put(hash, resv);
-	r = gate_send(io, rq->hold.p, rq->hold.len);
-	if (r != 0 && resv != 0 && gate_pending_take(hash) == resv)
-		shim_sink_release(resv);
+	}
+	if (*resv != 0)
+		gate_pending_put(rq->body.len ? record_hash(rq->body.p, rq->body.len) : 0, *resv,
+				 above);
 plan_free:
 	free(plan);
+out:
+	return blocked;
+}
+
+/*
+ * Decides a complete LLM request seen on the wire (no lock held). Returns 0 when the held bytes
+ * were sent or the call was blocked, else the failing real call's return value.
+ */
+static long gate_decide(struct gate_conn *g, const struct shim_gate_io *io, struct gate_req *rq,
+			int *blocked)
+{
+	uint64_t hash = rq->body.len ? record_hash(rq->body.p, rq->body.len) : 0, resv = 0;
+	char *resp = NULL;
+	size_t len = 0;
+	long r = 0;
+
+	/* libcurl's transfer was decided when it started (shim_gate_request): once is enough */
+	if (!(shim_curl_depth > 0 && gate_above_claim(hash)) &&
+	    gate_check(rq, 0, &resv, &resp, &len)) {
+		gate_arm(g, io, resp, len);
+		*blocked = 1;
+		goto out;
+	}
+	r = gate_send(io, rq->hold.p, rq->hold.len);
+	if (r != 0 && resv != 0 && gate_pending_take(hash, resv) == resv)
+		shim_sink_release(resv);
+out:
 	return r;
+}
+
+int shim_gate_request(const char *authority, size_t alen, int tls, const char *path,
+		      size_t plen, const char *body, size_t blen, uint64_t *resv, char **resp,
+		      size_t *resp_len)
+{
+	struct gate_req rq;
+	unsigned port;
+	int saved = errno, rc = SHIM_GATE_PASS;
+
+	*resv = 0;
+	*resp = NULL;
+	*resp_len = 0;
+	if (!gate_ready())
+		goto out;
+	memset(&rq, 0, sizeof(rq));
+	gate_authority(authority, alen, tls, rq.host, &port);
+	if (plen >= sizeof rq.path)
+		plen = sizeof rq.path - 1;
+	memcpy(rq.path, path, plen);
+	/* the body is the caller's: read here, never released */
+	rq.body.p = (char *)body;
+	rq.body.len = body != NULL ? blen : 0;
+	shim_busy = 1;
+	if (provider_match(rq.host, port, rq.path, &rq.match) &&
+	    gate_check(&rq, 1, resv, resp, resp_len))
+		rc = SHIM_GATE_DONE;
+	shim_busy = 0;
+out:
+	errno = saved;
+	return rc;
+}
+
+void shim_gate_request_end(const char *body, size_t blen, uint64_t resv, int blocked)
+{
+	uint64_t hash = body != NULL && blen ? record_hash(body, blen) : 0;
+
+	if (resv != 0 && gate_pending_take(hash, resv) == resv)
+		shim_sink_release(resv);
+	if (blocked)
+		gate_above_claim(hash); /* the wire never saw it (libcurl gave up before sending) */
 }
 
 /* ---- hooks' entry points --------------------------------------------------------------------- */
@@ -719,7 +841,7 @@ void shim_gate_emit(struct record *rec, const struct payload *pl)
 		plan->sb[i].tokens = tokens;
 		plan->sb[i].pusd = pusd;
 	}
-	shim_sink_emit_budget(rec, pl, plan, gate_pending_take(rec->request_hash), plan->n);
+	shim_sink_emit_budget(rec, pl, plan, gate_pending_take(rec->request_hash, 0), plan->n);
 	goto out;
 emit:
 	shim_sink_emit_budget(rec, pl, NULL, 0, 0);
@@ -735,4 +857,5 @@ void shim_gate_atfork_child(void)
 	/* The parent's reservations are the parent's to settle. */
 	memset(gate_pending, 0, sizeof(gate_pending));
 	memset(gate_blocked, 0, sizeof(gate_blocked));
+	memset(gate_above, 0, sizeof(gate_above));
 }

@@ -44,6 +44,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,6 +52,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "capture/exchange.h"
 
@@ -89,6 +91,10 @@ struct chandle {
 	int decoded;              /* CURLOPT_ACCEPT_ENCODING: libcurl undoes Content-Encoding */
 	int header_in_body;       /* CURLOPT_HEADER */
 	int mime;                 /* multipart body */
+	long http_version;        /* CURLOPT_HTTP_VERSION */
+	char *noproxy;            /* CURLOPT_NOPROXY (a copy: the program's may go) */
+	/* what the program set that a refused transfer sets aside (transfer_block) */
+	void *open_fn, *sockopt_fn, *close_fn, *prereq_fn, *prereq_data;
 	/* the transfer */
 	int active;
 	int wrapped_read;
@@ -102,6 +108,12 @@ struct chandle {
 	int status;
 	int head_done;            /* the latest head ended (its blank line came) */
 	char version[16];         /* the protocol of the response ("HTTP/2"); "" before it */
+	/* the budget gate */
+	uint64_t resv;            /* the reservation of an allowed call, for its record */
+	int blocked;              /* refused: libcurl reads the 429 from us (transfer_block) */
+	int gate_fd[2];           /* [0] our listener, [1] the connection libcurl made to it */
+	char *gate_resp;          /* the 429 */
+	size_t gate_resp_len;
 };
 
 static struct chandle *table[HANDLE_BUCKETS];
@@ -130,6 +142,10 @@ static void options_default(struct chandle *c)
 	c->url = NULL;
 	c->curlu = NULL;
 	c->decoded = c->header_in_body = c->mime = 0;
+	c->http_version = CURL_HTTP_VERSION_NONE;
+	free(c->noproxy);
+	c->noproxy = NULL;
+	c->open_fn = c->sockopt_fn = c->close_fn = c->prereq_fn = c->prereq_data = NULL;
 }
 
 /* Finds the state of h; with add (a new handle), adds fresh state first. NULL: unknown / no
@@ -201,6 +217,9 @@ static void remember_long(struct chandle *c, CURLoption opt, long v)
 	case CURLOPT_HEADER:
 		c->header_in_body = v != 0;
 		break;
+	case CURLOPT_HTTP_VERSION:
+		c->http_version = v;
+		break;
 	default:
 		break;
 	}
@@ -264,6 +283,25 @@ static void remember_ptr(struct chandle *c, CURLoption opt, void *p)
 	case CURLOPT_ACCEPT_ENCODING:
 		c->decoded = p != NULL;
 		break;
+	case CURLOPT_NOPROXY:
+		free(c->noproxy);
+		c->noproxy = p ? dup_capped(p, strlen(p), URL_MAX) : NULL;
+		break;
+	case CURLOPT_OPENSOCKETFUNCTION:
+		c->open_fn = p;
+		break;
+	case CURLOPT_SOCKOPTFUNCTION:
+		c->sockopt_fn = p;
+		break;
+	case CURLOPT_CLOSESOCKETFUNCTION:
+		c->close_fn = p;
+		break;
+	case CURLOPT_PREREQFUNCTION:
+		c->prereq_fn = p;
+		break;
+	case CURLOPT_PREREQDATA:
+		c->prereq_data = p;
+		break;
 	default:
 		break;
 	}
@@ -276,6 +314,13 @@ static CURLcode setopt_real(CURL *h, CURLoption opt, void *p)
 	CURLcode (*fn)(CURL *, CURLoption, ...) = CURLFN(real_setopt, "curl_easy_setopt");
 
 	return fn != NULL ? fn(h, opt, p) : CURLE_FAILED_INIT;
+}
+
+static CURLcode setopt_long(CURL *h, CURLoption opt, long v)
+{
+	CURLcode (*fn)(CURL *, CURLoption, ...) = CURLFN(real_setopt, "curl_easy_setopt");
+
+	return fn != NULL ? fn(h, opt, v) : CURLE_FAILED_INIT;
 }
 
 /* The program's callback, or what libcurl does without one, called with our mark lifted: the
@@ -566,6 +611,158 @@ static size_t read_cb(char *p, size_t size, size_t n, void *data)
 	return ret;
 }
 
+/* ---- the budget gate (gate.c, docs/budgets.md) ---------------------------------------------- */
+
+/*
+ * A transfer the gate refuses is not sent, and the program must still get the 429 exactly as
+ * libcurl delivers an answer: its header and write callbacks called by libcurl, getinfo
+ * answering, CURLE_OK (or CURLE_HTTP_RETURNED_ERROR with CURLOPT_FAILONERROR), the multi
+ * interface's DONE message, a handle that works for the next transfer. So libcurl itself reads
+ * it: for the transfer's duration its URL is http://127.0.0.1:PORT/… over HTTP/1.1 with no
+ * proxy, PORT a loopback listener of ours, and when libcurl has connected (its PREREQFUNCTION,
+ * called before any byte of the request is sent) the connection is accepted and the 429 written
+ * on it. Nothing leaves the machine and no name is looked up. The program's socket callbacks
+ * are set aside meanwhile (the connection is not the program's) and its PREREQFUNCTION is
+ * called after ours, as libcurl would. When the transfer ends the program's options are set
+ * back; libcurl's effective URL is then the program's again.
+ */
+
+/* The request body as libcurl sends it, when the transfer starts knowing it whole: 0, or -1
+ * for a READFUNCTION's or a multipart body, which pass libcurl's callbacks only as they are
+ * sent, too late to decide (the wire gate below holds those, on HTTP/1.x). */
+static int transfer_body(const struct chandle *c, const char **body, size_t *len)
+{
+	*body = c->postfields;
+	*len = c->postfields == NULL ? 0
+	       : c->postfieldsize >= 0 ? (size_t)c->postfieldsize : strlen(c->postfields);
+	return c->mime || (c->postfields == NULL && (strcmp(c->method, "POST") == 0 ||
+						     strcmp(c->method, "PUT") == 0)) ? -1 : 0;
+}
+
+/* CURLOPT_PREREQFUNCTION of a refused transfer: libcurl is connected to our listener. */
+static int gate_prereq_cb(void *data, char *primary_ip, char *local_ip, int primary_port,
+			  int local_port)
+{
+	struct chandle *c = data;
+	curl_prereq_callback fn = (curl_prereq_callback)c->prereq_fn;
+	int busy = shim_busy, fd, ret = CURL_PREREQFUNC_ABORT;
+
+	shim_busy = 1;
+	/* the listener is non-blocking: libcurl's connection is in its queue, or nothing is */
+	fd = accept4(c->gate_fd[0], NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0 && send(fd, c->gate_resp, c->gate_resp_len, MSG_NOSIGNAL) ==
+			       (ssize_t)c->gate_resp_len && shutdown(fd, SHUT_WR) == 0)
+		ret = CURL_PREREQFUNC_OK;
+	if (fd >= 0)
+		c->gate_fd[1] = fd; /* open until the transfer ends: libcurl still writes to it */
+	shim_busy = busy;
+	if (ret == CURL_PREREQFUNC_OK && fn != NULL)
+		ret = fn(c->prereq_data, primary_ip, local_ip, primary_port, local_port);
+	return ret;
+}
+
+/* Points the refused transfer on c at the 429 resp (taken: freed when the transfer ends).
+ * Returns 0, or -1 when that cannot be done (the transfer then goes as if there were no gate;
+ * resp is freed). */
+static int transfer_block(struct chandle *c, char *resp, size_t len, const char *path,
+			  size_t plen)
+{
+	struct sockaddr_in a;
+	socklen_t alen = sizeof(a);
+	char url[URL_MAX + 64];
+	int l, rc = -1;
+
+	shim_busy = 1;
+	l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(l, 1) != 0 ||
+	    getsockname(l, (struct sockaddr *)&a, &alen) != 0)
+		goto listener_close;
+	snprintf(url, sizeof url, "http://127.0.0.1:%u%.*s", (unsigned)ntohs(a.sin_port),
+		 (int)plen, path);
+	/* libcurl 7.80 and later: an older one cannot be answered this way */
+	if (setopt_real(c->h, CURLOPT_PREREQFUNCTION, (void *)gate_prereq_cb) != CURLE_OK)
+		goto listener_close;
+	setopt_real(c->h, CURLOPT_PREREQDATA, c);
+	if (c->curlu != NULL)
+		setopt_real(c->h, CURLOPT_CURLU, NULL);
+	setopt_real(c->h, CURLOPT_URL, url);
+	setopt_real(c->h, CURLOPT_NOPROXY, "*");
+	if (c->http_version == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE)
+		setopt_long(c->h, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+	setopt_real(c->h, CURLOPT_OPENSOCKETFUNCTION, NULL);
+	setopt_real(c->h, CURLOPT_SOCKOPTFUNCTION, NULL);
+	setopt_real(c->h, CURLOPT_CLOSESOCKETFUNCTION, NULL);
+	c->blocked = 1;
+	c->gate_fd[0] = l;
+	c->gate_fd[1] = -1;
+	c->gate_resp = resp;
+	c->gate_resp_len = len;
+	rc = 0;
+listener_close:
+	if (rc != 0 && l >= 0)
+		close(l);
+	if (rc != 0)
+		free(resp);
+	shim_busy = 0;
+	return rc;
+}
+
+/* The refused transfer ended: the program's options go back, our sockets close. */
+static void transfer_unblock(struct chandle *c)
+{
+	const char *url = c->curlu != NULL ? c->curlu_url : c->url, *body;
+	size_t blen;
+
+	c->blocked = 0;
+	shim_busy = 1;
+	transfer_body(c, &body, &blen);
+	shim_gate_request_end(body, blen, 0, 1);
+	/* the program's URL (with a CURLU, the URL it gave: libcurl's effective URL says it) */
+	setopt_real(c->h, CURLOPT_URL, (void *)url);
+	if (c->curlu != NULL)
+		setopt_real(c->h, CURLOPT_CURLU, c->curlu);
+	setopt_real(c->h, CURLOPT_NOPROXY, c->noproxy);
+	if (c->http_version == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE)
+		setopt_long(c->h, CURLOPT_HTTP_VERSION, c->http_version);
+	setopt_real(c->h, CURLOPT_OPENSOCKETFUNCTION, c->open_fn);
+	setopt_real(c->h, CURLOPT_SOCKOPTFUNCTION, c->sockopt_fn);
+	setopt_real(c->h, CURLOPT_CLOSESOCKETFUNCTION, c->close_fn);
+	setopt_real(c->h, CURLOPT_PREREQFUNCTION, c->prereq_fn);
+	setopt_real(c->h, CURLOPT_PREREQDATA, c->prereq_data);
+	for (int i = 0; i < 2; i++) {
+		if (c->gate_fd[i] >= 0)
+			close(c->gate_fd[i]);
+		c->gate_fd[i] = -1;
+	}
+	free(c->gate_resp);
+	c->gate_resp = NULL;
+	shim_busy = 0;
+}
+
+/* The gate decides an LLM transfer before anything of it is sent: 1 when it was refused (and
+ * now reads the 429), 0 when it goes. */
+static int transfer_gate(struct chandle *c)
+{
+	const char *url = c->curlu != NULL ? c->curlu_url : c->url, *auth, *path, *body;
+	size_t alen, plen, blen, len = 0;
+	char *resp = NULL;
+	int tls, blocked = 0;
+
+	if (transfer_body(c, &body, &blen) != 0 || url == NULL ||
+	    url_split(url, &auth, &alen, &path, &plen, &tls) != 0)
+		return 0;
+	if (shim_gate_request(auth, alen, tls, path, plen, body, blen, &c->resv, &resp, &len) ==
+	    SHIM_GATE_DONE) {
+		blocked = resp != NULL && transfer_block(c, resp, len, path, plen) == 0;
+		if (!blocked)
+			shim_log("budgets: the 429 of a libcurl transfer could not be given; it goes");
+	}
+	return blocked;
+}
+
 /* A transfer starts on h: when it is an LLM call, our callbacks go in front. */
 static void transfer_begin(CURL *h)
 {
@@ -584,6 +781,10 @@ static void transfer_begin(CURL *h)
 		c->curlu_url = curlu_url(c->curlu);
 	transfer_request(c);
 	shim_busy = 0;
+	if (c->x != NULL && shim_gate_writes_on() && transfer_gate(c)) {
+		exchange_free(c->x); /* the gate stored the call's record */
+		c->x = NULL;
+	}
 	if (c->x == NULL)
 		return;
 	setopt_real(h, CURLOPT_WRITEFUNCTION, (void *)write_cb);
@@ -620,10 +821,12 @@ static void transfer_end(struct chandle *c, int result)
 	if (c == NULL || !c->active)
 		return;
 	c->active = 0;
+	if (c->blocked)
+		transfer_unblock(c);
 	free(c->curlu_url);
 	c->curlu_url = NULL;
 	if (c->x == NULL)
-		return;
+		goto resv_release;
 	setopt_real(c->h, CURLOPT_WRITEFUNCTION, (void *)c->write_fn);
 	setopt_real(c->h, CURLOPT_WRITEDATA, c->write_data);
 	setopt_real(c->h, CURLOPT_HEADERFUNCTION, (void *)c->header_fn);
@@ -645,6 +848,18 @@ static void transfer_end(struct chandle *c, int result)
 	exchange_free(c->x);
 	c->x = NULL;
 	shim_busy = 0;
+resv_release:
+	/* an allowed call whose record did not settle its reservation (it made none) */
+	if (c->resv != 0) {
+		const char *body;
+		size_t blen;
+
+		transfer_body(c, &body, &blen);
+		shim_busy = 1;
+		shim_gate_request_end(body, blen, c->resv, 0);
+		shim_busy = 0;
+		c->resv = 0;
+	}
 }
 
 void shim_curl_atfork_child(void)
@@ -718,6 +933,9 @@ SHIM_EXPORT CURL *curl_easy_duphandle(CURL *h)
 		to->postfields_copy = pf;
 		if (from->postfields_copy != NULL)
 			to->postfields = pf;
+		to->noproxy = from->noproxy != NULL
+				      ? dup_capped(from->noproxy, strlen(from->noproxy), URL_MAX)
+				      : NULL;
 	}
 	errno = saved;
 	return d;

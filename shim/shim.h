@@ -170,6 +170,24 @@ void shim_gate_sent(void *ssl, int fd, const struct iovec *iov, int iovcnt, size
 ssize_t shim_gate_read(void *ssl, int fd, const struct iovec *iov, int iovcnt, int peek);
 /* The connection is freed or closed. */
 void shim_gate_end(void *ssl, int fd);
+/*
+ * A whole request known before any of it is sent, from the layer above the wire (libcurl's
+ * transfers, hooks_curl.c): authority is its URL's host[:port] (alen bytes), tls its scheme,
+ * path its target, body its body (NULL: none). SHIM_GATE_PASS: it may go (not an LLM call,
+ * allowed, or not checked); when allowed its estimate is reserved (*resv, else 0) for its
+ * record, and the wire gate below lets it pass once without deciding it again. SHIM_GATE_DONE:
+ * blocked; the call's record and budget_block event are stored, and *resp is the provider's
+ * HTTP/1.1 429 (malloc'd, the caller frees; NULL out of memory), *resp_len its length; the
+ * caller answers it itself, and the wire gate lets the request pass once (libcurl sends it to
+ * the caller's listener).
+ */
+int shim_gate_request(const char *authority, size_t alen, int tls, const char *path,
+		      size_t plen, const char *body, size_t blen, uint64_t *resv, char **resp,
+		      size_t *resp_len);
+/* A transfer shim_gate_request decided ended (body as given to it): its reservation resv, if
+ * no record settled it (the transfer made none), is released; blocked: the wire gate stops
+ * expecting it. */
+void shim_gate_request_end(const char *body, size_t blen, uint64_t resv, int blocked);
 /* capture's record with budgets on: settles the budgets it falls under (and its reservation). */
 void shim_gate_emit(struct record *rec, const struct payload *pl);
 

@@ -676,10 +676,24 @@ static int scan_one(const struct record *rec, void *arg)
 	return 0;
 }
 
+/* Grouped by session, day or hour, a report's rows grow with its stores' history, and
+ * report_scan_parallel's cells (each of those keys times every agent and model) far more, each
+ * larger than a row: those reports are added record by record. */
+static int report_by_many(const struct report *r)
+{
+	size_t i;
+	int many = 0;
+
+	for (i = 0; i < r->by.nkeys; i++)
+		many |= r->by.keys[i] == REPORT_SESSION || r->by.keys[i] == REPORT_DAY ||
+			r->by.keys[i] == REPORT_HOUR;
+	return many;
+}
+
 int report_scan(struct report *r, const struct filter *f, char *err, size_t errlen)
 {
 	struct scanning s = { .r = r };
-	int ret = report_scan_parallel(r, f, 0, 0, err, errlen);
+	int ret = report_by_many(r) ? 1 : report_scan_parallel(r, f, 0, 0, err, errlen);
 
 	if (ret != 1)
 		goto out;

@@ -125,8 +125,9 @@ int report_add(struct report *r, const struct record *rec, size_t db);
 /*
  * Scans f's stores into r, with a progress line on stderr when it runs longer than a second
  * there: report_scan_parallel with one thread per core (at most REPORT_SCAN_THREADS), and
- * where that cannot give exactly what report_add would (see report_scan.c), report_add for
- * each matching record. Returns 0, or -1 with a reason in err.
+ * where that cannot give exactly what report_add would (see report_scan.c), or for a report
+ * by session, day or hour (see report.c), report_add for each matching record. Returns 0,
+ * or -1 with a reason in err.
  */
 int report_scan(struct report *r, const struct filter *f, char *err, size_t errlen);
 

@@ -49,8 +49,9 @@
  * detector's look at the slice's first window) stays small. */
 #define SCAN_SLICES 128
 #define SCAN_SLICES_MAX 1024
-/* Cells one thread keeps; a report with more distinct keys is added record by record. */
-#define SCAN_CELLS_MAX (1u << 20)
+/* Cells one thread keeps (a cell is about 600 bytes); a report with more distinct keys is
+ * added record by record (report_scan does not even try one by session, day or hour). */
+#define SCAN_CELLS_MAX (1u << 16)
 /* Records one slice holds for the detector. */
 #define SCAN_SIDE_MAX (1u << 20)
 /* A thread reports its count to the progress line every this many records. */
@@ -58,9 +59,9 @@
 /* A cell key: the flags byte, at most eight strings and the hour. */
 #define CELL_KEY_MAX (1 + 8 * (2 + RECORD_STR_MAX) + 8)
 #define NS_PER_HOUR (3600 * 1000000000ll)
-/* Latencies a cell holds before adding them to its row: a row past REPORT_LAT_EXACT calls
- * keeps an 8 KiB histogram, and a thousand cells' histograms do not stay in cache, so one
- * record's bucket is a cache miss; a batch of a cell's latencies touches far fewer lines. */
+/* Latencies a cell holds before adding them to its row once the row keeps a histogram (past
+ * REPORT_LAT_EXACT calls): an 8 KiB histogram each, a thousand cells' do not stay in cache, so
+ * one record's bucket is a cache miss; a batch of a cell's latencies touches far fewer lines. */
 #define CELL_LAT_BATCH 128
 
 /* The pricing class of a record: the flags pricing_record_parts_at reads besides the price. */
@@ -79,9 +80,9 @@ struct cell {
 	uint32_t keylen;
 	struct record rep;  /* the key's fields, strings pointing into key: what the rows read */
 	const struct price *price; /* the table price, NULL when unpriced or not needed */
-	struct report_row row;     /* its latencies without the nlat in lat */
+	struct report_row row;     /* its latencies but the nlat in lat */
 	uint32_t nlat;
-	int64_t lat[CELL_LAT_BATCH];
+	int64_t *lat; /* CELL_LAT_BATCH, owned; allocated with row.lat's histogram */
 };
 
 /* One thread's cells: an open-addressing index, at most half full, holding each cell's hash
@@ -153,6 +154,7 @@ static void cells_release(struct cells *c)
 		if (c->index[i].c == NULL)
 			continue;
 		free(c->index[i].c->key);
+		free(c->index[i].c->lat);
 		report_row_release(&c->index[i].c->row);
 		free(c->index[i].c);
 	}
@@ -404,9 +406,20 @@ static int scan_visit(const struct record *rec, void *arg)
 	priced = pricing_record_parts_at(c->price, rec, &parts);
 	pusd = priced ? pricing_parts_sum(&parts) : 0;
 	report_row_count(&c->row, rec, failed, priced, &parts, pusd);
-	c->lat[c->nlat++] = rec->latency_us;
-	if (c->nlat == CELL_LAT_BATCH && cell_flush(&w->cells, c) != 0)
-		goto bail;
+	if (c->lat != NULL) {
+		c->lat[c->nlat++] = rec->latency_us;
+		if (c->nlat == CELL_LAT_BATCH && cell_flush(&w->cells, c) != 0)
+			goto bail;
+	} else {
+		/* exact values are appended in order, cheaply, until the histogram starts */
+		report_lat_add(&w->cells.nhist, &c->row.lat, rec->latency_us);
+		if (c->row.lat.lost)
+			goto bail;
+		if (c->row.lat.hist != NULL)
+			c->lat = malloc(CELL_LAT_BATCH * sizeof *c->lat);
+		if (c->row.lat.hist != NULL && c->lat == NULL)
+			goto bail;
+	}
 	if (failed || w->failed.n > 0) {
 		key = fallback_session_key(rec, w->slice->db);
 		waiting = u64map_get(&w->failed, key) != NULL;

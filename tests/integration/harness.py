@@ -47,6 +47,9 @@ if SAN:
     SAN_PRELOAD = [subprocess.run(["gcc", "-print-file-name=" + lib], stdout=subprocess.PIPE,
                                   check=True).stdout.decode().strip()
                    for lib in ("libasan.so", "libubsan.so")]
+    # ASan initialised before any library's constructor: without it curl (p11-kit) hangs in
+    # setlocale with the runtime preloaded (tests/preload/asan_initfirst.c says why).
+    SAN_PRELOAD.append(os.path.join(BUILD, "tests", "asan_initfirst.so"))
     SAN_ENV = {"ASAN_OPTIONS": "detect_leaks=0:verify_asan_link_order=0",
                "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
 CLI = os.path.join(BUILD, "tokshim")
@@ -169,6 +172,15 @@ def clean_env():
     return env
 
 
+def preload_shim(env):
+    """Sets env's LD_PRELOAD to the shim, behind the sanitizer runtimes (and with their options)
+    when TOKSHIM_SAN=1; returns env. For tests that start agents themselves."""
+    if SAN:
+        env.update(SAN_ENV)
+    env["LD_PRELOAD"] = " ".join(SAN_PRELOAD + [SHIM])
+    return env
+
+
 def run(argv, shim=False, db=None, agent=None, env=None, via_cli=False, timeout=60):
     """Runs argv. shim=True: LD_PRELOAD the library with TOKSHIM_DB=db and TOKSHIM_AGENT=agent.
     via_cli=True: `tokshim run [--agent A] --db DB -- argv` instead."""
@@ -183,7 +195,7 @@ def run(argv, shim=False, db=None, agent=None, env=None, via_cli=False, timeout=
     else:
         cmd = list(argv)
         if shim:
-            e["LD_PRELOAD"] = " ".join(SAN_PRELOAD + [SHIM])
+            preload_shim(e)
             if db:
                 e["TOKSHIM_DB"] = db
             if agent:

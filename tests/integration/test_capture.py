@@ -484,7 +484,8 @@ def concurrent_agents_share_one_store(c):
         client = "curl" if i % 2 else "requests"
         argv = client_argv(c, client, OPENAI, CHAT, body, OPENAI_HDRS, False)
         env = h.clean_env()
-        env.update(LD_PRELOAD=h.SHIM, TOKSHIM_DB=db, TOKSHIM_AGENT="agent-%d" % i)
+        env.update(TOKSHIM_DB=db, TOKSHIM_AGENT="agent-%d" % i)
+        h.preload_shim(env)
         procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE))
         wants["agent-%d" % i] = h.want_record(

@@ -134,7 +134,20 @@ $(BUILD)/tests/gnutls_agent: tests/tools/gnutls_agent.c tests/tools/agent_io.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lgnutls
 
-unit-tests: $(UNIT_BIN) $(TOOL_BIN) $(GNUTLS_AGENT)
+# Libraries the integration tests preload ahead of the shim. Sanitized build: asan_initfirst.so
+# initialises ASan before any library's constructor runs (tests/preload/asan_initfirst.c).
+# Plain build: malloc_fail.so fails the Nth allocation of the shim (test_torture.py).
+PRELOAD_SO := $(if $(filter 1,$(SAN)),$(BUILD)/tests/asan_initfirst.so,$(BUILD)/tests/malloc_fail.so)
+
+$(BUILD)/tests/asan_initfirst.so: tests/preload/asan_initfirst.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-z,initfirst -o $@ $<
+
+$(BUILD)/tests/malloc_fail.so: tests/preload/malloc_fail.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $<
+
+unit-tests: $(UNIT_BIN) $(TOOL_BIN) $(GNUTLS_AGENT) $(PRELOAD_SO)
 
 # libFuzzer targets, one per fuzz/fuzz_<name>.c; built only with FUZZ=1 (clang).
 FUZZ_BIN := $(patsubst fuzz/%.c,$(BUILD)/%,$(wildcard fuzz/fuzz_*.c))

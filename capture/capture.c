@@ -211,8 +211,27 @@ void capture_conn_set_peer(struct capture_conn *c, const struct sockaddr *peer, 
 	c->env.peer_len = len;
 }
 
+/* Frees every exchange still queued, each counted as dropped for out of memory when count. */
+static void conn_free_queue(struct capture_conn *c, int count)
+{
+	while (c->q_len > 0) {
+		struct exchange *x = c->queue[c->q_first].x;
+
+		c->q_first = (c->q_first + 1) % QUEUE_MAX;
+		c->q_len--;
+		if (x != NULL && count)
+			exchange_drop(&c->env, CAPTURE_DROP_NOMEM);
+		exchange_free(x);
+	}
+	c->cur_req = NULL;
+	c->cur_resp = NULL;
+	c->resp_has_slot = 0;
+}
+
 static int conn_feed(struct capture_conn *c, enum capture_dir dir, const void *data, size_t len)
 {
+	int r = HTTP_OK;
+
 	if (c->dead || c->eof)
 		return -1;
 	if (c->h2 != NULL) {
@@ -224,13 +243,19 @@ static int conn_feed(struct capture_conn *c, enum capture_dir dir, const void *d
 			c->req_start_real_ns = exchange_clock_ns(CLOCK_REALTIME);
 			c->req_start_mono_ns = exchange_clock_ns(CLOCK_MONOTONIC);
 		}
-		if (http_parser_feed(&c->req, data, len) != HTTP_OK)
-			c->dead = 1;
+		r = http_parser_feed(&c->req, data, len);
 	} else {
 		if (c->q_len > 0 && c->queue[c->q_first].x != NULL)
 			exchange_response_started(c->queue[c->q_first].x);
-		if (http_parser_feed(&c->resp, data, len) != HTTP_OK)
-			c->dead = 1;
+		r = http_parser_feed(&c->resp, data, len);
+	}
+	if (r != HTTP_OK)
+		c->dead = 1;
+	if (r == HTTP_ENOMEM) {
+		/* Out of memory, not the connection's fault: what was waiting is dropped and
+		 * counted, never recorded as calls that got no answer. */
+		c->dead_reason = CAPTURE_DROP_NOMEM;
+		conn_free_queue(c, 1);
 	}
 	if (c->dead) {
 		/* Not HTTP/1.x after all: what was waiting will never be answered readably. */
@@ -319,11 +344,7 @@ void capture_conn_free(struct capture_conn *c)
 {
 	if (c == NULL)
 		return;
-	while (c->q_len > 0) {
-		exchange_free(c->queue[c->q_first].x);
-		c->q_first = (c->q_first + 1) % QUEUE_MAX;
-		c->q_len--;
-	}
+	conn_free_queue(c, 0);
 	h2_conn_free(c->h2);
 	http_parser_release(&c->req);
 	http_parser_release(&c->resp);

@@ -509,8 +509,13 @@ static void transfer_response(struct chandle *c)
 		p = eol ? eol + 1 : NULL;
 	}
 	if (exchange_head_build(&eh, c->version[0] ? c->version : "HTTP/1.1", NULL, NULL, 0,
-				c->status, f, n) != 0)
+				c->status, f, n) != 0) {
+		/* Out of memory: dropped and counted, not recorded as a call with no answer. */
+		exchange_drop(&c->env, CAPTURE_DROP_NOMEM);
+		exchange_free(c->x);
+		c->x = NULL;
 		return;
+	}
 	if (exchange_begin_response(&c->env, c->x, &eh.head, c->decoded) != 0) {
 		exchange_free(c->x); /* a candidate whose answer cannot hold usage */
 		c->x = NULL;

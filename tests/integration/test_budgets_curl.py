@@ -194,6 +194,32 @@ def curl_http2_warning_then_block(c):
                            ("budget_block", "warned", per_call, per_call, cap)], "events")
 
 
+@test
+def curl_h2c_prior_knowledge_local_at_cap(c):
+    """HTTP/2 in clear to a local model server (curl --http2-prior-knowledge): refused, the
+    OpenAI-shaped 429 of an Ollama call; the refused transfer's own connection (to the shim's
+    listener, over the socket hooks) is not decided again."""
+    body = json.dumps({"model": "qwen2.5:7b", "stream": False, "options": {"num_predict": 5},
+                       "messages": [{"role": "user", "content": "h2c at the cap"}]})
+    estimate = -(-len(body) // 4) + 5
+    url = "http://127.0.0.1:%d/api/chat" % c.h2.plain
+    argv = ["curl", "-sS", "-i", "--max-time", "20", "--http2-prior-knowledge", url,
+            "--data-binary", body, "-H", "Content-Type: application/json",
+            "-w", "\n%{http_code} %{http_version} %{url_effective}\n"]
+    bfile = tb.budget_file({"name": "local-cap", "scope": "provider", "match": "ollama",
+                            "window": "daily", "max_tokens": estimate - 1})
+    r, db, seen = runs(c.h2, [argv], bfile)
+    expect_eq(seen, [0], "requests the server received")
+    msg = message("local-cap", 0, estimate, estimate - 1).replace(
+        "(system '*',", "(provider 'ollama',")
+    expect_eq((r[0].rc, r[0].stdout, r[0].stderr),
+              (0, response_429(openai_body(msg)) + ("\n429 1.1 %s\n" % url).encode(), b""),
+              "curl's output")
+    expect_eq([(x["provider"], x["status"], x["error"], x["locality"]) for x in h.records(db)],
+              [("ollama", 429, "budget_exceeded", "local")], "records")
+    expect_eq(events(db), [("budget_block", "local-cap", 0, estimate, estimate - 1)], "events")
+
+
 def agent_answers(out):
     """curl_budget_agent's output: per call (result, status, version, type, url, head, body)."""
     calls = []

@@ -25,6 +25,12 @@
  * wake them too, through the server's close, but a later write of the agent (a TLS
  * close_notify) would then raise SIGPIPE in an agent that does not ignore it.
  *
+ * libcurl's transfers are decided above the wire, when they start (shim_gate_request, called
+ * by hooks_curl.c with the URL and body the program set), whatever protocol libcurl then
+ * speaks: HTTP/2 included, which the parser here does not read. Such a request, allowed or
+ * refused, is marked so that the wire gate, seeing it go out inside libcurl, lets it pass once
+ * instead of deciding (and reserving, and recording a block) a second time.
+ *
  * Fail open everywhere else: a malformed budget file enforces nothing (said in TOKSHIM_LOG);
  * an unreadable store, a request over the hold cap, a parse error, or no memory lets the
  * bytes go as if there were no gate. Pipelined requests after an LLM request in one write are

@@ -661,8 +661,13 @@ static int gate_prereq_cb(void *data, char *primary_ip, char *local_ip, int prim
 	if (fd >= 0)
 		c->gate_fd[1] = fd; /* open until the transfer ends: libcurl still writes to it */
 	shim_busy = busy;
-	if (ret == CURL_PREREQFUNC_OK && fn != NULL)
+	if (ret == CURL_PREREQFUNC_OK && fn != NULL) {
+		int depth = shim_curl_depth;
+
+		shim_curl_depth = 0; /* the program's own I/O in its callback is its own */
 		ret = fn(c->prereq_data, primary_ip, local_ip, primary_port, local_port);
+		shim_curl_depth = depth;
+	}
 	return ret;
 }
 
@@ -756,11 +761,10 @@ static int transfer_gate(struct chandle *c)
 	char *resp = NULL;
 	int tls, blocked = 0;
 
-	if (transfer_body(c, &body, &blen) != 0 || url == NULL ||
-	    url_split(url, &auth, &alen, &path, &plen, &tls) != 0)
-		return 0;
-	if (shim_gate_request(auth, alen, tls, path, plen, body, blen, &c->resv, &resp, &len) ==
-	    SHIM_GATE_DONE) {
+	if (transfer_body(c, &body, &blen) == 0 && url != NULL &&
+	    url_split(url, &auth, &alen, &path, &plen, &tls) == 0 &&
+	    shim_gate_request(auth, alen, tls, path, plen, body, blen, &c->resv, &resp, &len) ==
+		    SHIM_GATE_DONE) {
 		blocked = resp != NULL && transfer_block(c, resp, len, path, plen) == 0;
 		if (!blocked)
 			shim_log("budgets: the 429 of a libcurl transfer could not be given; it goes");

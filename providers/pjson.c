@@ -168,25 +168,28 @@ static size_t pjson_utf16(const unsigned char *in, const unsigned char *stop, ch
  * than its escaped form); r->p moves past its closing quote. NULL when it is not a string. */
 static char *pjson_string(struct pjson_reader *r)
 {
-	const unsigned char *s = r->p + 1, *q;
+	const unsigned char *s = r->p + 1, *q, *at = s, *bs;
 	size_t i, n, k;
 	int escaped = 0;
 	char *out = NULL, *o;
 
 	if (r->p >= r->end || *r->p != '"')
 		goto done;
-	for (i = 0; s + i < r->end && s[i] != '"'; i++) {
-		if (s[i] != '\\')
-			continue;
-		if (s + i + 1 >= r->end)
+	/* The closing quote: the first quote with no backslash before it since the last escape
+	 * (memchr: most strings are short keys and values without escapes). */
+	for (;;) {
+		q = memchr(at, '"', (size_t)(r->end - at));
+		if (q == NULL)
+			goto done;
+		bs = memchr(at, '\\', (size_t)(q - at));
+		if (bs == NULL)
+			break;
+		if (bs + 1 >= r->end)
 			goto done;
 		escaped = 1;
-		i++;
+		at = bs + 2; /* past the escaped byte, which may be a quote */
 	}
-	if (s + i >= r->end)
-		goto done;
-	n = i;
-	q = s + n; /* the closing quote */
+	n = (size_t)(q - s);
 	o = out = pjson_alloc(r, n + 1);
 	if (out == NULL)
 		goto done;

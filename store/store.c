@@ -66,7 +66,7 @@ struct store {
 	 */
 	int have_dbis;
 	unsigned flags;
-	pid_t pid;                 /* the opener: LMDB handles must not cross a fork() */
+	unsigned forks;            /* store_forks at open: LMDB handles must not cross a fork() */
 	pthread_mutex_t dbi_lock;  /* LMDB: mdb_dbi_open must not run in two txns at once */
 	/*
 	 * Held shared by every transaction, exclusively to adopt a map grown by another
@@ -432,13 +432,36 @@ unlock:
 }
 
 /*
+ * Forks seen by this process: every fork() child adds one. A handle remembers the count at
+ * open, so "is this the opener?" costs a load on every append instead of a getpid() system
+ * call (glibc does not cache the pid), which was one of the dozen system calls of a commit.
+ */
+static unsigned store_forks;
+static pthread_once_t store_fork_once = PTHREAD_ONCE_INIT;
+
+static void store_fork_child(void)
+{
+	__atomic_add_fetch(&store_forks, 1, __ATOMIC_RELEASE);
+}
+
+static void store_fork_watch(void)
+{
+	pthread_atfork(NULL, NULL, store_fork_child);
+}
+
+static int store_in_opener(const struct store *st)
+{
+	return st->forks == __atomic_load_n(&store_forks, __ATOMIC_ACQUIRE);
+}
+
+/*
  * Common entry of every call after open: refuses a handle carried across fork(), and opens the
  * sub-databases of a store created since a reader opened it. Returns 0, STORE_ENOTFOUND when
  * there is still no store in the file (an empty result for the caller), or an error.
  */
 static int store_ready(struct store *st)
 {
-	if (st == NULL || st->pid != getpid())
+	if (st == NULL || !store_in_opener(st))
 		return STORE_EINVAL;
 	if (__atomic_load_n(&st->have_dbis, __ATOMIC_ACQUIRE))
 		return 0;
@@ -477,7 +500,8 @@ int store_open(struct store **out, const char *path, unsigned flags, uint64_t ma
 	if (st == NULL)
 		goto out;
 	st->flags = flags;
-	st->pid = getpid();
+	pthread_once(&store_fork_once, store_fork_watch);
+	st->forks = __atomic_load_n(&store_forks, __ATOMIC_ACQUIRE);
 	if (pthread_mutex_init(&st->dbi_lock, NULL) != 0)
 		goto st_free;
 	if (pthread_rwlock_init(&st->resize_lock, NULL) != 0)
@@ -531,7 +555,7 @@ void store_close(struct store *st)
 	 * In a forked child the handle is the parent's: mdb_env_close would clear the parent's
 	 * reader slots in the shared lock file. Only our own memory is freed.
 	 */
-	if (st->pid == getpid()) {
+	if (store_in_opener(st)) {
 		mdb_env_close(st->env);
 		payload_coder_release(&st->coder);
 		pthread_rwlock_destroy(&st->resize_lock);

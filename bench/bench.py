@@ -20,6 +20,7 @@ import datetime
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -31,7 +32,8 @@ import time
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 P = {  # sizes: the full run stays within a few minutes on 2 cores
     "bulk_bytes": (128 if QUICK else 512) << 20,
-    "bulk_runs": 3 if QUICK else 5,
+    "bulk_runs": 5 if QUICK else 9,
+    "bulk_cg_mib": (4, 12) if QUICK else (10, 50),
     "calls": 2000 if QUICK else 20000,
     "call_runs": 3 if QUICK else 5,
     "mitm_calls": 300 if QUICK else 2000,
@@ -124,26 +126,63 @@ def machine():
 
 
 def bulk(port):
-    """Figure 1: curl downloads bulk bytes without (A) and with (B) the shim, alternating."""
+    """Figure 1: curl downloads bulk bytes without (A) and with (B) the shim. Each round runs
+    both, in alternating order (A B, then B A, ...), and gives one ratio; the figure is the
+    median of the rounds' ratios, so a slow moment of the machine falls inside one round and
+    weighs on both of its sides. callgrind then counts the instructions per MiB both ways,
+    which the machine's load does not change."""
     n = P["bulk_bytes"]
     db = os.path.join(TMP, "bulk.mdb")
     url = "https://localhost:%d/bulk/%d" % (port, n)
     cmd = ["curl", "-sS", "-o", "/dev/null", "--cacert", CERT, "-w", "%{speed_download}", url]
-    a, b = [], []
-    for _ in range(P["bulk_runs"]):
-        a.append(float(run(cmd)))
-        b.append(float(run(cmd, env=shim_env(db))))
-    ratio = med(b) / med(a)
-    say("1. bulk TLS download, curl, %d MiB x %d runs each (A B A B ...), bytes/s" %
-        (n >> 20, len(a)))
+    a, b, ratios, cpu_ratios = [], [], [], []
+
+    def one(env):
+        """(bytes/s, CPU seconds of curl: user + system, which waiting for a core leaves out)"""
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        speed = float(run(cmd, env=env))
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return speed, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+    for i in range(P["bulk_runs"]):
+        if i % 2 == 0:
+            pa, pb = one(None), one(shim_env(db))
+        else:
+            pb, pa = one(shim_env(db)), one(None)
+        a.append(pa[0])
+        b.append(pb[0])
+        ratios.append(pb[0] / pa[0])
+        cpu_ratios.append(pa[1] / pb[1])
+    ratio = med(ratios)
+    say("1. bulk TLS download, curl, %d MiB, %d rounds of one run each way (A B, B A, ...),"
+        " bytes/s" % (n >> 20, len(a)))
     say("   without shim   median %8.1f MiB/s   runs %s" % (med(a) / 2**20,
         " ".join("%.0f" % (x / 2**20) for x in a)))
     say("   with shim      median %8.1f MiB/s   runs %s" % (med(b) / 2**20,
         " ".join("%.0f" % (x / 2**20) for x in b)))
-    say("   ratio with/without %.3f   (target >= 0.98)   records written: %d (non-LLM: 0 expected)"
-        % (ratio, records_in(db)))
+    say("   ratio with/without, median of the rounds' ratios %.3f   (target >= 0.98)   rounds %s"
+        % (ratio, " ".join("%.3f" % x for x in ratios)))
+    say("   curl's CPU time (user + system) without/with, median of the rounds' ratios %.3f"
+        "   rounds %s" % (med(cpu_ratios), " ".join("%.3f" % x for x in cpu_ratios)))
+    say("   records written: %d (non-LLM: 0 expected)" % records_in(db))
+    res = {"ratio": ratio, "without": med(a), "with": med(b), "cpu_ratio": med(cpu_ratios)}
+    if shutil.which("valgrind") is not None:
+        m1, m2 = P["bulk_cg_mib"]
+        ir = {}
+        for shim in (False, True):
+            for m in (m1, m2):
+                out = os.path.join(TMP, "cg.bulk.%d.%d" % (shim, m))
+                c = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] + \
+                    cmd[:-3] + ["https://localhost:%d/bulk/%d" % (port, m << 20)]
+                run(c, env=shim_env(db) if shim else None)
+                ir[(shim, m)] = cg_total(out)
+        per = {s: (ir[(s, m2)] - ir[(s, m1)]) / (m2 - m1) for s in (False, True)}
+        say("   callgrind, instructions per MiB downloaded ((%d MiB - %d MiB) / %d): without %.0f,"
+            " with %.0f: ratio %.4f" % (m2, m1, m2 - m1, per[False], per[True],
+                                        per[False] / per[True]))
+        res["ir_ratio"] = per[False] / per[True]
     say()
-    return {"ratio": ratio, "without": med(a), "with": med(b)}
+    return res
 
 
 def client(port, calls, env=None, ca=CERT, proxy=None):

@@ -57,12 +57,13 @@ done
 # CLI (TOKSHIM_SAN=1: harness.py preloads the sanitizer runtimes ahead of the shim; the CLI is
 # leak-checked, agents are not). The subset: test_pricing, the sanitized CLI over real price
 # files, leak-checked; test_http2, httpx's HTTP/2 streams through the sanitized shim; test_curl
-# and test_capture, curl, libcurl and Python clients through it. curl once hung with the ASan
+# and test_capture, curl, libcurl and Python clients through it; test_budgets_curl, the budget
+# gate's libcurl path (refused transfers answered from the shim's loopback listener). curl once hung with the ASan
 # runtime preloaded (p11-kit's constructor starts ASan inside a glibc lock): harness.py now
 # preloads build/san/tests/asan_initfirst.so, which starts it first (tests/preload/). Left out:
 # test_failopen's memory bounds (ASan's own memory counts) and the tests that preload the shim
 # without the runtimes.
-SAN_INTEGRATION="test_pricing test_http2 test_curl test_capture"
+SAN_INTEGRATION="test_pricing test_http2 test_curl test_capture test_budgets_curl"
 if [ -n "${TOKSHIM_SAN_BUILD:-}" ]; then
 	san=$(cd "$top" && cd "$TOKSHIM_SAN_BUILD" && pwd)
 	for t in "$san"/tests/test_*; do

@@ -58,7 +58,7 @@ done
 # leak-checked, agents are not). The subset: test_pricing, the sanitized CLI over real price
 # files, leak-checked; test_http2, httpx's HTTP/2 streams through the sanitized shim; test_curl
 # and test_capture, curl, libcurl and Python clients through it; test_budgets_curl, the budget
-# gate's libcurl path (refused transfers answered from the shim's loopback listener). curl once hung with the ASan
+# gate's libcurl path. curl once hung with the ASan
 # runtime preloaded (p11-kit's constructor starts ASan inside a glibc lock): harness.py now
 # preloads build/san/tests/asan_initfirst.so, which starts it first (tests/preload/). Left out:
 # test_failopen's memory bounds (ASan's own memory counts) and the tests that preload the shim

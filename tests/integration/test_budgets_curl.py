@@ -251,6 +251,8 @@ def multi_three_transfers_one_refused(c):
               "the refused call's head (header function) and body (write function)")
     expect_eq(sorted(records(db)), [(200, "gpt-4o-mini", per_call, None)] * 2 +
               [(429, "gpt-4o-mini", 0, "budget_exceeded")], "records")
+    expect_eq(tb.counters(db).get("budget:d%s:system:*::tokens" % WINDOW), 2 * per_call,
+              "the budget's counter: the two calls once each")
 
 
 @test

@@ -283,7 +283,7 @@ def appends():
 
 CG_PARTS = [("hooks (SSL_read + SSL_write, incl. the real calls)", ("SSL_read", "SSL_write")),
             ("capture_conn_feed (HTTP, provider, record)", ("capture_conn_feed",)),
-            ("provider JSON parse (pjson_parse)", ("pjson_parse",)),
+            ("provider JSON parse (pjson_read)", ("pjson_read",)),
             ("store_append (commit, LMDB)", ("store_append",)),
             ("payload_encode (zstd)", ("payload_encode",))]
 CG_LINE = re.compile(r"^\s*([\d,]+)\s+\([^)]*\)\s+(.+?):([^\s:]+)(?: \[(.*)\])?$")

@@ -36,12 +36,15 @@ void dbuf_append(struct dbuf *b, const void *data, size_t len)
 	size_t take = len < room ? len : room;
 
 	b->seen += len;
+	if (b->nomem)
+		take = 0; /* what is kept stays a prefix of the bytes: none after a failed growth */
 	if (take < len)
 		b->cut = 1;
 	if (take == 0)
 		return;
 	if (b->len + take + 1 > b->cap && dbuf_grow(b, b->len + take) != 0) {
 		b->cut = 1;
+		b->nomem = 1;
 		return;
 	}
 	memcpy(b->p + b->len, data, take);
@@ -56,4 +59,5 @@ void dbuf_release(struct dbuf *b)
 	b->len = b->cap = 0;
 	b->seen = 0;
 	b->cut = 0;
+	b->nomem = 0;
 }

@@ -15,6 +15,7 @@ struct dbuf {
 	size_t max;      /* most bytes kept */
 	uint64_t seen;   /* every byte offered, kept or not */
 	int cut;         /* bytes were dropped (cap reached or out of memory) */
+	int nomem;       /* ... because memory ran out */
 };
 
 void dbuf_init(struct dbuf *b, size_t max);

@@ -96,6 +96,7 @@ static void copy_redacted_head(struct dbuf *dst, const struct http_head *h)
 
 	if (tmp == NULL) {
 		dst->cut = 1;
+		dst->nomem = 1;
 		return;
 	}
 	n = http_redact_head(h->raw, h->raw_len, tmp, cap);
@@ -210,6 +211,9 @@ static struct exchange *exchange_new(const struct exchange_env *c, const struct 
 		n = http_redact_target(target, target_len, redacted, target_len + REDACT_SLACK);
 		dbuf_append(&x->path, redacted, n);
 		free(redacted);
+	} else {
+		x->path.cut = 1;
+		x->path.nomem = 1;
 	}
 	if (c->cfg->mode != CAPTURE_OFF)
 		copy_redacted_head(&x->req_head, h);
@@ -417,9 +421,14 @@ static void exchange_count_drops(const struct exchange_env *c, const struct exch
 		exchange_drop(c, (enum capture_drop)dead_reason);
 	if (x->decode_failed)
 		exchange_drop(c, CAPTURE_DROP_DECODE);
-	if (x->kind == BODY_WHOLE && x->resp_body.cut)
+	/* A part that could not be kept for want of memory is counted as that, once, not as a
+	 * part over its cap. */
+	if (x->path.nomem || x->req_head.nomem || x->req_body.nomem || x->resp_head.nomem ||
+	    x->resp_body.nomem)
+		exchange_drop(c, CAPTURE_DROP_NOMEM);
+	if (x->kind == BODY_WHOLE && x->resp_body.cut && !x->resp_body.nomem)
 		exchange_drop(c, CAPTURE_DROP_BODY_CAP);
-	if (x->req_body.cut)
+	if (x->req_body.cut && !x->req_body.nomem)
 		exchange_drop(c, CAPTURE_DROP_REQUEST_CAP);
 	if (oversize > 0)
 		exchange_drop(c, CAPTURE_DROP_EVENT_CAP);

@@ -142,36 +142,18 @@ out:
 	return rc;
 }
 
-int record_decode(const unsigned char *buf, size_t len, struct record *rec)
+/*
+ * Copies the header's fields into rec, each from buf when the header (hlen bytes) holds it,
+ * else its absent value. Always inlined: record_decode calls it with hlen the constant
+ * RECORD_HEADER_LEN for a header of this version, so every test of a field's presence folds
+ * away and each field is one load and one store; an older or newer header takes the tested
+ * path. One table either way, so the two cannot differ.
+ */
+static inline __attribute__((always_inline)) void
+record_decode_fields(const unsigned char *buf, size_t hlen, struct record *rec)
 {
-	size_t hlen, pos, count, n, i;
-	int rc = STORE_EFORMAT;
+	size_t i;
 
-	if (buf == NULL || len < RECORD_PREFIX_LEN)
-		goto out;
-	/* Version 0 was never written: a zeroed buffer is not a record. */
-	if (endian_le16(buf) == 0)
-		goto out;
-	hlen = endian_le16(buf + 2);
-	if (hlen < RECORD_PREFIX_LEN || hlen > len || len - hlen < 2)
-		goto out;
-	/* Every length is checked before rec is touched, so that rec is left as it was when the
-	 * bytes turn out bad, without decoding into a copy first (a report decodes millions). */
-	count = endian_le16(buf + hlen);
-	pos = hlen + 2;
-	for (i = 0; i < count; i++) {
-		if (len - pos < 2)
-			goto out;
-		n = endian_le16(buf + pos);
-		pos += 2;
-		if (len - pos < n)
-			goto out;
-		pos += n;
-	}
-	/* Every byte is accounted for; anything after the strings is damage, not data. */
-	if (pos != len)
-		goto out;
-	/* Unrolled, each field's offset and width are constants: a load and a store apiece. */
 #pragma GCC unroll 20
 	for (i = 0; i < NFIELDS; i++) {
 		const struct record_field *f = &record_fields[i];
@@ -186,22 +168,85 @@ int record_decode(const unsigned char *buf, size_t len, struct record *rec)
 			memcpy(m, &v, 4);
 		}
 	}
-	/* Strings past the ones this version knows come from a newer writer: skipped; strings an
-	 * older writer did not have are empty. */
-	pos = hlen + 2;
-#pragma GCC unroll 13
-	for (i = 0; i < NSTRS; i++) {
-		struct record_str *s = (struct record_str *)((char *)rec + record_strs[i]);
+}
 
-		n = 0;
-		if (i < count) {
-			n = endian_le16(buf + pos);
-			pos += 2;
-		}
-		s->p = n ? (const char *)buf + pos : NULL;
-		s->n = (uint32_t)n;
-		pos += n;
+/*
+ * Reads the first known strings from *pos on into strs, *pos moved past them. A length is read
+ * only where two bytes remain; a string that runs past the end is caught by the next string's
+ * test or by the caller's (pos != len), before the record is touched. *pos cannot wrap: at most
+ * 65,535 strings of at most 65,537 bytes each. Returns 1, or 0 for a length with no room.
+ * Always inlined: called with known the constant NSTRS for a record of this version, the
+ * loop unrolls to straight code.
+ */
+static inline __attribute__((always_inline)) int
+record_decode_strs(const unsigned char *buf, size_t len, size_t *pos, size_t known,
+		   struct record_str *strs)
+{
+	size_t i, n, at = *pos;
+	int ok = 0;
+
+#pragma GCC unroll 13
+	for (i = 0; i < known; i++) {
+		if (at + 2 > len)
+			goto out;
+		n = endian_le16(buf + at);
+		strs[i].p = n ? (const char *)buf + at + 2 : NULL;
+		strs[i].n = (uint32_t)n;
+		at += 2 + n;
 	}
+	ok = 1;
+out:
+	*pos = at;
+	return ok;
+}
+
+int record_decode(const unsigned char *buf, size_t len, struct record *rec)
+{
+	struct record_str strs[NSTRS];
+	size_t hlen, pos, count, known, i;
+	int ok, rc = STORE_EFORMAT;
+
+	if (buf == NULL || len < RECORD_PREFIX_LEN)
+		goto out;
+	/* Version 0 was never written: a zeroed buffer is not a record. */
+	if (endian_le16(buf) == 0)
+		goto out;
+	hlen = endian_le16(buf + 2);
+	if (hlen < RECORD_PREFIX_LEN || hlen > len || len - hlen < 2)
+		goto out;
+	/* One pass over the strings: each length is checked as it is read, and the strings this
+	 * version knows go to strs, so that rec is touched only once every length has been found
+	 * good (rec is left as it was when the bytes turn out bad; a report decodes millions, so
+	 * no copy of the whole record). Strings past the ones this version knows come from a
+	 * newer writer: checked and skipped; strings an older writer did not have are empty. */
+	count = endian_le16(buf + hlen);
+	known = count < NSTRS ? count : NSTRS;
+	pos = hlen + 2;
+	if (known == NSTRS)
+		ok = record_decode_strs(buf, len, &pos, NSTRS, strs);
+	else
+		ok = record_decode_strs(buf, len, &pos, known, strs);
+	if (!ok)
+		goto out;
+	for (i = known; i < NSTRS; i++) {
+		strs[i].p = NULL;
+		strs[i].n = 0;
+	}
+	for (i = NSTRS; i < count; i++) {
+		if (pos + 2 > len)
+			goto out;
+		pos += 2 + (size_t)endian_le16(buf + pos);
+	}
+	/* Every byte is accounted for; anything after the strings is damage, not data. */
+	if (pos != len)
+		goto out;
+	if (hlen == RECORD_HEADER_LEN)
+		record_decode_fields(buf, RECORD_HEADER_LEN, rec);
+	else
+		record_decode_fields(buf, hlen, rec);
+#pragma GCC unroll 13
+	for (i = 0; i < NSTRS; i++)
+		*(struct record_str *)((char *)rec + record_strs[i]) = strs[i];
 	rc = 0;
 out:
 	return rc;

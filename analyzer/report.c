@@ -143,13 +143,20 @@ uint64_t report_key_hash(const unsigned char *p, size_t n)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
 
-	for (; n >= 8; p += 8, n -= 8) {
-		memcpy(&w, p, 8);
+	size_t k;
+
+	for (k = 0; k + 8 < n; k += 8) {
+		memcpy(&w, p + k, 8);
 		h = (h ^ w) * 0xff51afd7ed558ccdull;
 		h ^= h >> 32;
 	}
-	for (w = 0; n > 0; n--)
-		w = (w << 8) | p[n - 1];
+	/* The last word overlaps the one before rather than being read byte by byte (n is in
+	 * the seed, so a shorter key cannot stand for a longer one's tail). */
+	if (n >= 8)
+		memcpy(&w, p + n - 8, 8);
+	else
+		for (w = 0; k < n; k++)
+			w = (w << 8) | p[k];
 	h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
 	return h ^ (h >> 29);
 }

@@ -141,7 +141,7 @@ struct worker {
 	size_t index;
 	struct cells cells;
 	struct slice *slice;  /* being read */
-	struct u64map failed; /* sessions of this slice whose last call failed */
+	struct u64map failed; /* sessions of this slice whose last call failed (scan_session_key) */
 	uint64_t unreported;
 	pthread_t thread;
 };
@@ -369,6 +369,17 @@ static int models_differ(const struct record *rec)
 		memcmp(rec->model.p, rec->model_requested.p, rec->model.n) != 0);
 }
 
+/* rec's session as a key of worker.failed: fallback_session_key's sessions (the session id,
+ * else the process), hashed eight bytes a step rather than byte by byte. Once a slice has a
+ * failure waiting, every record of it is looked up, so this is a per-record cost; the key
+ * never leaves the slice, whose records are all of one store. */
+static uint64_t scan_session_key(const struct record *rec)
+{
+	return rec->session.n ? report_key_hash((const unsigned char *)rec->session.p,
+						rec->session.n)
+			      : ~report_key_hash((const unsigned char *)&rec->pid, sizeof rec->pid);
+}
+
 /* Counts the thread's records for the progress line (thread 0 prints it); 1 when the scan
  * is to stop. */
 static int scan_progress(struct worker *w)
@@ -421,7 +432,7 @@ static int scan_visit(const struct record *rec, void *arg)
 			goto bail;
 	}
 	if (failed || w->failed.n > 0) {
-		key = fallback_session_key(rec, w->slice->db);
+		key = scan_session_key(rec);
 		waiting = u64map_get(&w->failed, key) != NULL;
 	}
 	if ((failed || waiting || models_differ(rec)) &&

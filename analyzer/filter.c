@@ -356,15 +356,23 @@ out:
 	return ret;
 }
 
+static int filter_no_names(const struct filter *f)
+{
+	return (f->agent.n | f->tenant.n | f->provider.n | f->session.n | f->model.n) == 0;
+}
+
+int filter_time_only(const struct filter *f)
+{
+	return filter_no_names(f) && f->locality < 0;
+}
+
 int filter_match(const struct filter *f, const struct record *rec)
 {
 	int local = (rec->flags & RECORD_LOCAL) != 0;
 
 	/* No name filter (the usual report, which asks for every record): no call that would
 	 * find an empty list six times. */
-	int no_names = (f->agent.n | f->tenant.n | f->provider.n | f->session.n | f->model.n) == 0;
-
-	return (no_names ||
+	return (filter_no_names(f) ||
 		(values_match(&f->agent, &rec->agent) && values_match(&f->tenant, &rec->tenant) &&
 		 values_match(&f->provider, &rec->provider) &&
 		 values_match(&f->session, &rec->session) &&

@@ -73,6 +73,10 @@ int filter_finish(struct filter *f, char *err, size_t errlen);
 /* Does the record pass every filter except the time range (which store_scan applies)? */
 int filter_match(const struct filter *f, const struct record *rec);
 
+/* Does f filter by nothing but the time range (no name, no locality)? Then filter_match
+ * holds for every record whose ts_ns lies in [since_ns, until_ns). */
+int filter_time_only(const struct filter *f);
+
 /*
  * Opens every store of f read-only into stores[0..f->ndb). Returns 0, or a STORE_E* code with
  * "cannot open 'PATH': reason" in err and nothing left open.

@@ -22,6 +22,7 @@ void fallback_init(struct fallback *fb, int64_t window_ns)
 	fb->window_ns = window_ns;
 	u64map_init(&fb->pending, sizeof(struct fallback_pending), FALLBACK_MAX_PENDING);
 	u64map_init(&fb->name_idx, sizeof(uint32_t), FALLBACK_MAX_NAMES);
+	u64map_init(&fb->name_raw, sizeof(uint32_t), FALLBACK_MAX_RAW);
 }
 
 void fallback_release(struct fallback *fb)
@@ -36,6 +37,7 @@ void fallback_release(struct fallback *fb)
 	free(fb->pairs);
 	u64map_release(&fb->pending);
 	u64map_release(&fb->name_idx);
+	u64map_release(&fb->name_raw);
 	memset(fb, 0, sizeof *fb);
 }
 
@@ -73,16 +75,29 @@ out:
 	return idx;
 }
 
-/* The index of (provider, normalised model); the "(other)" name past FALLBACK_MAX_NAMES. */
+/*
+ * The index of (provider, normalised model); the "(other)" name past FALLBACK_MAX_NAMES.
+ * Normalising a name costs thousands of instructions and a report feeds the detector every
+ * failed call and the call after it (about 6% of the records in figure 6 of
+ * docs/PERFORMANCE.md): the index of each spelling met is remembered in name_raw, so a name
+ * is normalised once. Like name_idx, name_raw identifies names by a 64-bit hash.
+ */
 static uint32_t name_index(struct fallback *fb, const struct record_str *provider,
 			   const struct record_str *model)
 {
 	char norm[PRICING_NAME_MAX];
-	size_t n = pricing_normalise(model->p, model->n, norm);
-	uint64_t h = u64map_hash(norm, n, u64map_hash(provider->p, provider->n, 0));
-	uint32_t *slot, idx = UINT32_MAX;
+	uint64_t raw = u64map_hash(model->p, model->n, u64map_hash(provider->p, provider->n, 5));
+	uint64_t h;
+	uint32_t *slot = u64map_get(&fb->name_raw, raw), idx = UINT32_MAX;
+	size_t n;
 	int created;
 
+	if (slot != NULL) {
+		idx = *slot - 1;
+		goto out;
+	}
+	n = pricing_normalise(model->p, model->n, norm);
+	h = u64map_hash(norm, n, u64map_hash(provider->p, provider->n, 0));
 	if (n == 0 && model->n > 0) {
 		/* too long to normalise: keep a cut copy, compared as it is */
 		n = model->n < PRICING_NAME_MAX - 1 ? model->n : PRICING_NAME_MAX - 1;
@@ -93,15 +108,18 @@ static uint32_t name_index(struct fallback *fb, const struct record_str *provide
 	slot = u64map_put(&fb->name_idx, h, &created);
 	if (slot != NULL && !created) {
 		idx = *slot - 1;
-		goto out;
-	}
-	if (slot != NULL) {
+	} else if (slot != NULL) {
 		idx = name_push(fb, provider->p, provider->n, norm, n);
 		if (idx == UINT32_MAX)
 			u64map_del(&fb->name_idx, h);
 		else
 			*slot = idx + 1;
 	}
+	/* Only a name's own index is remembered: "(other)" may be a shortage of memory. A full
+	 * name_raw only means normalising again. */
+	slot = idx != UINT32_MAX ? u64map_put(&fb->name_raw, raw, &created) : NULL;
+	if (slot != NULL)
+		*slot = idx + 1;
 	if (idx == UINT32_MAX) {
 		/* the table is full (or memory is short): one shared "(other)" name */
 		h = u64map_hash(OTHER_NAME, strlen(OTHER_NAME), 1);

@@ -31,6 +31,7 @@
 #define FALLBACK_DEFAULT_WINDOW_NS (60 * 1000000000ll)
 #define FALLBACK_MAX_PENDING 1000000
 #define FALLBACK_MAX_NAMES 4096 /* distinct (provider, model) names; past it "(other)" */
+#define FALLBACK_MAX_RAW (4 * FALLBACK_MAX_NAMES) /* spellings remembered (name_raw) */
 #define FALLBACK_MAX_PAIRS 1024 /* distinct primary → fallback pairs; past it one "(other)" */
 #define FALLBACK_MAX_IDS 100    /* record ids listed per pair */
 #define FALLBACK_ROUTED_CACHE 1024 /* remembered (asked, answered) model pairs */
@@ -80,6 +81,7 @@ struct fallback {
 	int64_t window_ns;
 	struct u64map pending;  /* session key → struct fallback_pending */
 	struct u64map name_idx; /* hash of (provider, model) → uint32_t index + 1 */
+	struct u64map name_raw; /* hash of (provider, model) as recorded → the same */
 	struct fallback_name *names;
 	size_t nnames, names_cap;
 	struct fallback_pair *pairs;

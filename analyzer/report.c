@@ -185,15 +185,14 @@ out:
 }
 
 /* The row of key p[0..n), created when new. NULL when out of memory. */
-static struct report_row *group_row(struct report_group *g, const unsigned char *p, size_t n)
+static struct report_row *group_find(struct report_group *g, const unsigned char *p, size_t n,
+				     int add)
 {
 	struct report_entry *grown, *e;
 	struct report_row *row = NULL;
 	size_t slot, cap;
 	unsigned char *key;
 
-	if (g->n == REPORT_MAX_NAMES)
-		n = 0; /* "(other)" */
 	/* Keep the index at most half full so probes stay short. */
 	if ((g->n + 1) * 2 > g->index_cap &&
 	    group_index(g, g->index_cap ? g->index_cap * 2 : 64) != 0)
@@ -207,6 +206,8 @@ static struct report_row *group_row(struct report_group *g, const unsigned char 
 		}
 		slot = (slot + 1) & (g->index_cap - 1);
 	}
+	if (!add)
+		goto out;
 	if (g->n == g->cap) {
 		cap = g->cap ? g->cap * 2 : 16;
 		grown = realloc(g->v, cap * sizeof *grown);
@@ -227,6 +228,19 @@ static struct report_row *group_row(struct report_group *g, const unsigned char 
 	g->n++;
 	row = &e->row;
 out:
+	return row;
+}
+
+/*
+ * The row of key p. Past REPORT_MAX_NAMES distinct keys, a key not seen yet goes to the one
+ * "(other)" row (the empty key), while the keys seen before keep their rows.
+ */
+static struct report_row *group_row(struct report_group *g, const unsigned char *p, size_t n)
+{
+	struct report_row *row = group_find(g, p, n, g->n < REPORT_MAX_NAMES);
+
+	if (row == NULL && g->n >= REPORT_MAX_NAMES)
+		row = group_find(g, p, 0, 1);
 	return row;
 }
 

@@ -168,6 +168,42 @@ static void test_extreme_times(void)
 	report_release(&r);
 }
 
+/* Past REPORT_MAX_NAMES agents, new ones share one "(other)" row and the agents seen before
+ * keep their own: the group never holds more than REPORT_MAX_NAMES + 1 rows. */
+static void test_name_cap(void)
+{
+	struct report r;
+	struct record rec;
+	char name[32];
+	size_t i, other = 0;
+
+	memset(&rec, 0, sizeof rec);
+	rec.status = 200;
+	rec.input_tokens = 1;
+	report_init(&r, NULL, NULL, 0, FALLBACK_DEFAULT_WINDOW_NS);
+	for (i = 0; i < REPORT_MAX_NAMES + 7; i++) {
+		rec.id = i + 1;
+		snprintf(name, sizeof name, "agent-%zu", i);
+		rec.agent = record_str_of(name);
+		report_add(&r, &rec, 0);
+	}
+	rec.agent = record_str_of("agent-0");
+	report_add(&r, &rec, 0);
+	rec.agent = record_str_of("agent-99999");
+	report_add(&r, &rec, 0);
+	CHECK_INT(r.by_agent.n, REPORT_MAX_NAMES + 1);
+	for (i = 0; i < r.by_agent.n; i++) {
+		if (r.by_agent.v[i].keylen == 0)
+			other = i;
+	}
+	CHECK_INT(r.by_agent.v[other].keylen, 0);
+	CHECK_INT(r.by_agent.v[other].row.requests, 7);
+	CHECK_INT(r.by_agent.v[0].row.requests, 2); /* rows in the order first seen: agent-0 */
+	CHECK_INT(r.by_agent.v[REPORT_MAX_NAMES - 1].row.requests, 2);
+	CHECK_INT(r.total.requests, REPORT_MAX_NAMES + 9);
+	report_release(&r);
+}
+
 static void test_parse_keys(void)
 {
 	enum report_key keys[REPORT_NKEYS];
@@ -345,6 +381,7 @@ int main(void)
 	RUN(test_normalise);
 	RUN(test_latency_percentiles);
 	RUN(test_extreme_times);
+	RUN(test_name_cap);
 	RUN(test_parse_keys);
 	RUN(test_fallback_verdicts);
 	RUN(test_spike_scores_reference);

@@ -46,7 +46,9 @@ enum capture_drop {
 	CAPTURE_DROP_DECODE,      /* the Content-Encoding could not be decoded */
 	CAPTURE_DROP_EVENT_CAP,   /* stream events over the event size cap were skipped */
 	CAPTURE_DROP_NO_USAGE,    /* a whole 2xx body without usage the provider could read */
-	CAPTURE_DROP_NOMEM,       /* out of memory for a connection (counted by the shim) */
+	CAPTURE_DROP_NOMEM,       /* out of memory for a connection (counted by the shim), for a
+				   * part of an exchange, or while the provider read its JSON (the
+				   * exchange is then not recorded) */
 	CAPTURE_DROP_N
 };
 

@@ -20,6 +20,7 @@
 #include "http/decode.h"
 #include "http/eventstream.h"
 #include "http/stream.h"
+#include "providers/pjson.h"
 #include "providers/provider.h"
 
 #define HOST_MAX 256
@@ -47,6 +48,7 @@ struct exchange {
 	int request_read;      /* the provider has read the request */
 	int local;
 	int decode_failed;
+	int read_nomem;        /* the provider's JSON reader ran out of memory on this exchange */
 	enum body_kind kind;
 	int decoding;
 	struct body_decoder dec;
@@ -120,7 +122,9 @@ void exchange_read_request(struct exchange *x, const struct http_head *head)
 	pr.body = x->req_body.p ? x->req_body.p : "";
 	pr.body_len = x->req_body.len;
 	pr.body_truncated = x->req_body.cut;
+	pjson_nomem_take();
 	x->match.family->request(&x->usage, &pr);
+	x->read_nomem |= pjson_nomem_take();
 }
 
 /* Host (lowercase, port and IPv6 brackets removed) and port of a request. */
@@ -278,7 +282,9 @@ static void on_stream_event(void *ctx, const char *name, size_t name_len, const 
 {
 	struct exchange *x = ctx;
 
+	pjson_nomem_take();
 	x->match.family->event(&x->usage, name, name_len, data, len);
+	x->read_nomem |= pjson_nomem_take();
 }
 
 /* Decoded response bytes. */
@@ -454,9 +460,19 @@ void exchange_emit(const struct exchange_env *c, struct exchange *x, int complet
 		ndjson_parser_finish(&x->ndjson);
 	else if (x->kind == BODY_JSON_ARRAY)
 		jsonarray_parser_finish(&x->jsonarray);
-	else if (x->kind == BODY_WHOLE && x->status != 0 && !x->decode_failed)
+	else if (x->kind == BODY_WHOLE && x->status != 0 && !x->decode_failed) {
+		pjson_nomem_take();
 		x->match.family->body(u, x->status, x->resp_body.p ? x->resp_body.p : "",
 				      x->resp_body.len);
+		x->read_nomem |= pjson_nomem_take();
+	}
+	/* What the provider read is incomplete for want of the shim's own memory, not because of
+	 * the body: the numbers would be guesses, so the exchange is dropped and counted as that
+	 * (a candidate too: whether it was an LLM call is unknown). */
+	if (x->read_nomem) {
+		exchange_drop(c, CAPTURE_DROP_NOMEM);
+		return;
+	}
 	/* A call to a host no row names is an LLM call only if its response carried usage. */
 	if (x->match.candidate && !u->have_usage)
 		return;

@@ -41,6 +41,11 @@ cJSON *pjson_parse(const char *data, size_t len)
 #define PJSON_BLOCK_MIN 512
 #define PJSON_BLOCK_MAX (1u << 20)
 
+/* Set when a read on this thread ran out of memory; per thread because the shim reads on every
+ * thread of the agent, and one flag a read is cheaper than a status threaded through every
+ * provider's reader. initial-exec: no lookup, the shim is loaded at start. */
+static __thread int pjson_nomem __attribute__((tls_model("initial-exec")));
+
 struct pjson_block {
 	struct pjson_block *next;
 	size_t cap, used;
@@ -68,8 +73,10 @@ static void *pjson_alloc(struct pjson_reader *r, size_t n)
 		cap = cap > PJSON_BLOCK_MAX ? PJSON_BLOCK_MAX : cap;
 		cap = cap < n ? n : cap;
 		nb = malloc(PJSON_HDR + cap);
-		if (nb == NULL)
+		if (nb == NULL) {
+			pjson_nomem = 1;
 			goto done;
+		}
 		nb->next = NULL;
 		nb->cap = cap;
 		nb->used = 0;
@@ -257,8 +264,10 @@ static int pjson_number(struct pjson_reader *r, cJSON *item)
 	}
 	if (n >= sizeof(small))
 		buf = malloc(n + 1); /* no longer than the input */
-	if (buf == NULL)
+	if (buf == NULL) {
+		pjson_nomem = 1;
 		goto done;
+	}
 	memcpy(buf, r->p, n);
 	buf[n] = '\0';
 	for (dot = buf; dot < buf + n; dot++) {
@@ -415,6 +424,14 @@ cJSON *pjson_read(const char *data, size_t len, const char **end)
 		*end = (const char *)r.p;
 done:
 	return root;
+}
+
+int pjson_nomem_take(void)
+{
+	int seen = pjson_nomem;
+
+	pjson_nomem = 0;
+	return seen;
 }
 
 void pjson_free(cJSON *root)

@@ -32,9 +32,14 @@ cJSON *pjson_parse(const char *data, size_t len);
  * it stays valid until then. It reads what cJSON reads (a leading UTF-8 BOM, any byte <= 32 as
  * space, the same escapes, numbers, nesting limit and number-to-valueint rules). When end is not
  * NULL it receives where the value ended. Returns NULL when the bytes do not start with one
- * JSON value, or when memory runs out.
+ * JSON value, or when memory runs out; the second case also sets this thread's flag read by
+ * pjson_nomem_take, so a caller can tell a body it could not read from one it was given bad.
  */
 cJSON *pjson_read(const char *data, size_t len, const char **end);
+
+/* Returns 1 when a pjson_read on this thread ran out of memory since the last call, else 0, and
+ * clears the flag. Call it once before reading (to forget older failures) and once after. */
+int pjson_nomem_take(void);
 
 /* Frees a tree from pjson_read; NULL is allowed. */
 void pjson_free(cJSON *root);

@@ -985,11 +985,27 @@ out:
 	return ret;
 }
 
-void anomaly_flag_json(struct jw *w, const struct anomaly_flag *fl, size_t ndb)
+void anomaly_ids_text(char *out, size_t cap, const struct anomaly_flag *fl, size_t ndb)
+{
+	char ref[RECORDFMT_REF_MAX];
+	size_t j, len = 0;
+
+	out[0] = '\0';
+	for (j = 0; j < fl->nids && len < cap; j++) {
+		recordfmt_ref(ref, fl->ids[j], fl->ids_db[j], ndb);
+		len += (size_t)snprintf(out + len, cap - len, "%s%s", j ? " " : "", ref);
+	}
+}
+
+/* The json object, or with flat set, its flat form for CSV: the evidence object as one JSON
+ * text and the ids as one space-separated string. */
+static void flag_json(struct jw *w, const struct anomaly_flag *fl, size_t ndb, int flat)
 {
 	const char *sev = anomaly_severity_name(fl->severity);
 	char text[FMT_TIME_MAX], ref[RECORDFMT_REF_MAX];
-	size_t j;
+	char ids[ANOMALY_MAX_IDS * (RECORDFMT_REF_MAX + 1) + 1];
+	size_t j, n = strlen(fl->evidence) + 2;
+	char *evidence;
 
 	jw_object_begin(w);
 	jw_key(w, "kind");
@@ -1011,23 +1027,47 @@ void anomaly_flag_json(struct jw *w, const struct anomaly_flag *fl, size_t ndb)
 	jw_str(w, text, strlen(text));
 	jw_key(w, "summary");
 	jw_str(w, fl->summary, strlen(fl->summary));
-	/* evidence: members this file formatted as JSON, written as they are */
 	jw_key(w, "evidence");
-	fputc('{', w->f);
-	fputs(fl->evidence, w->f);
-	fputc('}', w->f);
-	w->after_key = 0;
-	w->count[w->depth]++;
-	jw_key(w, "ids");
-	jw_array_begin(w);
-	for (j = 0; j < fl->nids; j++) {
-		if (ndb > 1) {
-			recordfmt_ref(ref, fl->ids[j], fl->ids_db[j], ndb);
-			jw_str(w, ref, strlen(ref));
-		} else {
-			jw_int(w, (int64_t)fl->ids[j]);
-		}
+	if (flat) {
+		/* out of memory: the evidence is left empty rather than the line */
+		evidence = malloc(n + 1);
+		if (evidence != NULL)
+			snprintf(evidence, n + 1, "{%s}", fl->evidence);
+		jw_str(w, evidence, evidence != NULL ? n : 0);
+		free(evidence);
+	} else {
+		/* members this file formatted as JSON, written as they are */
+		fputc('{', w->f);
+		fputs(fl->evidence, w->f);
+		fputc('}', w->f);
+		w->after_key = 0;
+		w->count[w->depth]++;
 	}
-	jw_array_end(w);
+	jw_key(w, "ids");
+	if (flat) {
+		anomaly_ids_text(ids, sizeof ids, fl, ndb);
+		jw_str(w, ids, strlen(ids));
+	} else {
+		jw_array_begin(w);
+		for (j = 0; j < fl->nids; j++) {
+			if (ndb > 1) {
+				recordfmt_ref(ref, fl->ids[j], fl->ids_db[j], ndb);
+				jw_str(w, ref, strlen(ref));
+			} else {
+				jw_int(w, (int64_t)fl->ids[j]);
+			}
+		}
+		jw_array_end(w);
+	}
 	jw_object_end(w);
+}
+
+void anomaly_flag_json(struct jw *w, const struct anomaly_flag *fl, size_t ndb)
+{
+	flag_json(w, fl, ndb, 0);
+}
+
+void anomaly_flag_flat(struct jw *w, const struct anomaly_flag *fl, size_t ndb)
+{
+	flag_json(w, fl, ndb, 1);
 }

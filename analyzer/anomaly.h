@@ -133,4 +133,12 @@ int anomaly_prefix_pass(struct anomaly *a, const struct filter *f, struct progre
  */
 void anomaly_flag_json(struct jw *w, const struct anomaly_flag *fl, size_t ndb);
 
+/* The same flag as a flat object (export_csv_object): the same keys, the evidence object as
+ * one JSON string and the ids as one space-separated string ("K#ID" when ndb > 1). */
+void anomaly_flag_flat(struct jw *w, const struct anomaly_flag *fl, size_t ndb);
+
+/* A flag's record ids, space-separated ("K#ID" when ndb > 1), as many as fit cap bytes (all of
+ * them in ANOMALY_MAX_IDS * (RECORDFMT_REF_MAX + 1) + 1). */
+void anomaly_ids_text(char *out, size_t cap, const struct anomaly_flag *fl, size_t ndb);
+
 #endif

@@ -1,6 +1,6 @@
 /*
  * cmd_anomalies.c - `tokshim anomalies`: usage that looks wrong (anomaly.c has the rules),
- * as a table or JSON, with every threshold a flag and --fail-on making the exit status usable
+ * as a table, JSON or CSV, with every threshold a flag and --fail-on making the exit status usable
  * in CI and cron (3 when a flag of that severity or worse was found).
  *
  * Two passes: the records (every kind but one), then, for cache_opportunity, the stored
@@ -13,6 +13,7 @@
 
 #include "analyzer/anomaly.h"
 #include "analyzer/cli.h"
+#include "analyzer/export.h"
 #include "analyzer/filter.h"
 #include "analyzer/format.h"
 #include "analyzer/progress.h"
@@ -23,14 +24,15 @@
 #define EXIT_FLAGGED 3
 
 static const char usage_text[] =
-	"usage: tokshim anomalies [filters] [--fail-on SEVERITY] [--format table|json]\n"
+	"usage: tokshim anomalies [filters] [--fail-on SEVERITY] [--format table|json|csv]\n"
 	"                         [threshold options]\n"
 	"\n"
 	"Usage that looks wrong: spike, error_burst, retry_storm, duplicate_requests,\n"
 	"context_growth, cost_outlier, cache_opportunity, new_heavy_agent (docs/cli.md).\n"
 	"\n"
 	"Options:\n"
-	"  --format FORMAT        table (default) or json\n"
+	"  --format FORMAT        table (default), json or csv (one line per flag: the json's\n"
+	"                         keys, evidence as one JSON object, ids space-separated)\n"
 	"  --fail-on SEVERITY     exit 3 when a flag is this severe or worse (info, warning,\n"
 	"                         critical)\n"
 	"  --no-payloads          skip cache_opportunity (it reads stored request bodies)\n"
@@ -173,17 +175,46 @@ static void write_json(const struct anomaly *a, size_t ndb)
 	putchar('\n');
 }
 
+struct csv_flag {
+	const struct anomaly_flag *fl;
+	size_t ndb;
+};
+
+static void write_csv_flag(struct jw *w, const void *arg)
+{
+	const struct csv_flag *cf = arg;
+
+	anomaly_flag_flat(w, cf->fl, cf->ndb);
+}
+
+/* A header line, then one line per flag. Returns 0 or -1. */
+static int write_csv(const struct anomaly *a, size_t ndb)
+{
+	/* the header line is the keys, the same for every flag */
+	static const struct anomaly_flag none = { .kind = "", .agent = "", .evidence = "",
+						  .summary = "" };
+	struct csv_flag cf = { &none, ndb };
+	size_t i;
+	int ret = export_csv_object(stdout, write_csv_flag, &cf, 1);
+
+	for (i = 0; i < a->nflags && ret == 0; i++) {
+		cf.fl = &a->flags[i];
+		ret = export_csv_object(stdout, write_csv_flag, &cf, 0);
+	}
+	return ret;
+}
+
 static void write_table(const struct anomaly *a, size_t ndb, int colour)
 {
 	static const struct table_col cols[] = {
 		{ "SEVERITY", 0, 0, 0 }, { "KIND", 0, 0, 0 }, { "AGENT", 0, 1, 6 },
 		{ "FROM (UTC)", 0, 0, 0 }, { "WHAT", 0, 1, 20 }, { "IDS", 0, 1, 6 },
 	};
-	char from[FMT_TIME_MAX], ids[TABLE_CELL_MAX], ref[RECORDFMT_REF_MAX];
+	char from[FMT_TIME_MAX], ids[TABLE_CELL_MAX];
 	const char *cells[6];
 	const struct anomaly_flag *fl;
 	struct table t;
-	size_t i, j, len;
+	size_t i;
 
 	if (a->nflags == 0) {
 		printf("no anomalies in %lld records\n", (long long)a->records);
@@ -195,13 +226,7 @@ static void write_table(const struct anomaly *a, size_t ndb, int colour)
 	for (i = 0; i < a->nflags; i++) {
 		fl = &a->flags[i];
 		fmt_time_short(from, fl->from_ns);
-		for (j = 0, len = 0, ids[0] = '\0'; j < fl->nids; j++) {
-			recordfmt_ref(ref, fl->ids[j], fl->ids_db[j], ndb);
-			len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%s", j ? " " : "",
-						ref);
-			if (len >= sizeof ids)
-				break;
-		}
+		anomaly_ids_text(ids, sizeof ids, fl, ndb);
 		cells[0] = anomaly_severity_name(fl->severity);
 		cells[1] = fl->kind;
 		cells[2] = fl->agent;
@@ -263,7 +288,7 @@ int cmd_anomalies(int argc, char **argv)
 			goto out;
 		}
 	}
-	ret = cli_check_format("anomalies", format, CLI_FORMATS("table", "json"));
+	ret = cli_check_format("anomalies", format, CLI_FORMATS("table", "json", "csv"));
 	if (ret != CLI_OK)
 		goto out;
 	if (fail_on != NULL) {
@@ -296,8 +321,14 @@ int cmd_anomalies(int argc, char **argv)
 	}
 	if (strcmp(format, "json") == 0)
 		write_json(&s.a, f.ndb);
-	else
+	else if (strcmp(format, "csv") == 0 && write_csv(&s.a, f.ndb) != 0)
+		ret = CLI_ERR;
+	else if (strcmp(format, "table") == 0)
 		write_table(&s.a, f.ndb, cli_use_colour());
+	if (ret != CLI_OK) {
+		cli_error("out of memory");
+		goto release;
+	}
 	for (k = 0; k < s.a.nflags && fail_level >= 0; k++)
 		if ((int)s.a.flags[k].severity >= fail_level)
 			ret = EXIT_FLAGGED;

@@ -2,13 +2,14 @@
  * cmd_fallbacks.c - `tokshim fallbacks`: which calls fell back from one model or provider to
  * another, as primary → fallback pairs with counts, tokens, cost and record ids, and what share
  * of all calls and cost they are. The rules live in fallback.c (shared with report and
- * records); this file is the command line and the two renderings.
+ * records); this file is the command line and the three renderings.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "analyzer/cli.h"
+#include "analyzer/export.h"
 #include "analyzer/fallback.h"
 #include "analyzer/filter.h"
 #include "analyzer/format.h"
@@ -18,7 +19,7 @@
 #include "providers/pricing.h"
 
 static const char usage_text[] =
-	"usage: tokshim fallbacks [filters] [--window DURATION] [--format table|json]\n"
+	"usage: tokshim fallbacks [filters] [--window DURATION] [--format table|json|csv]\n"
 	"\n"
 	"Calls that fell back to another model or provider: a router answering with another\n"
 	"model than the one asked for, or a call to another model or provider right after a\n"
@@ -26,7 +27,8 @@ static const char usage_text[] =
 	"\n"
 	"Options:\n"
 	"  --window DURATION    how soon after a failure the next call counts (default 60s)\n"
-	"  --format FORMAT      table (default) or json\n"
+	"  --format FORMAT      table (default), json or csv (one line per primary -> fallback\n"
+	"                       pair; the totals are in the table and the json)\n"
 	"\n";
 
 struct detecting {
@@ -134,6 +136,85 @@ static void write_json(const struct fallback *fb, size_t ndb)
 	putchar('\n');
 }
 
+/* A pair's record ids, space-separated ("K#ID" with several stores), as many as fit cap; an
+ * ellipsis after them when the pair has more (a table cell). */
+static void ids_text(char *out, size_t cap, const struct fallback_pair *p, size_t ndb,
+		     int ellipsis)
+{
+	char ref[RECORDFMT_REF_MAX];
+	size_t j, len = 0;
+
+	out[0] = '\0';
+	for (j = 0; j < p->nids && len + RECORDFMT_REF_MAX + 4 < cap; j++) {
+		recordfmt_ref(ref, p->ids[j].id, p->ids[j].db, ndb);
+		len += (size_t)snprintf(out + len, cap - len, "%s%s", j ? " " : "", ref);
+	}
+	if (ellipsis && j < (size_t)p->count)
+		snprintf(out + len, cap - len, " …");
+}
+
+struct csv_pair {
+	const struct fallback *fb;
+	const struct fallback_pair *p; /* NULL for the header line */
+	size_t ndb;
+};
+
+/* One pair as a flat object: the json's pair members, names and ids flattened. */
+static void write_csv_pair(struct jw *w, const void *arg)
+{
+	static const struct fallback_pair none;
+	static const struct fallback_name unnamed = { "", "" };
+	const struct csv_pair *cp = arg;
+	const struct fallback_pair *p = cp->p != NULL ? cp->p : &none;
+	const struct fallback_name *from = cp->p != NULL ? &cp->fb->names[p->primary] : &unnamed;
+	const struct fallback_name *to = cp->p != NULL ? &cp->fb->names[p->fallback] : &unnamed;
+	char ids[FALLBACK_MAX_IDS * (RECORDFMT_REF_MAX + 1) + 8];
+
+	ids_text(ids, sizeof ids, p, cp->ndb, 0);
+	jw_object_begin(w);
+	jw_key(w, "primary_provider");
+	jw_str(w, from->provider, strlen(from->provider));
+	jw_key(w, "primary_model");
+	jw_str(w, from->model, strlen(from->model));
+	jw_key(w, "fallback_provider");
+	jw_str(w, to->provider, strlen(to->provider));
+	jw_key(w, "fallback_model");
+	jw_str(w, to->model, strlen(to->model));
+	jw_key(w, "count");
+	jw_int(w, p->count);
+	jw_key(w, "routed");
+	jw_int(w, p->routed);
+	jw_key(w, "tokens");
+	jw_int(w, p->tokens);
+	jw_key(w, "cost_usd");
+	if (p->unpriced == p->count)
+		jw_null(w);
+	else
+		jw_pusd(w, p->cost_pusd);
+	jw_key(w, "unpriced_requests");
+	jw_int(w, p->unpriced);
+	jw_key(w, "ids");
+	jw_str(w, ids, strlen(ids));
+	jw_key(w, "ids_omitted");
+	jw_int(w, p->count - (int64_t)p->nids);
+	jw_object_end(w);
+}
+
+/* A header line, then one line per pair. Returns 0 or -1. */
+static int write_csv(const struct fallback *fb, size_t ndb)
+{
+	struct csv_pair cp = { fb, NULL, ndb };
+	size_t i;
+	int ret;
+
+	ret = export_csv_object(stdout, write_csv_pair, &cp, 1);
+	for (i = 0; i < fb->npairs && ret == 0; i++) {
+		cp.p = &fb->pairs[i];
+		ret = export_csv_object(stdout, write_csv_pair, &cp, 0);
+	}
+	return ret;
+}
+
 /* "openai/gpt-4o" for a table cell. */
 static void name_cell(char *out, size_t cap, const struct fallback_name *n)
 {
@@ -151,11 +232,11 @@ static void write_table(const struct fallback *fb, size_t ndb, int colour)
 	};
 	char from[2 * PRICING_NAME_MAX], to[2 * PRICING_NAME_MAX], calls[FMT_HUMAN_MAX];
 	char tokens[FMT_HUMAN_MAX], cost[FMT_HUMAN_MAX], ids[TABLE_CELL_MAX];
-	char share[32], ref[RECORDFMT_REF_MAX];
+	char share[32];
 	const char *cells[6];
 	const struct fallback_pair *p;
 	struct table t;
-	size_t i, j, len;
+	size_t i;
 
 	fmt_count_human(tokens, fb->fallback_tokens);
 	fmt_usd_human(cost, fb->fallback_cost_pusd);
@@ -185,14 +266,7 @@ static void write_table(const struct fallback *fb, size_t ndb, int colour)
 			snprintf(cost, sizeof cost, "unpriced");
 		else
 			fmt_usd_human(cost, p->cost_pusd);
-		ids[0] = '\0';
-		for (j = 0, len = 0; j < p->nids && len + RECORDFMT_REF_MAX + 4 < sizeof ids; j++) {
-			recordfmt_ref(ref, p->ids[j].id, p->ids[j].db, ndb);
-			len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%s", j ? " " : "",
-						ref);
-		}
-		if (j < (size_t)p->count)
-			snprintf(ids + len, sizeof ids - len, " …");
+		ids_text(ids, sizeof ids, p, ndb, 1);
 		cells[0] = from;
 		cells[1] = to;
 		cells[2] = calls;
@@ -226,7 +300,7 @@ int cmd_fallbacks(int argc, char **argv)
 			       sizeof opts / sizeof opts[0], &done);
 	if (ret != CLI_OK || done)
 		goto out;
-	ret = cli_check_format("fallbacks", format, CLI_FORMATS("table", "json"));
+	ret = cli_check_format("fallbacks", format, CLI_FORMATS("table", "json", "csv"));
 	if (ret != CLI_OK)
 		goto out;
 	if (window != NULL && filter_parse_duration(window, &window_ns) != 0) {
@@ -249,8 +323,12 @@ int cmd_fallbacks(int argc, char **argv)
 	fallback_sort(&d.fb);
 	if (strcmp(format, "json") == 0)
 		write_json(&d.fb, f.ndb);
-	else
+	else if (strcmp(format, "csv") == 0 && write_csv(&d.fb, f.ndb) != 0)
+		ret = CLI_ERR;
+	else if (strcmp(format, "table") == 0)
 		write_table(&d.fb, f.ndb, cli_use_colour());
+	if (ret != CLI_OK)
+		cli_error("out of memory");
 release:
 	fallback_release(&d.fb);
 	pricing_free(pricing);

@@ -2,13 +2,15 @@
  * cmd_locality.c - `tokshim locality`: local and cloud calls side by side (requests, tokens,
  * cost) and, with --priced-as MODEL, what the local calls' tokens would have cost on that
  * cloud model (its table price applied to each local record: pricing_lookup and
- * pricing_cost_pusd). JSON is the report schema of docs/cli.md plus a "pricedAs" block.
+ * pricing_cost_pusd). JSON is the report schema of docs/cli.md plus a "pricedAs" block; CSV
+ * is one line for local and one for cloud, with report's CSV columns.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "analyzer/cli.h"
+#include "analyzer/export.h"
 #include "analyzer/filter.h"
 #include "analyzer/format.h"
 #include "analyzer/progress.h"
@@ -16,14 +18,16 @@
 #include "providers/pricing.h"
 
 static const char usage_text[] =
-	"usage: tokshim locality [filters] [--priced-as MODEL] [--format table|json]\n"
+	"usage: tokshim locality [filters] [--priced-as MODEL] [--format table|json|csv]\n"
 	"\n"
 	"Local and cloud calls side by side: requests, tokens and cost. With --priced-as, what\n"
 	"the local calls would have cost on that cloud model at its table price.\n"
 	"\n"
 	"Options:\n"
 	"  --priced-as MODEL    a priced model (see 'tokshim pricing list')\n"
-	"  --format FORMAT      table (default) or json\n"
+	"  --format FORMAT      table (default), json or csv (a local and a cloud line, with\n"
+	"                       report's columns; --priced-as adds priced_as_model and\n"
+	"                       priced_as_cost_usd to the local line)\n"
 	"\n";
 
 struct comparing {
@@ -69,6 +73,51 @@ static void write_priced_as(struct jw *w, void *arg)
 	jw_object_end(w);
 out:
 	return;
+}
+
+struct csv_line {
+	const struct comparing *c;
+	int local;
+};
+
+/* One locality's CSV line as a flat object: locality, report's columns, and with --priced-as
+ * the local calls' cost at that price (both empty on the cloud line). */
+static void write_csv_line(struct jw *w, const void *arg)
+{
+	const struct csv_line *l = arg;
+	const struct comparing *c = l->c;
+	const char *name = l->local ? "local" : "cloud";
+
+	jw_object_begin(w);
+	jw_key(w, "locality");
+	jw_str(w, name, strlen(name));
+	report_csv_members(w, l->local ? &c->r.local : &c->r.cloud);
+	if (c->as != NULL && l->local) {
+		jw_key(w, "priced_as_model");
+		jw_str(w, c->as_name, strlen(c->as_name));
+		jw_key(w, "priced_as_cost_usd");
+		jw_pusd(w, c->as_pusd);
+	} else if (c->as != NULL) {
+		jw_key(w, "priced_as_model");
+		jw_null(w);
+		jw_key(w, "priced_as_cost_usd");
+		jw_null(w);
+	}
+	jw_object_end(w);
+}
+
+/* The header, then the local and the cloud line, always both (zeros when nothing). Returns 0
+ * or -1. */
+static int write_csv(const struct comparing *c)
+{
+	struct csv_line local = { c, 1 }, cloud = { c, 0 };
+	int ret = export_csv_object(stdout, write_csv_line, &local, 1);
+
+	if (ret == 0)
+		ret = export_csv_object(stdout, write_csv_line, &local, 0);
+	if (ret == 0)
+		ret = export_csv_object(stdout, write_csv_line, &cloud, 0);
+	return ret;
 }
 
 static void write_table(const struct comparing *c, int colour)
@@ -127,7 +176,7 @@ int cmd_locality(int argc, char **argv)
 			       sizeof opts / sizeof opts[0], &done);
 	if (ret != CLI_OK || done)
 		goto out;
-	ret = cli_check_format("locality", format, CLI_FORMATS("table", "json"));
+	ret = cli_check_format("locality", format, CLI_FORMATS("table", "json", "csv"));
 	if (ret != CLI_OK)
 		goto out;
 	ret = cli_reading_setup(&f, &pricing);
@@ -155,8 +204,14 @@ int cmd_locality(int argc, char **argv)
 	report_sort(&c.r);
 	if (strcmp(format, "json") == 0)
 		report_write_json(&c.r, stdout, write_priced_as, &c);
+	else if (strcmp(format, "csv") == 0)
+		ret = write_csv(&c);
 	else
 		write_table(&c, cli_use_colour());
+	if (ret != CLI_OK) {
+		cli_error("out of memory");
+		ret = CLI_ERR;
+	}
 release:
 	report_release(&c.r);
 free_pricing:

@@ -172,6 +172,25 @@ out:
 	return ret;
 }
 
+int export_csv_object(FILE *f, export_flat_fn *write, const void *arg, int header)
+{
+	char *json = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&json, &len);
+	struct jw w;
+	int ret = -1;
+
+	if (mem == NULL)
+		goto out;
+	jw_init(&w, mem, 0);
+	write(&w, arg);
+	if (fclose(mem) == 0)
+		ret = export_csv_line(f, json, len, header);
+	free(json);
+out:
+	return ret;
+}
+
 const char *export_operation(const struct record_str *api)
 {
 	static const struct {

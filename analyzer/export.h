@@ -20,6 +20,16 @@
  */
 int export_csv_line(FILE *f, const char *json, size_t len, int header);
 
+/*
+ * Writes one CSV line (export_csv_line: its keys when header is set, else its values) from the
+ * flat JSON object that write puts on w, a compact writer on a buffer of its own; write is
+ * called once, with arg. How every command's --format csv makes a line, so each CSV's columns
+ * are its flat JSON keys. Returns 0, or -1 when out of memory or the object is not flat.
+ */
+struct jw;
+typedef void export_flat_fn(struct jw *w, const void *arg);
+int export_csv_object(FILE *f, export_flat_fn *write, const void *arg, int header);
+
 /* The OTLP request around the spans: export_otlp_begin, export_otlp_span for each record
  * (first set for the first of the request), export_otlp_end. */
 void export_otlp_begin(FILE *f);

@@ -1226,45 +1226,44 @@ out:
 	return;
 }
 
-/* One --by row (or the header's model) as a flat JSON object for export_csv_line. */
-static void write_flat_row(struct jw *w, const struct report_group *g,
-			   const struct report_entry *e, const struct report_row *row)
+struct flat_row {
+	const struct report_group *g;
+	const struct report_entry *e; /* NULL for the header's model */
+	const struct report_row *row;
+};
+
+/* One --by row (or the header's model) as a flat JSON object for export_csv_object. */
+static void write_flat_row(struct jw *w, const void *arg)
 {
+	const struct flat_row *fr = arg;
 	char text[RECORD_STR_MAX + 16];
 	size_t k;
 
 	jw_object_begin(w);
-	for (k = 0; k < g->nkeys; k++) {
-		jw_key(w, key_names[g->keys[k]]);
-		if (e != NULL)
-			report_key_text(g, e, k, text, sizeof text);
+	for (k = 0; k < fr->g->nkeys; k++) {
+		jw_key(w, key_names[fr->g->keys[k]]);
+		if (fr->e != NULL)
+			report_key_text(fr->g, fr->e, k, text, sizeof text);
 		else
 			text[0] = '\0';
 		jw_str(w, text, strlen(text));
 	}
-	write_row_members(w, row, 1);
+	write_row_members(w, fr->row, 1);
 	jw_object_end(w);
 }
 
-/* Writes one flat row through export_csv_line. Returns 0 or -1. */
+/* Writes one flat row through export_csv_object. Returns 0 or -1. */
 static int csv_row(FILE *f, const struct report_group *g, const struct report_entry *e,
 		   const struct report_row *row, int header)
 {
-	char *json = NULL;
-	size_t len = 0;
-	FILE *mem = open_memstream(&json, &len);
-	struct jw w;
-	int ret = -1;
+	struct flat_row fr = { g, e, row };
 
-	if (mem == NULL)
-		goto out;
-	jw_init(&w, mem, 0);
-	write_flat_row(&w, g, e, row);
-	if (fclose(mem) == 0)
-		ret = export_csv_line(f, json, len, header);
-	free(json);
-out:
-	return ret;
+	return export_csv_object(f, write_flat_row, &fr, header);
+}
+
+void report_csv_members(struct jw *w, const struct report_row *row)
+{
+	write_row_members(w, row, 1);
 }
 
 int report_write_csv(const struct report *r, FILE *f)

@@ -203,6 +203,10 @@ void report_write_table(const struct report *r, FILE *f, int colour);
 /* The --by rows as CSV (RFC 4180, CRLF): a header line, then one line per row. */
 int report_write_csv(const struct report *r, FILE *f);
 
+/* A row's CSV columns (requests … last_seen, as report_write_csv names them) as members of
+ * the flat object being written on w, for a command's own CSV lines (export_csv_object). */
+void report_csv_members(struct jw *w, const struct report_row *row);
+
 /* The title line of every report: "6 requests, 5.4k tokens, $0.02* (1 failed)" and the
  * unpriced note. */
 void report_write_summary(const struct report *r, FILE *f, int colour);

@@ -8,6 +8,7 @@ Every tests/cli/*.test file holds cases separated by blank lines. A case is:
     env KEY=VALUE                                     extra environment (repeatable)
     ? 2                                               expected exit status (default 0)
     > line                                            stdout, exactly (all '>' lines together)
+    crlf                                              the '>' lines end with CRLF (CSV), not LF
     ! line                                            stderr, exactly (all '!' lines together)
     ~ regex                                           some stdout line matches (re.search)
     no regex                                          no stdout line matches
@@ -162,9 +163,10 @@ def run_case(env, path, lineno, lines):
     out_lines, err_lines, out_res, err_res, out_nos = None, None, [], [], []
     want_count = None
     max_width = None
+    eol = "\n"
     json_text, json_kind = None, None
     for line in lines:
-        if json_kind and not re.match(r"^(\$ |env |\? |> |>$|! |!$|~ |!~ |no |lines |width |json |jsonl |#)", line):
+        if json_kind and not re.match(r"^(\$ |env |\? |> |>$|! |!$|~ |!~ |no |crlf$|lines |width |json |jsonl |#)", line):
             json_text += "\n" + line
             continue
         if line.startswith("#"):
@@ -187,6 +189,8 @@ def run_case(env, path, lineno, lines):
             err_res.append(line[3:])
         elif line.startswith("no "):
             out_nos.append(line[3:])
+        elif line == "crlf":
+            eol = "\r\n"
         elif line.startswith("lines "):
             want_count = int(line[6:])
         elif line.startswith("width "):
@@ -219,8 +223,11 @@ def run_case(env, path, lineno, lines):
         out_lines = [env.expand_paths(l) for l in out_lines]
     if err_lines is not None:
         err_lines = [env.expand_paths(l) for l in err_lines]
-    if out_lines is not None and out != "\n".join(out_lines) + "\n":
-        problems.append("stdout differs:\n--- want\n%s\n--- got\n%s" % ("\n".join(out_lines), out))
+    if out_lines is not None and out != eol.join(out_lines) + eol:
+        want_out, got_out = "\n".join(out_lines), out
+        if eol != "\n":  # a CR is seen only in a repr
+            want_out, got_out = repr(eol.join(out_lines) + eol), repr(out)
+        problems.append("stdout differs:\n--- want\n%s\n--- got\n%s" % (want_out, got_out))
     if err_lines is not None and err != "\n".join(err_lines) + "\n":
         problems.append("stderr differs:\n--- want\n%s\n--- got\n%s" % ("\n".join(err_lines), err))
     for rx in out_res:

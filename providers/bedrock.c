@@ -377,7 +377,8 @@ static int bedrock_b64(unsigned char c)
 }
 
 /* Decodes base64 text s[0..n) into a new buffer (*out, freed by the caller) of *out_len bytes.
- * Returns 0, or -1 on a bad character, an oversize text or no memory (*out NULL). */
+ * Returns 0, or -1 on a bad character, an oversize text or no memory (*out NULL; no memory
+ * also raises pjson's out-of-memory flag: the event is lost for want of memory). */
 static int bedrock_unbase64(const char *s, size_t n, char **out, size_t *out_len)
 {
 	unsigned bits = 0, nbits = 0;
@@ -389,8 +390,10 @@ static int bedrock_unbase64(const char *s, size_t n, char **out, size_t *out_len
 	if (n / 4 * 3 > BEDROCK_CHUNK_MAX)
 		goto done;
 	buf = malloc(n / 4 * 3 + 3);
-	if (buf == NULL)
+	if (buf == NULL) {
+		pjson_nomem_raise();
 		goto done;
+	}
 	for (i = 0; i < n && s[i] != '='; i++) {
 		v = bedrock_b64((unsigned char)s[i]);
 		if (v < 0)

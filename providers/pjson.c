@@ -434,6 +434,11 @@ int pjson_nomem_take(void)
 	return seen;
 }
 
+void pjson_nomem_raise(void)
+{
+	pjson_nomem = 1;
+}
+
 void pjson_free(cJSON *root)
 {
 	struct pjson_block *b = root ? (struct pjson_block *)((char *)root - PJSON_HDR) : NULL, *next;

@@ -41,6 +41,10 @@ cJSON *pjson_read(const char *data, size_t len, const char **end);
  * clears the flag. Call it once before reading (to forget older failures) and once after. */
 int pjson_nomem_take(void);
 
+/* Raises the same flag: a provider's own allocation for reading a body failed (Bedrock's base64
+ * chunks), so what it read is as incomplete as after a failed pjson_read. */
+void pjson_nomem_raise(void);
+
 /* Frees a tree from pjson_read; NULL is allowed. */
 void pjson_free(cJSON *root);
 

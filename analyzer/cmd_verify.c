@@ -3,13 +3,15 @@
  * meta, every record decoding, ids and records naming each other both ways, next_id above
  * every id, payloads and RECORD_PAYLOAD matching and decoding, counters well-formed. This
  * file prints what it finds and turns it into an exit status, so that a script (or a test
- * that kills writers at random) can rely on it.
+ * that kills writers at random) can rely on it. A store that takes longer than a second shows
+ * the progress line on stderr (progress.h), counting the entries checked.
  */
 #include <inttypes.h>
 #include <stdio.h>
 
 #include "analyzer/cli.h"
 #include "analyzer/filter.h"
+#include "analyzer/progress.h"
 
 static const char usage_text[] =
 	"usage: tokshim verify [--db PATH]...\n"
@@ -25,15 +27,33 @@ static const char usage_text[] =
 	"                       $XDG_DATA_HOME/tokshim/usage.mdb, else\n"
 	"                       ~/.local/share/tokshim/usage.mdb\n";
 
+struct checking {
+	const char *db;
+	struct progress progress;
+};
+
 static void print_problem(const char *problem, void *arg)
 {
-	printf("%s: %s\n", (const char *)arg, problem);
+	struct checking *c = arg;
+
+	/* the problem's line replaces the progress line; the next tick shows it again */
+	progress_done(&c->progress);
+	printf("%s: %s\n", c->db, problem);
+	fflush(stdout);
+}
+
+static void tick(uint64_t checked, void *arg)
+{
+	struct checking *c = arg;
+
+	progress_update(&c->progress, checked);
 }
 
 int cmd_verify(int argc, char **argv)
 {
 	struct store *st;
 	struct store_info in;
+	struct checking c;
 	struct filter f;
 	uint64_t problems;
 	size_t k;
@@ -50,7 +70,11 @@ int cmd_verify(int argc, char **argv)
 			ret = CLI_ERR;
 			continue;
 		}
-		m = store_verify(st, print_problem, (void *)f.db[k], &problems);
+		c.db = f.db[k];
+		progress_init(&c.progress);
+		c.progress.unit = "entries";
+		m = store_verify_ticking(st, print_problem, &c, tick, &c, &problems);
+		progress_done(&c.progress);
 		if (m == 0)
 			m = store_info(st, &in);
 		if (m != 0 && problems == 0) {

@@ -26,6 +26,7 @@ void progress_init(struct progress *p)
 	p->count = 0;
 	p->next_check = CHECK_EVERY;
 	p->shown = 0;
+	p->unit = "records";
 }
 
 void progress_tick(struct progress *p)
@@ -42,7 +43,7 @@ void progress_update(struct progress *p, uint64_t count)
 		p->next_check += CHECK_EVERY;
 		if (monotonic_ns() - p->start_ns >= 1000000000) {
 			fmt_count_human(n, (int64_t)p->count);
-			fprintf(stderr, "\rtokshim: scanning… %s records\033[K", n);
+			fprintf(stderr, "\rtokshim: scanning… %s %s\033[K", n, p->unit);
 			p->shown = 1;
 		}
 	}

@@ -1216,6 +1216,11 @@ struct store_verify_ctx {
 	MDB_txn *txn;
 	MDB_dbi dbi;
 	const char *what;
+	store_cursor_fn visit;
+	/* progress: entries checked so far, told to tick (when set) as they go */
+	store_tick_fn tick;
+	void *tick_arg;
+	uint64_t checked;
 };
 
 static void store_problem(struct store_verify_ctx *vc, const char *fmt, ...)
@@ -1397,17 +1402,36 @@ static int store_verify_counter(MDB_cursor *cur, const MDB_val *key, const MDB_v
 }
 
 /* Walks dbi (named what) with visit, reporting into vc. */
+/* Counts the entry for the progress tick, then checks it with the walk's own visit. */
+static int store_verify_entry(MDB_cursor *cur, const MDB_val *key, const MDB_val *val,
+			      void *ctx)
+{
+	struct store_verify_ctx *vc = ctx;
+
+	vc->checked++;
+	if (vc->tick != NULL)
+		vc->tick(vc->checked, vc->tick_arg);
+	return vc->visit(cur, key, val, ctx);
+}
+
 static int store_verify_walk(struct store_verify_ctx *vc, MDB_dbi dbi, const char *what,
 			     store_cursor_fn visit)
 {
 	vc->dbi = dbi;
 	vc->what = what;
-	return store_txn_walk(vc->txn, dbi, NULL, visit, vc);
+	vc->visit = visit;
+	return store_txn_walk(vc->txn, dbi, NULL, store_verify_entry, vc);
 }
 
 int store_verify(struct store *st, store_problem_fn fn, void *arg, uint64_t *nproblems)
 {
-	struct store_verify_ctx vc = { fn, arg, 0, 0, 0, st, NULL, 0, NULL };
+	return store_verify_ticking(st, fn, arg, NULL, NULL, nproblems);
+}
+
+int store_verify_ticking(struct store *st, store_problem_fn fn, void *arg, store_tick_fn tick,
+			 void *tick_arg, uint64_t *nproblems)
+{
+	struct store_verify_ctx vc = { fn, arg, 0, 0, 0, st, NULL, 0, NULL, NULL, tick, tick_arg, 0 };
 	MDB_txn *txn;
 	int rc = STORE_EINVAL;
 

@@ -182,6 +182,15 @@ typedef void (*store_problem_fn)(const char *problem, void *arg);
 #define STORE_VERIFY_MAX_PROBLEMS 100
 int store_verify(struct store *st, store_problem_fn fn, void *arg, uint64_t *nproblems);
 
+/* Told how many entries (records, ids, payloads, counters) store_verify has checked so far,
+ * once per entry: keep it cheap. */
+typedef void (*store_tick_fn)(uint64_t checked, void *arg);
+
+/* store_verify, calling tick (when not NULL) with tick_arg after each entry, for a progress
+ * line. */
+int store_verify_ticking(struct store *st, store_problem_fn fn, void *arg, store_tick_fn tick,
+			 void *tick_arg, uint64_t *nproblems);
+
 /* ---- budgets: usage counters, reservations, alert events (docs/budgets.md) ----------------
  *
  * A budget's usage in one window lives in two counters, "{base}:tokens" and "{base}:cost_pusd"

@@ -293,6 +293,42 @@ static void test_full_store_counts(void)
 	store_close(st);
 }
 
+/* The ticks store_verify_ticking gives: one per entry, counting up from 1. */
+struct ticks {
+	uint64_t calls, last;
+	int in_order;
+};
+
+static void count_tick(uint64_t checked, void *arg)
+{
+	struct ticks *t = arg;
+
+	t->calls++;
+	t->in_order = t->in_order && checked == t->calls;
+	t->last = checked;
+}
+
+/* The sound store has 3 records, 3 ids entries, 2 payloads and 1 counter: 9 ticks. */
+static void test_ticks(void)
+{
+	const char *path = sound_store();
+	struct ticks t = { 0, 0, 1 };
+	struct problems p;
+	struct store *st;
+	uint64_t n = 999;
+
+	memset(&p, 0, sizeof p);
+	CHECK_INT(store_open(&st, path, STORE_READONLY, 0), 0);
+	if (st == NULL)
+		return;
+	CHECK_INT(store_verify_ticking(st, collect, &p, count_tick, &t, &n), 0);
+	store_close(st);
+	CHECK_INT(n, 0);
+	CHECK_INT(t.calls, 9);
+	CHECK_INT(t.last, 9);
+	CHECK_INT(t.in_order, 1);
+}
+
 int main(void)
 {
 	if (mkdtemp(tmp_root) == NULL) {
@@ -307,6 +343,7 @@ int main(void)
 	RUN(test_bad_counter_and_format);
 	RUN(test_many_problems_capped);
 	RUN(test_full_store_counts);
+	RUN(test_ticks);
 	if (fork() == 0)
 		execlp("rm", "rm", "-rf", tmp_root, (char *)NULL);
 	CHECK_DONE();

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "analyzer/filter.h"
+#include "analyzer/report.h"
 #include "providers/pricing.h"
 
 /* Exit codes: 2 for a command line that is wrong, 1 for anything that went wrong running it. */
@@ -103,6 +104,16 @@ int cli_check_format(const char *cmd, const char *format, const char *const *cho
 /* After parsing: completes f (the default store) and loads the price table into *pricing
  * (freed with pricing_free). Returns CLI_OK, or CLI_ERR with the error printed. */
 int cli_reading_setup(struct filter *f, struct pricing **pricing);
+
+/*
+ * The end of report and sessions (cmd_report.c): cli_reading_setup, then f's records summed
+ * by keys[0..nkeys) (fallbacks within window_ns; the top rows of the grouping shown, 0: all)
+ * and printed as format: json and csv as report_write_json / report_write_csv, a table by
+ * table(r, colour). Returns CLI_OK, or CLI_ERR with the error printed.
+ */
+int cli_report_run(struct filter *f, const enum report_key *keys, size_t nkeys,
+		   int64_t window_ns, size_t top, const char *format,
+		   void (*table)(const struct report *r, int colour));
 
 /*
  * Parses the arguments of a command that looks at whole stores rather than records (stats,

@@ -27,10 +27,46 @@ static const char usage_text[] =
 	"                       (default 60s)\n"
 	"\n";
 
+static void write_table(const struct report *r, int colour)
+{
+	report_write_table(r, stdout, colour);
+}
+
+int cli_report_run(struct filter *f, const enum report_key *keys, size_t nkeys,
+		   int64_t window_ns, size_t top, const char *format,
+		   void (*table)(const struct report *r, int colour))
+{
+	struct pricing *pricing = NULL;
+	struct report r;
+	char err[512];
+	int ret;
+
+	ret = cli_reading_setup(f, &pricing);
+	if (ret != CLI_OK)
+		goto out;
+	report_init(&r, pricing, keys, nkeys, window_ns);
+	r.top = top;
+	if (report_scan(&r, f, err, sizeof err) != 0) {
+		cli_error("%s", err);
+		ret = CLI_ERR;
+		goto release;
+	}
+	report_sort(&r);
+	if (strcmp(format, "json") == 0)
+		report_write_json(&r, stdout, NULL, NULL);
+	else if (strcmp(format, "csv") == 0)
+		report_write_csv(&r, stdout);
+	else
+		table(&r, cli_use_colour());
+release:
+	report_release(&r);
+	pricing_free(pricing);
+out:
+	return ret;
+}
+
 int cmd_report(int argc, char **argv)
 {
-	struct report r;
-	struct pricing *pricing = NULL;
 	const char *format = "table", *by = NULL, *top = NULL, *window = NULL;
 	enum report_key keys[REPORT_NKEYS];
 	const struct cli_opt opts[] = {
@@ -70,26 +106,7 @@ int cmd_report(int argc, char **argv)
 		ret = cli_usage_error("report", "invalid duration '%s' for '--window'", window);
 		goto out;
 	}
-	ret = cli_reading_setup(&f, &pricing);
-	if (ret != CLI_OK)
-		goto out;
-	report_init(&r, pricing, keys, (size_t)nkeys, window_ns);
-	r.top = (size_t)ntop;
-	if (report_scan(&r, &f, err, sizeof err) != 0) {
-		cli_error("%s", err);
-		ret = CLI_ERR;
-		goto release;
-	}
-	report_sort(&r);
-	if (strcmp(format, "json") == 0)
-		report_write_json(&r, stdout, NULL, NULL);
-	else if (strcmp(format, "csv") == 0)
-		report_write_csv(&r, stdout);
-	else
-		report_write_table(&r, stdout, cli_use_colour());
-release:
-	report_release(&r);
-	pricing_free(pricing);
+	ret = cli_report_run(&f, keys, (size_t)nkeys, window_ns, (size_t)ntop, format, write_table);
 out:
 	return ret;
 }

@@ -82,15 +82,12 @@ out:
 int cmd_sessions(int argc, char **argv)
 {
 	static const enum report_key keys[] = { REPORT_SESSION, REPORT_AGENT };
-	struct report r;
-	struct pricing *pricing = NULL;
 	const char *format = "table", *top = NULL;
 	const struct cli_opt opts[] = {
 		{ "--format", &format, NULL },
 		{ "--top", &top, NULL },
 	};
 	struct filter f;
-	char err[512];
 	uint64_t ntop = DEFAULT_TOP;
 	int done, ret = CLI_OK;
 
@@ -106,26 +103,8 @@ int cmd_sessions(int argc, char **argv)
 		ret = cli_usage_error("sessions", "invalid number '%s' for '--top'", top);
 		goto out;
 	}
-	ret = cli_reading_setup(&f, &pricing);
-	if (ret != CLI_OK)
-		goto out;
-	report_init(&r, pricing, keys, 2, FALLBACK_DEFAULT_WINDOW_NS);
-	r.top = (size_t)ntop;
-	if (report_scan(&r, &f, err, sizeof err) != 0) {
-		cli_error("%s", err);
-		ret = CLI_ERR;
-		goto release;
-	}
-	report_sort(&r);
-	if (strcmp(format, "json") == 0)
-		report_write_json(&r, stdout, NULL, NULL);
-	else if (strcmp(format, "csv") == 0)
-		report_write_csv(&r, stdout);
-	else
-		write_table(&r, cli_use_colour());
-release:
-	report_release(&r);
-	pricing_free(pricing);
+	ret = cli_report_run(&f, keys, 2, FALLBACK_DEFAULT_WINDOW_NS, (size_t)ntop, format,
+			     write_table);
 out:
 	return ret;
 }

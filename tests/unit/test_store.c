@@ -361,6 +361,290 @@ static void test_record_versions(void)
 	CHECK_INT(record_decode(big, 27, &out), STORE_EFORMAT);
 }
 
+/* A string table for version 4 references: id i names strs[i - 1]. */
+struct v4_table {
+	const char *strs[16];
+	uint32_t n;
+	int calls;
+};
+
+static int v4_resolve(void *ctx, uint32_t id, struct record_str *out)
+{
+	struct v4_table *t = ctx;
+
+	t->calls++;
+	if (id == 0 || id > t->n)
+		return STORE_EFORMAT;
+	*out = record_str_of(t->strs[id - 1]);
+	return 0;
+}
+
+static int v4_resolve_io(void *ctx, uint32_t id, struct record_str *out)
+{
+	(void)ctx;
+	(void)id;
+	(void)out;
+	return STORE_EIO;
+}
+
+/* Encodes in (refs may be NULL), decodes it back at ts through t, compares. Returns n. */
+static int v4_roundtrip(const struct record *in, const uint32_t *refs, int64_t ts,
+			struct v4_table *t)
+{
+	static unsigned char buf[RECORD_ENCODED_MAX];
+	struct record want = *in, out;
+	struct guard g;
+	const unsigned char *p;
+	int n = record_encode_refs(in, refs, buf, sizeof(buf));
+
+	CHECK(n > 0 && n <= RECORD_ENCODED_MAX);
+	CHECK_INT(endian_le16(buf), 4);
+	/* The exact room is enough, one byte less is not. */
+	CHECK_INT(record_encode_refs(in, refs, buf, (size_t)n), n);
+	CHECK_INT(record_encode_refs(in, refs, buf, (size_t)n - 1), STORE_EINVAL);
+	memset(&out, 0xAA, sizeof(out));
+	out.id = 5;
+	p = guard_copy(&g, buf, (size_t)n);
+	CHECK_INT(record_decode_at(p, (size_t)n, ts, t ? v4_resolve : NULL, t, &out), 0);
+	CHECK_INT(out.id, 5);
+	want.ts_ns = ts;
+	for (size_t i = 0; i < RECORD_NSTRS; i++)
+		record_str_mut(&want, i)->n = record_str_cut_len(record_str_at(in, i));
+	check_record_eq(&out, &want);
+	guard_free(&g);
+	return n;
+}
+
+static void test_record_v4_roundtrip(void)
+{
+	static const unsigned char small[] = {
+		4, 0,		/* version 4 */
+		0x08,		/* bit 3: status */
+		0x90, 0x03,	/* zigzag(200) = 400 */
+		13,		/* strings */
+		4, 'p', 'y',	/* process "py" inline */
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	};
+	static char big[RECORD_NSTRS][1100];
+	unsigned char buf[RECORD_ENCODED_MAX];
+	uint32_t refs[RECORD_NSTRS] = { 0 };
+	struct v4_table t = { { "python3", "agent-07", "coder", "", "sess-00000042", "openai" },
+			      6, 0 };
+	struct record in;
+	int n;
+
+	/* The bytes of a small record, exactly; ts_ns is the key's, not the value's. */
+	memset(&in, 0, sizeof(in));
+	in.ts_ns = 99;
+	in.ttfb_us = -1;
+	in.retry_after_s = -1;
+	in.status = 200;
+	in.process = record_str_of("py");
+	n = record_encode_refs(&in, NULL, buf, sizeof(buf));
+	CHECK_INT(n, sizeof(small));
+	CHECK(n == sizeof(small) && memcmp(buf, small, sizeof(small)) == 0);
+	CHECK_INT(record_encode(&in, buf, sizeof(buf)), 140 + 2 + 13 * 2 + 2);
+	CHECK_INT(v4_roundtrip(&in, NULL, 1795608000000000000ll, NULL), sizeof(small));
+
+	/* Every field at its defaults: the version, an empty bit set, 13 empty strings. A
+	 * zeroed record differs from them in ttfb_us and retry_after_s (-1 by default). */
+	in.status = 0;
+	in.process = record_str_of(NULL);
+	CHECK_INT(v4_roundtrip(&in, NULL, 0, NULL), 2 + 1 + 1 + 13);
+	memset(&in, 0, sizeof(in));
+	CHECK_INT(v4_roundtrip(&in, NULL, INT64_MAX, NULL), 2 + 1 + 1 + 1 + 1 + 13);
+
+	/* Extremes: each int64 field at INT64_MIN then INT64_MAX (zigzag: 10-byte varints),
+	 * the 4-byte ones at INT32_MIN / INT32_MAX (5 bytes), flags and the hash all ones. */
+	for (int k = 0; k < 2; k++) {
+		int64_t v64 = k ? INT64_MAX : INT64_MIN;
+		int32_t v32 = k ? INT32_MAX : INT32_MIN;
+
+		memset(&in, 0, sizeof(in));
+		in.latency_us = in.ttfb_us = in.input_tokens = in.output_tokens = v64;
+		in.cache_read_tokens = in.cache_write_tokens = in.reasoning_tokens = v64;
+		in.billed_cost_pusd = in.search_queries = in.billed_input_tokens = v64;
+		in.billed_output_tokens = in.cache_write_1h_tokens = v64;
+		in.pid = in.status = in.retry_after_s = in.search_context = in.service_tier = v32;
+		in.flags = UINT32_MAX;
+		in.request_hash = UINT64_MAX;
+		/* version, 19 bits (3 bytes), 12 x 10, the hash, 5 x 5, flags 5, 13 empty */
+		CHECK_INT(v4_roundtrip(&in, NULL, -1, NULL), 2 + 3 + 120 + 8 + 25 + 5 + 1 + 13);
+	}
+	record_fill(&in, 1);
+	v4_roundtrip(&in, NULL, INT64_MIN, NULL);
+
+	/* Strings at and over the cap (2-byte tags), a UTF-8 character straddling it. */
+	memset(&in, 0, sizeof(in));
+	in.ttfb_us = in.retry_after_s = -1;
+	for (size_t i = 0; i < RECORD_NSTRS; i++) {
+		memset(big[i], 'a' + (int)i, sizeof(big[i]));
+		*record_str_mut(&in, i) = (struct record_str){ big[i], i < 6 ? 1024 : 1100 };
+	}
+	memcpy(big[12] + RECORD_STR_MAX - 1, "\xc3\xa9", 2);
+	CHECK_INT(v4_roundtrip(&in, NULL, 7, NULL), 2 + 1 + 1 + 12 * (2 + 1024) + 2 + 1023);
+
+	/* References for the first six strings (the empty one too): the bytes come from the
+	 * table, each tag is one byte as an inline tag of these lengths would be. */
+	record_fill(&in, 4);
+	for (size_t i = 0; i < 6; i++) {
+		refs[i] = (uint32_t)i + 1;
+		*record_str_mut(&in, i) = record_str_of(t.strs[i]);
+	}
+	n = v4_roundtrip(&in, NULL, 1795608000000000000ll, NULL);
+	CHECK_INT(v4_roundtrip(&in, refs, 1795608000000000000ll, &t), n - (7 + 8 + 5 + 13 + 6));
+	CHECK_INT(t.calls, 6);
+}
+
+/* Decodes len bytes of b into a record filled with 0xAA: returns the code, and checks that a
+ * failure leaves the record untouched. */
+static int v4_decode(const unsigned char *b, size_t len, record_resolve_fn fn, void *ctx)
+{
+	struct record out, before;
+	struct guard g;
+	const unsigned char *p = guard_copy(&g, b, len);
+	int rc;
+
+	memset(&out, 0xAA, sizeof(out));
+	before = out;
+	rc = record_decode_at(p, len, 1, fn, ctx, &out);
+	if (rc != 0)
+		CHECK(memcmp(&out, &before, sizeof(out)) == 0);
+	guard_free(&g);
+	return rc;
+}
+
+static void test_record_v4_bad(void)
+{
+	unsigned char buf[RECORD_ENCODED_MAX];
+	uint32_t refs[RECORD_NSTRS] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0 };
+	struct v4_table t = { { "", "", "model-5" }, 3, 0 };
+	struct record in;
+	int n, bad = 0;
+
+	record_fill(&in, 5);
+	in.ttfb_us = INT64_MIN; /* a 10-byte varint in the value */
+	n = record_encode_refs(&in, refs, buf, sizeof(buf));
+	CHECK(n > 0);
+	CHECK_INT(v4_decode(buf, (size_t)n, v4_resolve, &t), 0);
+	CHECK_INT(t.calls, 1);
+	/* A reference without a resolver, to an id the table lacks, a resolver's own error. */
+	CHECK_INT(v4_decode(buf, (size_t)n, NULL, NULL), STORE_EFORMAT);
+	t.n = 2;
+	CHECK_INT(v4_decode(buf, (size_t)n, v4_resolve, &t), STORE_EFORMAT);
+	CHECK_INT(v4_decode(buf, (size_t)n, v4_resolve_io, NULL), STORE_EIO);
+	t.n = 3;
+	/* Every truncation fails, reading nothing past its end, resolving nothing. */
+	t.calls = 0;
+	for (int len = 0; len < n; len++)
+		bad += v4_decode(buf, (size_t)len, v4_resolve, &t) != STORE_EFORMAT;
+	CHECK_INT(bad, 0);
+	CHECK_INT(t.calls, 0);
+	/* A trailing byte. */
+	buf[n] = 0;
+	CHECK_INT(v4_decode(buf, (size_t)n + 1, v4_resolve, &t), STORE_EFORMAT);
+	/* Every single-byte corruption decodes or is refused, and never over-reads. */
+	for (int i = 0; i < n; i++) {
+		unsigned char c = buf[i];
+
+		for (int v = 0; v < 256; v += 17) {
+			int rc;
+
+			buf[i] = (unsigned char)v;
+			rc = v4_decode(buf, (size_t)n, v4_resolve, &t);
+			bad += rc != 0 && rc != STORE_EFORMAT;
+		}
+		buf[i] = c;
+	}
+	CHECK_INT(bad, 0);
+
+	/* Varints: 10 bytes holding bit 63 are read; an eleventh byte, or a tenth above 1
+	 * (past 64 bits), is damage. Field: latency_us (bit 0). */
+	{
+		unsigned char v[32] = { 4, 0, 0x01 };
+		size_t k = 3;
+
+		for (int i = 0; i < 9; i++)
+			v[k++] = 0xff;
+		v[k++] = 0x01;
+		v[k++] = 0;
+		CHECK_INT(v4_decode(v, k, NULL, NULL), 0);
+		v[12] = 0x02;
+		CHECK_INT(v4_decode(v, k, NULL, NULL), STORE_EFORMAT);
+		v[12] = 0x81;
+		v[13] = 0x00;
+		v[14] = 0;
+		CHECK_INT(v4_decode(v, 15, NULL, NULL), STORE_EFORMAT);
+		/* A 4-byte field (pid, bit 2) whose zigzag needs 33 bits. */
+		memcpy(v, (unsigned char[]){ 4, 0, 0x04, 0x80, 0x80, 0x80, 0x80, 0x10, 0 }, 9);
+		CHECK_INT(v4_decode(v, 9, NULL, NULL), STORE_EFORMAT);
+		v[7] = 0x0f; /* 0xFFFFFFFF: INT32_MIN */
+		CHECK_INT(v4_decode(v, 9, NULL, NULL), 0);
+		/* flags (bit 5) past 32 bits. */
+		memcpy(v, (unsigned char[]){ 4, 0, 0x20, 0x80, 0x80, 0x80, 0x80, 0x10, 0 }, 9);
+		CHECK_INT(v4_decode(v, 9, NULL, NULL), STORE_EFORMAT);
+	}
+	/* Strings: 1025 bytes inline, reference id 0, a count beyond the bytes left. */
+	{
+		static unsigned char v[2000] = { 4, 0, 0, 1, 0x82, 0x10 };
+
+		CHECK_INT(v4_decode(v, 6 + 1025, NULL, NULL), STORE_EFORMAT);
+		v[4] = 0x80;
+		CHECK_INT(v4_decode(v, 6 + 1024, NULL, NULL), 0);
+		memcpy(v, (unsigned char[]){ 4, 0, 0, 1, 0x01 }, 5);
+		CHECK_INT(v4_decode(v, 5, v4_resolve, &t), STORE_EFORMAT);
+		v[4] = 0x03;
+		CHECK_INT(v4_decode(v, 5, v4_resolve, &t), 0);
+		memcpy(v, (unsigned char[]){ 4, 0, 0, 3, 0, 0 }, 6);
+		CHECK_INT(v4_decode(v, 6, NULL, NULL), STORE_EFORMAT);
+	}
+	/* Version 0 and versions past 4 are not records this code reads. */
+	memcpy(buf, (unsigned char[]){ 5, 0, 0, 0 }, 4);
+	CHECK_INT(v4_decode(buf, 4, NULL, NULL), STORE_EFORMAT);
+	buf[0] = 4;
+	CHECK_INT(v4_decode(buf, 4, NULL, NULL), 0);
+	buf[0] = 0;
+	CHECK_INT(v4_decode(buf, 4, NULL, NULL), STORE_EFORMAT);
+}
+
+/* A newer writer: a field bit this code does not know (a varint, skipped), a 14th string
+ * inline and a 15th as a reference (skipped, not resolved). */
+static void test_record_v4_newer(void)
+{
+	static const unsigned char v[] = {
+		4, 0,
+		0x88, 0x80, 0x40,	/* bits 3 (status) and 20 (unknown) */
+		0x90, 0x03,		/* status 200 */
+		0xff, 0xff, 0x03,	/* bit 20's varint */
+		15,
+		4, 'p', 'y',
+		0, 0, 0, 0, 0, 0, 0, 0, 0,
+		0x07,			/* model: reference to id 3 */
+		0, 0,
+		10, 'e', 'x', 't', 'r', 'a',
+		0x0b,			/* id 5: beyond the known strings, not resolved */
+	};
+	struct v4_table t = { { "", "", "model-x" }, 3, 0 };
+	struct record out;
+
+	memset(&out, 0xAA, sizeof(out));
+	CHECK_INT(record_decode_at(v, sizeof(v), 42, v4_resolve, &t, &out), 0);
+	CHECK_INT(t.calls, 1);
+	CHECK_INT(out.ts_ns, 42);
+	CHECK_INT(out.status, 200);
+	CHECK_INT(out.ttfb_us, -1);
+	CHECK_INT(out.retry_after_s, -1);
+	CHECK_INT(out.latency_us, 0);
+	CHECK_INT(out.service_tier, 0);
+	CHECK(out.request_hash == 0);
+	CHECK_MEM(out.process.p, out.process.n, "py");
+	CHECK_MEM(out.model.p, out.model.n, "model-x");
+	CHECK_INT(out.error_message.n, 0);
+	CHECK(out.agent.p == NULL && out.agent.n == 0);
+	/* record_decode: the same value, but its reference has no resolver. */
+	CHECK_INT(record_decode(v, sizeof(v), &out), STORE_EFORMAT);
+}
+
 static void test_record_helpers(void)
 {
 	struct record_str s = record_str_of(NULL);
@@ -884,7 +1168,7 @@ static void test_info_and_modes(void)
 	CHECK_INT(store_info(st, &info), 0);
 	CHECK_INT(info.records, 0);
 	CHECK_INT(info.next_id, 1);
-	CHECK_INT(info.format, 1);
+	CHECK_INT(info.format, 2);
 	CHECK_INT(info.map_bytes, 64u << 20);
 	for (int k = 0; k < 3; k++) {
 		record_fill(&r, k);
@@ -1494,6 +1778,9 @@ int main(void)
 	RUN(test_record_cut);
 	RUN(test_record_truncated);
 	RUN(test_record_versions);
+	RUN(test_record_v4_roundtrip);
+	RUN(test_record_v4_bad);
+	RUN(test_record_v4_newer);
 	RUN(test_record_helpers);
 	RUN(test_strerror);
 	RUN(test_append_scan);

@@ -396,126 +396,218 @@ out:
 	return rc;
 }
 
-/* The slow path of record_varint: 2 to V4_VARINT_MAX bytes. */
-static int record_varint_long(const unsigned char *buf, size_t len, size_t *pos, uint64_t *out)
+/* A varint read: its value, and the position after it (0: none could be read, as a value
+ * never starts at 0). Returned in two registers, so that no position lives in memory. */
+struct record_varint_at {
+	uint64_t v;
+	size_t pos;
+};
+
+/* One more byte of a varint that runs on: adds byte k's 7 bits to r.v; returns whether the
+ * varint ends there. */
+#define RECORD_VARINT_BYTE(r, p, k) \
+	((r).v |= (uint64_t)((p)[k] & 0x7f) << (7 * (k)), (p)[k] < 0x80)
+
+/*
+ * The slow path of record_varint, for a varint of 2 or more bytes at pos < len. With 10 bytes
+ * left (every field of a value, most string tags) the first four bytes are straight code with
+ * no bounds test: most numbers of a record (token counts, latencies) take 2 to 4 bytes. Longer
+ * ones, and varints near the end of the value, go byte by byte.
+ */
+static inline __attribute__((always_inline)) struct record_varint_at
+record_varint_long_inline(const unsigned char *buf, size_t len, size_t pos)
 {
-	size_t at = *pos;
-	uint64_t v = 0;
-	int ok = 0;
+	const unsigned char *p = buf + pos;
+	struct record_varint_at r = { (uint64_t)(p[0] & 0x7f), 0 };
+	size_t n = 1, left = len - pos;
+	unsigned b = p[0];
 
-	for (unsigned shift = 0; shift < 7 * V4_VARINT_MAX && at < len; shift += 7) {
-		unsigned b = buf[at++];
-
-		/* The tenth byte holds bit 63 only: more is an overflow or an eleventh byte. */
-		if (shift == 63 && b > 1)
-			break;
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if (b < 0x80) {
-			*out = v;
-			*pos = at;
-			ok = 1;
-			break;
+	if (left >= V4_VARINT_MAX) {
+		if (RECORD_VARINT_BYTE(r, p, 1)) {
+			n = 2;
+			goto done;
 		}
+		if (RECORD_VARINT_BYTE(r, p, 2)) {
+			n = 3;
+			goto done;
+		}
+		if (RECORD_VARINT_BYTE(r, p, 3)) {
+			n = 4;
+			goto done;
+		}
+		n = 4;
+		b = p[3];
 	}
-	return ok;
+	for (; n < left && n < V4_VARINT_MAX && b >= 0x80; n++) {
+		b = p[n];
+		r.v |= (uint64_t)(b & 0x7f) << (7 * n);
+	}
+	/* The last byte read must end the varint; a tenth byte holds bit 63 only (more is an
+	 * overflow, or an eleventh byte). */
+	if (b >= 0x80 || (n == V4_VARINT_MAX && b > 1))
+		goto out;
+done:
+	r.pos = pos + n;
+out:
+	return r;
+}
+
+/* record_varint_long as a call, for the string tags (rarely longer than one byte). */
+static struct record_varint_at record_varint_long(const unsigned char *buf, size_t len, size_t pos)
+{
+	return record_varint_long_inline(buf, len, pos);
 }
 
 /*
- * Reads one LEB128 varint at *pos (at most V4_VARINT_MAX bytes, at most 64 bits) into *out,
- * *pos moved past it. Returns 1, or 0 for one that runs past len, is too long or overflows.
- * Nearly every varint of a record is one byte (small counts, string tags, the bit set of a
- * typical record is three): that case is inline.
+ * Reads one LEB128 varint at pos (at most V4_VARINT_MAX bytes, at most 64 bits). Returns its
+ * value and the position after it, or pos 0 for one that runs past len, is too long or
+ * overflows. Most varints of a record are one byte (small counts, string tags): that case is
+ * inline; with inline_long (a constant) the longer ones too, for the fields, most of which
+ * take 2 to 4 bytes.
  */
-static inline __attribute__((always_inline)) int
-record_varint(const unsigned char *buf, size_t len, size_t *pos, uint64_t *out)
+static inline __attribute__((always_inline)) struct record_varint_at
+record_varint(const unsigned char *buf, size_t len, size_t pos, int inline_long)
 {
-	int ok;
+	struct record_varint_at r = { 0, 0 };
 
-	if (*pos < len && buf[*pos] < 0x80) {
-		*out = buf[*pos];
-		*pos += 1;
-		ok = 1;
-	} else {
-		ok = record_varint_long(buf, len, pos, out);
+	if (pos < len && buf[pos] < 0x80) {
+		r.v = buf[pos];
+		r.pos = pos + 1;
+	} else if (pos < len) {
+		r = inline_long ? record_varint_long_inline(buf, len, pos) :
+				  record_varint_long(buf, len, pos);
 	}
-	return ok;
+	return r;
+}
+
+/*
+ * Reads the tag of a string at pos and checks it: an odd tag's id is neither 0 nor past 32
+ * bits; an even tag's length is at most RECORD_STR_MAX and its bytes are there. Returns the
+ * tag and the position after it (not after the bytes), or pos 0 for a bad tag. Inlined: it is
+ * every reference's path when a store writes them.
+ */
+static inline __attribute__((always_inline)) struct record_varint_at
+record_str_tag(const unsigned char *buf, size_t len, size_t pos)
+{
+	struct record_varint_at r = record_varint(buf, len, pos, 0);
+	uint64_t v = r.v >> 1;
+
+	if (r.pos != 0 && ((r.v & 1) ? v == 0 || v > UINT32_MAX :
+				       v > RECORD_STR_MAX || v > len - r.pos))
+		r.pos = 0;
+	return r;
+}
+
+/* The version 4 bits whose fields are of kind (enum record_v4), or of width 4. Always inlined
+ * with constant arguments, so each folds to a constant: the table stays the one description. */
+static inline __attribute__((always_inline)) uint64_t record_v4_mask(int kind, int width)
+{
+	uint64_t m = 0;
+
+#pragma GCC unroll 19
+	for (size_t i = 0; i < V4_NFIELDS; i++)
+		if (kind >= 0 ? V4_FIELDS[i].v4 == kind : V4_FIELDS[i].width == width)
+			m |= 1ull << i;
+	return m;
 }
 
 /*
  * Version 4. The fields go to vals and the strings to strs first, so that rec is written only
  * once the whole value has been checked and every reference resolved (a report decodes
- * millions: one table-driven store per field at the end, no copy of a whole record).
+ * millions: one table-driven store per field at the end, no copy of a whole record; checking
+ * the strings in one pass and writing them in a second measured slower). vals has a slot for
+ * every bit, so a newer writer's field is read like the others and never stored.
  */
 static int record_decode_v4(const unsigned char *buf, size_t len, int64_t ts_ns,
 			    record_resolve_fn resolve, void *ctx, struct record *rec)
 {
+	const uint64_t fixed64 = record_v4_mask(V4_FIXED64, 0);
+	const uint64_t zigzag = record_v4_mask(V4_ZIGZAG, 0);
+	const uint64_t narrow = record_v4_mask(-1, 4); /* 4-byte fields, flags among them */
 	struct record_str strs[NSTRS];
-	uint64_t vals[V4_NFIELDS], present, count, tag, v;
+	struct record_varint_at r;
+	uint64_t vals[64], present, count, tag, v;
 	uint32_t refs = 0; /* bit i: strs[i].n holds a reference id, not a length */
-	size_t pos = 2, i;
+	size_t pos = 2, i, known;
 	int rc = STORE_EFORMAT;
 
 	_Static_assert(NSTRS <= 32, "refs holds one bit per string");
 #pragma GCC unroll 19
 	for (i = 0; i < V4_NFIELDS; i++)
 		vals[i] = (uint64_t)(int64_t)V4_FIELDS[i].absent;
-	if (!record_varint(buf, len, &pos, &present))
+	r = record_varint(buf, len, pos, 0);
+	if (r.pos == 0)
 		goto out;
+	present = r.v;
+	pos = r.pos;
 	for (; present != 0; present &= present - 1) {
 		i = (size_t)__builtin_ctzll(present);
-		if (i < V4_NFIELDS && V4_FIELDS[i].v4 == V4_FIXED64) {
+		if ((fixed64 >> i) & 1) {
 			if (len - pos < 8)
 				goto out;
 			vals[i] = endian_le64(buf + pos);
 			pos += 8;
 			continue;
 		}
-		if (!record_varint(buf, len, &pos, &v))
+		/* Any other field, and every field a newer writer adds, is a varint, of two
+		 * bytes or more as a rule: inline whole. */
+		r = record_varint(buf, len, pos, 1);
+		if (r.pos == 0)
 			goto out;
-		if (i >= V4_NFIELDS)
-			continue; /* a newer writer's field: always a varint, skipped */
-		if (V4_FIELDS[i].v4 == V4_ZIGZAG) {
-			/* A 4-byte field's zigzag fits 32 bits; more is damage, not a value. */
-			if (V4_FIELDS[i].width == 4 && v > UINT32_MAX)
-				goto out;
-			v = (uint64_t)record_unzigzag(v);
-		} else if (v > UINT32_MAX) {
-			goto out; /* flags */
-		}
-		vals[i] = v;
+		v = r.v;
+		pos = r.pos;
+		/* A 4-byte field's zigzag, or flags, fits 32 bits; more is damage, not a value. */
+		if ((v >> 32) != 0 && ((narrow >> i) & 1))
+			goto out;
+		vals[i] = ((zigzag >> i) & 1) ? (uint64_t)record_unzigzag(v) : v;
 	}
 	/* Each string takes at least one byte: a count beyond the bytes left is damage, and
-	 * bounds the loop below. */
-	if (!record_varint(buf, len, &pos, &count) || count > len - pos)
+	 * bounds the loops below. */
+	r = record_varint(buf, len, pos, 0);
+	if (r.pos == 0 || r.v > len - r.pos)
 		goto out;
-	for (i = 0; i < count; i++) {
-		if (!record_varint(buf, len, &pos, &tag))
+	count = r.v;
+	pos = r.pos;
+	known = count < NSTRS ? (size_t)count : NSTRS;
+	for (i = 0; i < known; i++) {
+		if (pos >= len)
 			goto out;
-		v = tag >> 1;
-		if (tag & 1) {
-			/* A reference: resolved once everything is checked; beyond the known
-			 * strings, a newer writer's, skipped unresolved. */
-			if (v == 0 || v > UINT32_MAX)
+		tag = buf[pos];
+		if ((tag & 0x81) == 0) {
+			v = tag >> 1; /* the usual string: inline, under 64 bytes */
+			pos++;
+			if (v > len - pos)
 				goto out;
-			if (i < NSTRS) {
+		} else {
+			r = record_str_tag(buf, len, pos);
+			if (r.pos == 0)
+				goto out;
+			tag = r.v;
+			pos = r.pos;
+			v = tag >> 1;
+			if (tag & 1) {
+				/* A reference: resolved once everything is checked. */
+				refs |= 1u << i;
 				strs[i].p = NULL;
 				strs[i].n = (uint32_t)v;
-				refs |= 1u << i;
+				continue;
 			}
-			continue;
 		}
-		if (v > RECORD_STR_MAX || v > len - pos)
-			goto out;
-		if (i < NSTRS) {
-			strs[i].p = v ? (const char *)buf + pos : NULL;
-			strs[i].n = (uint32_t)v;
-		}
+		strs[i].p = v ? (const char *)buf + pos : NULL;
+		strs[i].n = (uint32_t)v;
 		pos += v;
+	}
+	/* A newer writer's strings: inline ones skipped, references not resolved. */
+	for (; i < count; i++) {
+		r = record_str_tag(buf, len, pos);
+		if (r.pos == 0)
+			goto out;
+		pos = r.pos + ((r.v & 1) ? 0 : r.v >> 1);
 	}
 	/* Every byte is accounted for; anything after the strings is damage, not data. */
 	if (pos != len)
 		goto out;
-	for (i = count; i < NSTRS; i++) {
+	for (i = known; i < NSTRS; i++) {
 		strs[i].p = NULL;
 		strs[i].n = 0;
 	}

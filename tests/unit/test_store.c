@@ -592,7 +592,9 @@ static void test_record_v4_bad(void)
 		v[4] = 0x80;
 		CHECK_INT(v4_decode(v, 6 + 1024, NULL, NULL), 0);
 		memcpy(v, (unsigned char[]){ 4, 0, 0, 1, 0x01 }, 5);
+		t.calls = 0;
 		CHECK_INT(v4_decode(v, 5, v4_resolve, &t), STORE_EFORMAT);
+		CHECK_INT(t.calls, 0); /* refused as bytes, never asked of the table */
 		v[4] = 0x03;
 		CHECK_INT(v4_decode(v, 5, v4_resolve, &t), 0);
 		memcpy(v, (unsigned char[]){ 4, 0, 0, 3, 0, 0 }, 6);

@@ -2,13 +2,17 @@
  * store.c - the LMDB store shared by the shim (appending) and the CLI (reading).
  *
  * One LMDB file (MDB_NOSUBDIR) holds five named sub-databases: records keyed by time then id,
- * so that a time range is one cursor walk; ids mapping an id back to its records key; payloads;
- * counters; meta. docs/record-format.md gives every byte.
+ * so that a time range is one cursor walk; ids mapping an id back to its records key, followed
+ * by the record's payload; payloads (format 1 stores kept them there); counters; meta.
+ * docs/record-format.md gives every byte.
  *
  * Why it is shaped so:
- * - One write transaction per append (record, id, payload, counters, next_id): readers see all
+ * - One write transaction per append (record, id and payload, counters): readers see all
  *   of an exchange or none, and a writer killed mid-transaction leaves nothing half-written,
  *   because LMDB only publishes a transaction by writing its meta page last.
+ * - An append writes as few B-trees as it can, since every B-tree a commit touches costs a
+ *   page write per level: the payload shares the ids entry and the next id is read from the
+ *   last ids key rather than kept in meta.
  * - MDB_NOSYNC: a commit is a few pwrite()s into the page cache, microseconds, instead of an
  *   fsync, milliseconds. The kernel keeps what a killed process wrote; only a machine crash
  *   can lose the last commits. An agent's usage record is not worth an fsync on its hot path.
@@ -39,8 +43,10 @@
 #include "store/payload.h"
 #include "store/store.h"
 
-/* The store's format, kept in meta "format". Bump it only for a change older code cannot read. */
-#define STORE_FORMAT 1
+/* The store's format, kept in meta "format". Bump it only for a change older code cannot read.
+ * 2: payloads ride in their ids entry, and next_id follows the last id (docs/record-format.md);
+ * format 1 stores are read as they are, and a writer marks them 2 when it opens one. */
+#define STORE_FORMAT 2
 
 /* LMDB's meta page: its magic number follows the 16-byte page header, in native order. */
 #define STORE_LMDB_MAGIC 0xBEEFC0DEu
@@ -285,9 +291,12 @@ static void store_fill_tail(struct store *st)
 	if (mdb_env_stat(st->env, &ms) != 0 || mdb_env_get_fd(st->env, &fd) != 0)
 		return;
 	need = (off_t)(info.me_last_pgno + 1) * (off_t)ms.ms_psize;
-	if (fstat(fd, &sb) == 0 && sb.st_size < need)
-		(void)fallocate(fd, 0, 0, need);
-	if (fstat(fd, &sb) == 0 && sb.st_size >= need)
+	/* One fstat per growth of the file: an append that ends the file has written its end. */
+	if (fstat(fd, &sb) != 0)
+		return;
+	if (sb.st_size >= need)
+		st->filled_pages = (size_t)(sb.st_size / ms.ms_psize);
+	else if (fallocate(fd, 0, 0, need) == 0)
 		st->filled_pages = info.me_last_pgno + 1;
 }
 
@@ -327,6 +336,37 @@ static int store_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v
 
 	endian_put_le64(b, v);
 	return store_err(mdb_put(txn, dbi, &key, &val, 0));
+}
+
+/*
+ * The id the next record gets: one past the last ids key, or meta next_id when that is more
+ * (a new store; a store whose newest records were pruned, as prune raises next_id first).
+ * Appends do not write next_id: the meta database's page would be one more page written by
+ * every commit, and the ids entry an append writes anyway already says it.
+ */
+static int store_next_id_txn(struct store *st, MDB_txn *txn, uint64_t *id)
+{
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int rc;
+
+	rc = store_get_u64(txn, st->meta, "next_id", id);
+	if (rc == STORE_ENOTFOUND)
+		rc = STORE_EFORMAT;
+	if (rc != 0)
+		goto out;
+	rc = store_err(mdb_cursor_open(txn, st->ids, &cur));
+	if (rc != 0)
+		goto out;
+	rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
+	if (rc == 0 && key.mv_size != 8)
+		rc = MDB_CORRUPTED;
+	else if (rc == 0 && endian_be64(key.mv_data) >= *id)
+		*id = endian_be64(key.mv_data) + 1;
+	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+	mdb_cursor_close(cur);
+out:
+	return rc;
 }
 
 /* Checks meta "format": present, 4 bytes, and a version this code reads. */
@@ -432,6 +472,36 @@ unlock:
 }
 
 /*
+ * Marks a format 1 store as format 2 before this writer's first append, which writes its
+ * payload into the ids entry and no longer moves meta next_id: a format 1 reader would read
+ * such a store wrongly, so from then on it refuses it. Format 1 entries stay as they are.
+ */
+static int store_format_mark(struct store *st)
+{
+	unsigned char b[4];
+	MDB_val key = { 6, "format" }, val = { 4, b };
+	MDB_txn *txn;
+	uint32_t format;
+	int rc;
+
+	rc = store_txn_begin(st, MDB_RDONLY, &txn);
+	if (rc != 0)
+		goto out;
+	rc = store_check_format(txn, st->meta, &format);
+	store_txn_end(st, txn, 0);
+	if (rc != 0 || format == STORE_FORMAT)
+		goto out;
+	rc = store_txn_begin(st, 0, &txn);
+	if (rc != 0)
+		goto out;
+	endian_put_le32(b, STORE_FORMAT);
+	rc = store_err(mdb_put(txn, st->meta, &key, &val, 0));
+	rc = store_txn_end(st, txn, rc == 0) ?: rc;
+out:
+	return rc;
+}
+
+/*
  * Forks seen by this process: every fork() child adds one. A handle remembers the count at
  * open, so "is this the opener?" costs a load on every append instead of a getpid() system
  * call (glibc does not cache the pid), which was one of the dozen system calls of a commit.
@@ -529,6 +599,11 @@ int store_open(struct store **out, const char *path, unsigned flags, uint64_t ma
 	rc = store_dbis_open(st, 0);
 	if (rc == STORE_ENOTFOUND)
 		rc = (flags & STORE_READONLY) ? 0 : store_dbis_open(st, 1);
+	/* A full store cannot take the mark; appends to it fail anyway, counters still work. */
+	if (rc == 0 && !(flags & STORE_READONLY))
+		rc = store_format_mark(st);
+	if (rc == STORE_EFULL)
+		rc = 0;
 	if (rc != 0)
 		goto env_close;
 	*out = st;
@@ -610,6 +685,8 @@ static int store_counters_apply(struct store *st, MDB_txn *txn,
 }
 
 /* The records key: be64(ts_ns) ‖ be64(id), so LMDB's byte order is time order. */
+#define STORE_RKEY_LEN 16
+
 static void store_record_key(unsigned char key[16], int64_t ts_ns, uint64_t id)
 {
 	endian_put_be64(key, (uint64_t)ts_ns);
@@ -665,33 +742,36 @@ static int store_append_txn(struct store *st, MDB_txn *txn, int64_t ts_ns,
 	rc = store_room(st, enc_len + pay_len);
 	if (rc != 0)
 		goto out;
-	rc = store_get_u64(txn, st->meta, "next_id", id);
-	if (rc == STORE_ENOTFOUND)
-		rc = STORE_EFORMAT;
+	rc = store_next_id_txn(st, txn, id);
 	if (rc != 0)
 		goto out;
 	store_record_key(rkey, ts_ns, *id);
 	endian_put_be64(ikey, *id);
 	key = (MDB_val){ 16, rkey };
 	val = (MDB_val){ enc_len, (void *)enc };
-	rc = store_err(mdb_put(txn, st->records, &key, &val, MDB_NOOVERWRITE));
+	/* Nearly every record is the latest so far: put as an append, LMDB fills each leaf before
+	 * starting the next, where an ordinary put at the end splits the last leaf in half and
+	 * leaves the store half empty, twice the pages for a report to read. A record that
+	 * started before the last one (a long call finishing after a short later one) is refused
+	 * as an append, untouched, and goes in by search. */
+	rc = mdb_put(txn, st->records, &key, &val, MDB_APPEND | MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST)
+		rc = mdb_put(txn, st->records, &key, &val, MDB_NOOVERWRITE);
+	rc = store_err(rc);
 	if (rc != 0)
 		goto out;
-	/* Ids only grow, so both id-keyed puts are appends: no B-tree search, full pages. */
+	/* Ids only grow, so the ids put is an append: no B-tree search, full pages. The payload
+	 * rides in the same entry, after the records key: one B-tree written per commit instead
+	 * of two, each of whose pages is a write of its own. */
 	key = (MDB_val){ 8, ikey };
-	val = (MDB_val){ 16, rkey };
-	rc = store_err(mdb_put(txn, st->ids, &key, &val, MDB_APPEND));
+	val = (MDB_val){ STORE_RKEY_LEN + pay_len, NULL };
+	rc = store_err(mdb_put(txn, st->ids, &key, &val, MDB_APPEND | MDB_RESERVE));
 	if (rc != 0)
 		goto out;
-	if (pay != NULL) {
-		val = (MDB_val){ pay_len, (void *)pay };
-		rc = store_err(mdb_put(txn, st->payloads, &key, &val, MDB_APPEND));
-		if (rc != 0)
-			goto out;
-	}
+	memcpy(val.mv_data, rkey, STORE_RKEY_LEN);
+	if (pay_len != 0)
+		memcpy((unsigned char *)val.mv_data + STORE_RKEY_LEN, pay, pay_len);
 	rc = store_counters_apply(st, txn, deltas, ndeltas);
-	if (rc == 0)
-		rc = store_put_u64(txn, st->meta, "next_id", *id + 1);
 out:
 	return rc;
 }
@@ -1047,10 +1127,40 @@ out:
 	return rc == STORE_ENOTFOUND ? 0 : rc;
 }
 
+/*
+ * An id's entry inside txn: *rkey its records key and, when pay is not NULL, *found whether
+ * it has a payload and *pay the payload's bytes: in the entry itself after the key (format 2)
+ * or, for a record a format 1 writer wrote, in payloads. Returns 0, STORE_ENOTFOUND for an
+ * id with no entry, STORE_EFORMAT for an entry shorter than a key.
+ */
+static int store_id_lookup(struct store *st, MDB_txn *txn, const unsigned char ikey[8],
+			   MDB_val *rkey, MDB_val *pay, int *found)
+{
+	MDB_val key = { 8, (void *)ikey }, val;
+	int rc = store_err(mdb_get(txn, st->ids, &key, &val));
+
+	if (rc == 0 && val.mv_size < STORE_RKEY_LEN)
+		rc = STORE_EFORMAT;
+	if (rc != 0 || pay == NULL)
+		goto out;
+	*found = val.mv_size > STORE_RKEY_LEN;
+	*pay = (MDB_val){ val.mv_size - STORE_RKEY_LEN,
+			  (unsigned char *)val.mv_data + STORE_RKEY_LEN };
+	if (!*found) {
+		rc = mdb_get(txn, st->payloads, &key, pay);
+		*found = rc == 0;
+		rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+	}
+out:
+	if (rc == 0)
+		*rkey = (MDB_val){ STORE_RKEY_LEN, val.mv_data };
+	return rc;
+}
+
 int store_get(struct store *st, uint64_t id, store_record_fn fn, void *arg)
 {
 	unsigned char ikey[8];
-	MDB_val key = { 8, ikey }, rkey, val;
+	MDB_val rkey, val;
 	MDB_txn *txn;
 	int rc = STORE_EINVAL, fn_rc = 0;
 
@@ -1060,11 +1170,8 @@ int store_get(struct store *st, uint64_t id, store_record_fn fn, void *arg)
 	rc = store_read_begin(st, &txn);
 	if (rc != 0)
 		goto out;
-	rc = store_err(mdb_get(txn, st->ids, &key, &rkey));
+	rc = store_id_lookup(st, txn, ikey, &rkey, NULL, NULL);
 	if (rc != 0)
-		goto txn_abort;
-	rc = STORE_EFORMAT;
-	if (rkey.mv_size != 16)
 		goto txn_abort;
 	rc = store_err(mdb_get(txn, st->records, &rkey, &val));
 	/* An id whose record is missing is damage: ids and records are written together. */
@@ -1081,9 +1188,9 @@ out:
 int store_payload_get(struct store *st, uint64_t id, struct payload *out)
 {
 	unsigned char ikey[8];
-	MDB_val key = { 8, ikey }, val;
+	MDB_val rkey, val;
 	MDB_txn *txn;
-	int rc = STORE_EINVAL;
+	int rc = STORE_EINVAL, found;
 
 	if (out == NULL)
 		goto out;
@@ -1092,7 +1199,9 @@ int store_payload_get(struct store *st, uint64_t id, struct payload *out)
 	rc = store_read_begin(st, &txn);
 	if (rc != 0)
 		goto out;
-	rc = store_err(mdb_get(txn, st->payloads, &key, &val));
+	rc = store_id_lookup(st, txn, ikey, &rkey, &val, &found);
+	if (rc == 0 && !found)
+		rc = STORE_ENOTFOUND;
 	/* Decoding copies out of the map, so the payload outlives the txn. */
 	if (rc == 0)
 		rc = payload_decode(val.mv_data, val.mv_size, out);
@@ -1134,28 +1243,45 @@ out:
 	return rc;
 }
 
-/* Adds up the stored and held sizes of every payload value (a walk of the payloads
- * database); a value that is not a payload counts its stored bytes only (verify reports it). */
+/* A walk adding up payloads: the database's values hold them after skip bytes. */
+struct store_payload_count {
+	struct store_info *out;
+	size_t skip;
+};
+
+/* Counts one payload and adds up its stored and held sizes; a value that is not a payload
+ * counts its stored bytes only (verify reports it). An ids entry of the records key alone
+ * has none. */
 static int store_payload_bytes_visit(MDB_cursor *cur, const MDB_val *key, const MDB_val *val,
 				     void *ctx)
 {
-	struct store_info *out = ctx;
+	struct store_payload_count *pc = ctx;
+	const unsigned char *p = (const unsigned char *)val->mv_data + pc->skip;
 	uint64_t raw = 0;
+	size_t n;
 	int kept = 0;
 
 	(void)cur;
 	(void)key;
-	out->payload_bytes += val->mv_size;
-	if (payload_sizes(val->mv_data, val->mv_size, &raw, &kept) == 0) {
-		out->payload_raw_bytes += raw;
-		out->payloads_kept += kept;
+	if (val->mv_size <= pc->skip)
+		return 0;
+	n = val->mv_size - pc->skip;
+	pc->out->payloads++;
+	pc->out->payload_bytes += n;
+	if (payload_sizes(p, n, &raw, &kept) == 0) {
+		pc->out->payload_raw_bytes += raw;
+		pc->out->payloads_kept += kept;
 	}
 	return 0;
 }
 
+/* The payloads in ids entries, and those a format 1 writer kept in payloads. */
 static int store_payload_bytes(struct store *st, MDB_txn *txn, struct store_info *out)
 {
-	return store_txn_walk(txn, st->payloads, NULL, store_payload_bytes_visit, out);
+	struct store_payload_count in_ids = { out, STORE_RKEY_LEN }, legacy = { out, 0 };
+	int rc = store_txn_walk(txn, st->ids, NULL, store_payload_bytes_visit, &in_ids);
+
+	return rc ?: store_txn_walk(txn, st->payloads, NULL, store_payload_bytes_visit, &legacy);
 }
 
 int store_info(struct store *st, struct store_info *out)
@@ -1188,15 +1314,11 @@ int store_info(struct store *st, struct store_info *out)
 	if (rc != 0)
 		goto txn_abort;
 	out->records = ms.ms_entries;
-	rc = store_err(mdb_stat(txn, st->payloads, &ms));
-	if (rc != 0)
-		goto txn_abort;
-	out->payloads = ms.ms_entries;
 	rc = store_payload_bytes(st, txn, out);
 	if (rc == 0)
 		rc = store_check_format(txn, st->meta, &out->format);
 	if (rc == 0)
-		rc = store_get_u64(txn, st->meta, "next_id", &out->next_id);
+		rc = store_next_id_txn(st, txn, &out->next_id);
 txn_abort:
 	store_txn_end(st, txn, 0);
 out:
@@ -1252,9 +1374,10 @@ static int store_verify_meta(struct store *st, MDB_txn *txn, struct store_verify
 		store_problem(vc, "meta 'format' is missing, malformed or newer than this tokshim");
 	else if (rc != 0)
 		goto out;
-	rc = store_get_u64(txn, st->meta, "next_id", &vc->next_id);
+	rc = store_next_id_txn(st, txn, &vc->next_id);
 	if (rc == STORE_EFORMAT || rc == STORE_ENOTFOUND)
-		store_problem(vc, "meta 'next_id' is missing or not 8 bytes");
+		store_problem(vc, "meta 'next_id' is missing or not 8 bytes, or an ids key is not "
+			      "8 bytes");
 	else if (rc != 0)
 		goto out;
 	vc->have_next_id = rc == 0;
@@ -1268,21 +1391,19 @@ static int store_verify_payload(struct store *st, MDB_txn *txn, uint64_t id, int
 				int *decodes)
 {
 	unsigned char ikey[8];
-	MDB_val key = { 8, ikey }, val;
+	MDB_val rkey, val;
 	struct payload pl;
 	int rc;
 
 	endian_put_be64(ikey, id);
 	*found = *decodes = 0;
-	rc = mdb_get(txn, st->payloads, &key, &val);
-	if (rc == MDB_NOTFOUND) {
-		rc = 0;
+	rc = store_id_lookup(st, txn, ikey, &rkey, &val, found);
+	if (rc == STORE_ENOTFOUND || rc == STORE_EFORMAT) {
+		rc = 0; /* the records walk reports the ids entry */
 		goto out;
 	}
-	rc = store_err(rc);
-	if (rc != 0)
+	if (rc != 0 || !*found)
 		goto out;
-	*found = 1;
 	rc = payload_decode(val.mv_data, val.mv_size, &pl);
 	*decodes = rc == 0;
 	payload_release(&pl);
@@ -1316,7 +1437,7 @@ static int store_verify_record(MDB_cursor *cur, const MDB_val *key, const MDB_va
 	if ((uint64_t)rec.ts_ns != endian_be64(key->mv_data))
 		store_problem(vc, "record %" PRIu64 ": its key's time is not its ts_ns", id);
 	if (id == 0 || (vc->have_next_id && id >= vc->next_id))
-		store_problem(vc, "record %" PRIu64 ": id not below meta next_id %" PRIu64,
+		store_problem(vc, "record %" PRIu64 ": id not below next_id %" PRIu64,
 			      id, vc->next_id);
 	endian_put_be64(ikey, id);
 	rc = mdb_get(vc->txn, vc->st->ids, &ik, &ival);
@@ -1324,7 +1445,8 @@ static int store_verify_record(MDB_cursor *cur, const MDB_val *key, const MDB_va
 		store_problem(vc, "record %" PRIu64 ": no ids entry", id);
 	else if (rc != 0)
 		goto out;
-	else if (ival.mv_size != 16 || memcmp(ival.mv_data, key->mv_data, 16) != 0)
+	else if (ival.mv_size < STORE_RKEY_LEN ||
+		 memcmp(ival.mv_data, key->mv_data, STORE_RKEY_LEN) != 0)
 		store_problem(vc, "record %" PRIu64 ": its ids entry names another key", id);
 	rc = store_verify_payload(vc->st, vc->txn, id, &found, &decodes);
 	if (rc != 0)
@@ -1347,12 +1469,12 @@ static int store_verify_owner(struct store *st, MDB_txn *txn, const MDB_val *ike
 	int rc;
 
 	*flags = -1;
-	rc = mdb_get(txn, st->ids, (MDB_val *)ikey, &rkey);
-	if (rc == 0 && rkey.mv_size == 16)
-		rc = mdb_get(txn, st->records, &rkey, &val);
-	if (rc == 0 && rkey.mv_size == 16)
+	rc = store_id_lookup(st, txn, ikey->mv_data, &rkey, NULL, NULL);
+	if (rc == 0)
+		rc = store_err(mdb_get(txn, st->records, &rkey, &val));
+	if (rc == 0)
 		*flags = record_decode(val.mv_data, val.mv_size, &rec) == 0 ? (int64_t)rec.flags : -2;
-	return rc == MDB_NOTFOUND ? 0 : store_err(rc);
+	return rc == STORE_ENOTFOUND || rc == STORE_EFORMAT ? 0 : rc;
 }
 
 /* ids → records and payloads → records (vc->dbi, named vc->what): no entry without its
@@ -1366,9 +1488,13 @@ static int store_verify_by_id(MDB_cursor *cur, const MDB_val *key, const MDB_val
 	int rc = 0;
 
 	(void)cur;
-	(void)val;
 	if (key->mv_size != 8) {
 		store_problem(vc, "%s: a key of %zu bytes (8 expected)", vc->what, key->mv_size);
+		goto out;
+	}
+	if (vc->dbi == vc->st->ids && val->mv_size < STORE_RKEY_LEN) {
+		store_problem(vc, "ids %" PRIu64 ": a value of %zu bytes (at least %d expected)",
+			      endian_be64(key->mv_data), val->mv_size, STORE_RKEY_LEN);
 		goto out;
 	}
 	id = endian_be64(key->mv_data);
@@ -1377,7 +1503,8 @@ static int store_verify_by_id(MDB_cursor *cur, const MDB_val *key, const MDB_val
 		goto out;
 	if (flags == -1)
 		store_problem(vc, "%s %" PRIu64 ": no record with this id", vc->what, id);
-	else if (flags >= 0 && vc->dbi == vc->st->payloads && !(flags & RECORD_PAYLOAD))
+	else if (flags >= 0 && !(flags & RECORD_PAYLOAD) &&
+		 (vc->dbi == vc->st->payloads || val->mv_size > STORE_RKEY_LEN))
 		store_problem(vc, "payload %" PRIu64 ": its record is not flagged with a "
 			      "payload", id);
 out:
@@ -1483,14 +1610,24 @@ static int store_prune_batch(struct store *st, int64_t before_ns, int dry,
 {
 	MDB_cursor *cur;
 	MDB_txn *txn;
-	MDB_val key, val, ikey;
+	MDB_val key, val, rkey, pay;
+	unsigned char id[8];
+	uint64_t next, floor_id;
 	unsigned n = 0;
-	int rc;
+	int rc, found, err = 0;
 
 	*more = 0;
 	rc = store_txn_begin(st, dry ? MDB_RDONLY : 0, &txn);
 	if (rc != 0)
 		goto out;
+	/* The next id follows the last ids entry: pinned in meta before the newest may go. */
+	rc = store_next_id_txn(st, txn, &next);
+	if (rc == 0)
+		rc = store_get_u64(txn, st->meta, "next_id", &floor_id);
+	if (rc == 0 && !dry && next != floor_id)
+		rc = store_put_u64(txn, st->meta, "next_id", next);
+	if (rc != 0)
+		goto txn_end;
 	rc = store_err(mdb_cursor_open(txn, st->records, &cur));
 	if (rc != 0)
 		goto txn_end;
@@ -1502,32 +1639,35 @@ static int store_prune_batch(struct store *st, int64_t before_ns, int dry,
 		}
 		if ((int64_t)endian_be64(key.mv_data) >= before_ns)
 			break;
-		ikey = (MDB_val){ 8, (unsigned char *)key.mv_data + 8 };
+		/* The key points into a page the deletes below may free. */
+		memcpy(id, (unsigned char *)key.mv_data + 8, 8);
 		res->records++;
 		n++;
-		if (dry) {
-			rc = mdb_get(txn, st->payloads, &ikey, &val);
-		} else {
-			unsigned char id[8];
+		/* A missing or damaged ids entry does not keep its record (verify reports it). */
+		found = 0;
+		err = store_id_lookup(st, txn, id, &rkey, &pay, &found);
+		if (err != 0 && err != STORE_ENOTFOUND && err != STORE_EFORMAT)
+			break;
+		err = 0;
+		res->payloads += found != 0;
+		if (!dry) {
+			MDB_val ikey = { 8, id };
 
-			/* The key points into a page the deletes below may free. */
-			memcpy(id, ikey.mv_data, 8);
-			ikey.mv_data = id;
 			rc = mdb_cursor_del(cur, 0);
 			if (rc == 0)
 				rc = mdb_del(txn, st->ids, &ikey, NULL);
 			if (rc == 0 || rc == MDB_NOTFOUND)
 				rc = mdb_del(txn, st->payloads, &ikey, NULL);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+			if (rc != 0)
+				break;
 		}
-		if (rc == 0)
-			res->payloads++;
-		else if (rc != MDB_NOTFOUND)
-			break;
 		/* Deleting from the front: the first entry is the next one. */
 		rc = mdb_cursor_get(cur, &key, &val, dry ? MDB_NEXT : MDB_FIRST);
 	}
 	*more = !dry && n == STORE_PRUNE_BATCH;
-	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+	rc = err ?: (rc == MDB_NOTFOUND ? 0 : store_err(rc));
 	mdb_cursor_close(cur);
 txn_end:
 	rc = store_txn_end(st, txn, !dry && rc == 0) ?: rc;
@@ -1725,7 +1865,7 @@ int store_next_id(struct store *st, uint64_t *out)
 	}
 	if (rc != 0)
 		goto out;
-	rc = store_get_u64(txn, st->meta, "next_id", out);
+	rc = store_next_id_txn(st, txn, out);
 	store_txn_end(st, txn, 0);
 out:
 	return rc;

@@ -141,14 +141,38 @@ static void test_missing_ids_entry(void)
 	CHECK_MEM(p.text, p.len, "record 2: no ids entry\n");
 }
 
+/* Cuts id's ids entry to its first n bytes. */
+static void cut_ids_entry(const char *path, uint64_t id, size_t n)
+{
+	struct raw r;
+	unsigned char k[8], v[64];
+	MDB_val key = { 8, k }, val;
+	MDB_dbi dbi = raw_begin(&r, path, "ids");
+
+	id_key(k, id);
+	CHECK_INT(mdb_get(r.txn, dbi, &key, &val), 0);
+	CHECK(val.mv_size > n && n <= sizeof v);
+	memcpy(v, val.mv_data, n);
+	val = (MDB_val){ n, v };
+	CHECK_INT(mdb_put(r.txn, dbi, &key, &val, 0), 0);
+	raw_end(&r);
+}
+
 static void test_missing_payload(void)
 {
 	const char *path = sound_store();
 	struct problems p;
 
-	delete_id(path, "payloads", 3);
+	/* Record 3's ids entry keeps its records key and loses the payload after it. */
+	cut_ids_entry(path, 3, 16);
 	CHECK_INT(verify(path, &p), 1);
 	CHECK_MEM(p.text, p.len, "record 3: flagged with a payload, none stored\n");
+	cut_ids_entry(path, 3, 15);
+	CHECK_INT(verify(path, &p), 3);
+	CHECK_MEM(p.text, p.len,
+		  "record 3: its ids entry names another key\n"
+		  "record 3: flagged with a payload, none stored\n"
+		  "ids 3: a value of 15 bytes (at least 16 expected)\n");
 }
 
 /* Puts key → val into db. */
@@ -169,7 +193,8 @@ static void test_orphans(void)
 	unsigned char k[8], rkey[16] = { 0 };
 	struct problems p;
 
-	/* A payload for record 2, which has none, and an id entry for a record never written. */
+	/* A payload for record 2, which has none, where a format 1 writer kept payloads, and an
+	 * id entry for a record never written. */
 	id_key(k, 2);
 	put_raw(path, "payloads", k, 8, "junk", 4);
 	id_key(k, 9);
@@ -182,22 +207,146 @@ static void test_orphans(void)
 		  "payload 2: its record is not flagged with a payload\n");
 }
 
+static void test_payload_unflagged(void)
+{
+	const char *path = sound_store();
+	unsigned char k[8], v[20];
+	struct problems p;
+
+	/* Record 2 (no payload) given one in its ids entry, after its records key. */
+	endian_put_be64(v, 1700000000000000002ULL);
+	endian_put_be64(v + 8, 2);
+	memcpy(v + 16, "junk", 4);
+	id_key(k, 2);
+	put_raw(path, "ids", k, 8, v, sizeof v);
+	CHECK_INT(verify(path, &p), 2);
+	CHECK_MEM(p.text, p.len,
+		  "payload 2: does not decode\n"
+		  "payload 2: its record is not flagged with a payload\n");
+}
+
 static void test_bad_record_and_next_id(void)
 {
 	const char *path = sound_store();
 	unsigned char rkey[16], b[8];
 	struct problems p;
 
-	/* Record 1's value replaced by bytes that are not a record; next_id lowered to 3. */
+	/* Record 1's value replaced by bytes that are not a record; record 3's ids entry gone,
+	 * so the next id (one past the last ids key, meta next_id being less) is 3. */
 	endian_put_be64(rkey, 1700000000000000001ULL);
 	endian_put_be64(rkey + 8, 1);
 	put_raw(path, "records", rkey, 16, "\0\0\0\0", 4);
-	endian_put_le64(b, 3);
+	endian_put_le64(b, 2);
 	put_raw(path, "meta", "next_id", 7, b, 8);
-	CHECK_INT(verify(path, &p), 2);
+	delete_id(path, "ids", 3);
+	CHECK_INT(verify(path, &p), 4);
 	CHECK_MEM(p.text, p.len,
 		  "record 1: does not decode\n"
-		  "record 3: id not below meta next_id 3\n");
+		  "record 3: id not below next_id 3\n"
+		  "record 3: no ids entry\n"
+		  "record 3: flagged with a payload, none stored\n");
+}
+
+/* Rewrites a sound store as a format 1 writer left it: payloads in their own database, ids
+ * entries of the records key alone, meta next_id kept by every append. */
+static void make_format1(const char *path)
+{
+	struct raw r;
+	MDB_dbi ids, pays, meta;
+	unsigned char k[8], v[16], b[8];
+	MDB_val key = { 8, k }, val, pay;
+
+	ids = raw_begin(&r, path, "ids");
+	CHECK_INT(mdb_dbi_open(r.txn, "payloads", 0, &pays), 0);
+	CHECK_INT(mdb_dbi_open(r.txn, "meta", 0, &meta), 0);
+	for (uint64_t id = 1; id <= 3; id++) {
+		id_key(k, id);
+		CHECK_INT(mdb_get(r.txn, ids, &key, &val), 0);
+		if (val.mv_size > 16) {
+			pay = (MDB_val){ val.mv_size - 16, (unsigned char *)val.mv_data + 16 };
+			CHECK_INT(mdb_put(r.txn, pays, &key, &pay, 0), 0);
+		}
+		memcpy(v, val.mv_data, 16);
+		val = (MDB_val){ 16, v };
+		CHECK_INT(mdb_put(r.txn, ids, &key, &val, 0), 0);
+	}
+	endian_put_le32(b, 1);
+	key = (MDB_val){ 6, "format" };
+	val = (MDB_val){ 4, b };
+	CHECK_INT(mdb_put(r.txn, meta, &key, &val, 0), 0);
+	endian_put_le64(b, 4);
+	key = (MDB_val){ 7, "next_id" };
+	val = (MDB_val){ 8, b };
+	CHECK_INT(mdb_put(r.txn, meta, &key, &val, 0), 0);
+	raw_end(&r);
+}
+
+/* Counts the payloads store_payload_get finds among ids 1..n. */
+static int payloads_found(struct store *st, uint64_t n)
+{
+	struct payload pl;
+	int found = 0;
+
+	for (uint64_t id = 1; id <= n; id++) {
+		if (store_payload_get(st, id, &pl) == 0 && pl.resp_body.n == 12 &&
+		    memcmp(pl.resp_body.p, "{\"usage\":{}}", 12) == 0)
+			found++;
+		payload_release(&pl);
+	}
+	return found;
+}
+
+/* A format 1 store reads as it is; a writer marks it format 2 and appends after its ids. */
+static void test_format1_store(void)
+{
+	const char *path = sound_store();
+	struct store_prune_result pr;
+	struct store_info in;
+	struct problems p;
+	struct store *st;
+	struct record rec;
+	struct payload pl;
+
+	make_format1(path);
+	CHECK_INT(verify(path, &p), 0);
+	CHECK_MEM(p.text, p.len, "");
+	CHECK_INT(store_open(&st, path, STORE_READONLY, 0), 0);
+	CHECK_INT(store_info(st, &in), 0);
+	CHECK_INT(in.format, 1);
+	CHECK_INT(in.payloads, 2);
+	CHECK_INT(in.next_id, 4);
+	CHECK_INT(payloads_found(st, 3), 2);
+	store_close(st);
+
+	CHECK_INT(store_open(&st, path, 0, 0), 0);
+	memset(&pl, 0, sizeof pl);
+	pl.resp_body = record_str_of("{\"usage\":{}}");
+	memset(&rec, 0, sizeof rec);
+	rec.ts_ns = 1700000000000000009LL;
+	CHECK_INT(store_append(st, &rec, &pl, NULL, 0), 0);
+	CHECK_INT(rec.id, 4);
+	CHECK_INT(store_info(st, &in), 0);
+	CHECK_INT(in.format, 2);
+	CHECK_INT(in.payloads, 3);
+	CHECK_INT(in.next_id, 5);
+	CHECK_INT(payloads_found(st, 4), 3);
+	store_close(st);
+	CHECK_INT(verify(path, &p), 0);
+	CHECK_MEM(p.text, p.len, "");
+
+	/* Pruning every record keeps the ids already given out. */
+	CHECK_INT(store_prune(path, INT64_MAX, STORE_PRUNE_NO_COMPACT, NULL, NULL, &pr), 0);
+	CHECK_INT(pr.records, 4);
+	CHECK_INT(pr.payloads, 3);
+	CHECK_INT(store_open(&st, path, 0, 0), 0);
+	CHECK_INT(store_info(st, &in), 0);
+	CHECK_INT(in.records, 0);
+	CHECK_INT(in.payloads, 0);
+	CHECK_INT(in.next_id, 5);
+	rec.ts_ns++;
+	CHECK_INT(store_append(st, &rec, NULL, NULL, 0), 0);
+	CHECK_INT(rec.id, 5);
+	store_close(st);
 }
 
 static void test_bad_counter_and_format(void)
@@ -308,7 +457,8 @@ static void count_tick(uint64_t checked, void *arg)
 	t->last = checked;
 }
 
-/* The sound store has 3 records, 3 ids entries, 2 payloads and 1 counter: 9 ticks. */
+/* The sound store has 3 records, 3 ids entries (2 holding payloads) and 1 counter: 7
+ * ticks (its payloads database, where format 1 kept payloads, is empty). */
 static void test_ticks(void)
 {
 	const char *path = sound_store();
@@ -324,8 +474,8 @@ static void test_ticks(void)
 	CHECK_INT(store_verify_ticking(st, collect, &p, count_tick, &t, &n), 0);
 	store_close(st);
 	CHECK_INT(n, 0);
-	CHECK_INT(t.calls, 9);
-	CHECK_INT(t.last, 9);
+	CHECK_INT(t.calls, 7);
+	CHECK_INT(t.last, 7);
 	CHECK_INT(t.in_order, 1);
 }
 
@@ -340,6 +490,8 @@ int main(void)
 	RUN(test_missing_payload);
 	RUN(test_orphans);
 	RUN(test_bad_record_and_next_id);
+	RUN(test_payload_unflagged);
+	RUN(test_format1_store);
 	RUN(test_bad_counter_and_format);
 	RUN(test_many_problems_capped);
 	RUN(test_full_store_counts);

@@ -6,12 +6,10 @@
  * record: whoever fills or decodes a record says how long they stay valid. This keeps decoding
  * free of copies, which matters when a report scans millions of records.
  *
- * The on-disk encoding is versioned and documented in docs/record-format.md. Versions 1 to 3
- * are a fixed little-endian header that states its own length, then u16-length-prefixed
- * strings. Version 4 is compact: a bit set of the fields that differ from their defaults, each
- * as a varint, and strings that are either inline or a reference (a small id) into a string
- * table the store keeps; its time is not in the value but in the store's key. Both layouts
- * let later writers add fields and strings that older readers skip.
+ * The on-disk encoding (record_encode/record_decode) is versioned and documented in
+ * docs/record-format.md. It is little-endian, starts with a fixed header whose length is stored
+ * in it, and ends with length-prefixed strings, so that later versions can append numbers and
+ * strings that older readers skip.
  */
 #ifndef TOKSHIM_RECORD_H
 #define TOKSHIM_RECORD_H
@@ -19,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RECORD_VERSION 4
+#define RECORD_VERSION 3
 
 /* Strings longer than this are cut when encoded: a record never grows without bound. */
 #define RECORD_STR_MAX 1024
@@ -105,85 +103,21 @@ struct record {
 	struct record_str error_message;   /* the provider's message, cut to RECORD_STR_MAX */
 };
 
-/* The record's strings, in their encoded order (record_str_at, record_encode_refs' refs). */
-enum record_str_index {
-	RECORD_S_PROCESS,
-	RECORD_S_AGENT,
-	RECORD_S_AGENT_TYPE,
-	RECORD_S_TENANT,
-	RECORD_S_SESSION,
-	RECORD_S_PROVIDER,
-	RECORD_S_API,
-	RECORD_S_HOST,
-	RECORD_S_PATH,
-	RECORD_S_MODEL_REQUESTED,
-	RECORD_S_MODEL,
-	RECORD_S_ERROR,
-	RECORD_S_ERROR_MESSAGE,
-	RECORD_NSTRS /* 13 */
-};
-
-/* Upper bound of record_encode's and record_encode_refs' output for any record. */
-#define RECORD_ENCODED_MAX (256 + RECORD_NSTRS * (2 + RECORD_STR_MAX))
+/* Upper bound of record_encode's output for any record. */
+#define RECORD_ENCODED_MAX (256 + 13 * (2 + RECORD_STR_MAX))
 
 /*
- * Encodes rec as a version 4 value into buf, which has room for cap bytes. Neither rec->id nor
- * rec->ts_ns is part of the value: both live in the store's key, and record_decode_at takes
- * the time back as a parameter. refs, when not NULL, holds one id per string (enum
- * record_str_index order): refs[i] != 0 writes string i as a reference to that id instead of
- * its bytes; the caller guarantees that the id names exactly the bytes string i has after
- * being cut to RECORD_STR_MAX (record_cut_len's rule, docs/record-format.md). refs NULL, or an
- * entry 0, writes the string inline. Returns the encoded length (at most RECORD_ENCODED_MAX),
- * STORE_EINVAL for a NULL rec or buf, a string with a NULL pointer and a length, or a cap too
- * small (nothing meaningful is left in buf then).
- */
-int record_encode_refs(const struct record *rec, const uint32_t refs[RECORD_NSTRS],
-		       unsigned char *buf, size_t cap);
-
-/*
- * Encodes rec into buf (cap bytes) as the store writes it today: a version 3 value, which
- * carries ts_ns itself, because the store still reads its values back with record_decode (no
- * time from the key). Once the store reads with record_decode_at, this becomes
- * record_encode_refs(rec, NULL, buf, cap). Returns the encoded length, or STORE_EINVAL as
- * record_encode_refs.
+ * Encodes rec (its id is not part of the value: it lives in the key) into buf, which has room
+ * for cap bytes. Returns the encoded length, or a negative STORE_E* code when cap is too small.
  */
 int record_encode(const struct record *rec, unsigned char *buf, size_t cap);
 
 /*
- * Gives the bytes of string id (never 0) of the store's string table in *out. Returns 0, or a
- * negative STORE_E* code: STORE_EFORMAT for an id it does not know. The bytes must stay valid
- * as long as the caller of record_decode_at needs the record (for the store: the read
- * transaction); out->n must not exceed RECORD_STR_MAX, or the record is refused.
- */
-typedef int (*record_resolve_fn)(void *ctx, uint32_t id, struct record_str *out);
-
-/*
- * Decodes len bytes at buf (a value of version 1 to 4) into rec. Version 4 values do not hold
- * the time: rec->ts_ns is set to ts_ns (the store's key); versions 1 to 3 carry their own and
- * ts_ns is ignored. A version 4 string reference is resolved by resolve(ctx, id, …), called
- * only once the whole value has been checked; a reference when resolve is NULL is
- * STORE_EFORMAT. Inline strings point into buf and stay valid as long as buf does; resolved
- * ones as long as resolve says. rec->id is left as it was. Returns 0; STORE_EFORMAT for bytes
- * that are not a record of a version this code reads; or resolve's error. On any error rec is
- * left untouched. Never reads outside [buf, buf+len).
- */
-int record_decode_at(const unsigned char *buf, size_t len, int64_t ts_ns,
-		     record_resolve_fn resolve, void *ctx, struct record *rec);
-
-/*
- * record_decode_at(buf, len, 0, NULL, NULL, rec): version 4 values decode with ts_ns 0 and
- * their references refused. For tests, fuzzing and values of versions 1 to 3.
+ * Decodes len bytes at buf into rec. rec's strings point into buf and stay valid as long as buf
+ * does. rec->id is left as it was. Returns 0, or STORE_EFORMAT for bytes that are not a record
+ * of a version this code reads; never reads outside [buf, buf+len).
  */
 int record_decode(const unsigned char *buf, size_t len, struct record *rec);
-
-/* String i (enum record_str_index, i < RECORD_NSTRS) of rec, by index, for code that treats
- * the strings alike (the store interning them). Points into rec. */
-const struct record_str *record_str_at(const struct record *rec, size_t i);
-struct record_str *record_str_mut(struct record *rec, size_t i);
-
-/* The length string s is encoded with: n cut to RECORD_STR_MAX, backing off to a UTF-8
- * character boundary (at most 3 bytes). What a string table must store for a reference. */
-uint32_t record_str_cut_len(const struct record_str *s);
 
 /* Tokens and cost helpers shared by every reader. */
 static inline int64_t record_total_tokens(const struct record *r)

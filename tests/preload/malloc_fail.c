@@ -3,19 +3,23 @@
  * built as build/tests/malloc_fail.so and preloaded ahead of the shim by
  * tests/integration/test_torture.py.
  *
- * It interposes malloc, calloc and realloc and counts the calls made from the shim's side of
- * the process: from code in libtokshim.so, and from the libraries only the shim uses there
+ * It interposes malloc, calloc and realloc, and libc's allocating string calls (strdup,
+ * strndup, asprintf, vasprintf), and counts the calls made from the shim's side of the
+ * process: from code in libtokshim.so, and from the libraries only the shim uses there
  * (liblmdb, libzstd). Calls from anywhere else (the agent, libc, OpenSSL, libcurl) are passed
- * through uncounted, so a failure always lands on the shim.
+ * through uncounted, so a failure always lands on the shim. The string calls are done here on
+ * __libc_malloc, so that one of them is one counted allocation, as the shim sees it.
  *
  *   TOKSHIM_MALLOC_FAIL=N      the Nth counted call fails (NULL, errno ENOMEM); 0 or unset:
  *                              none does
  *   TOKSHIM_MALLOC_COUNT=PATH  at exit, the number of counted calls is written to PATH
  *
- * Allocations libc makes for the shim (strdup, fopen) are attributed to libc and not counted.
+ * Allocations libc makes inside other calls of the shim's (fopen's buffer) are attributed to
+ * libc and not counted.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <link.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -109,6 +113,72 @@ __attribute__((visibility("default"))) void *realloc(void *p, size_t n)
 		return NULL;
 	}
 	return __libc_realloc(p, n);
+}
+
+/* 1 when the allocation the caller at ret asks for is to fail (errno set). */
+static int fail_for(void *ret)
+{
+	if (!counted(ret) || !fail_now())
+		return 0;
+	errno = ENOMEM;
+	return 1;
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+	char *copy = __libc_malloc(n + 1);
+
+	if (copy != NULL) {
+		memcpy(copy, s, n);
+		copy[n] = '\0';
+	}
+	return copy;
+}
+
+__attribute__((visibility("default"))) char *strdup(const char *s)
+{
+	return fail_for(__builtin_return_address(0)) ? NULL : dup_n(s, strlen(s));
+}
+
+__attribute__((visibility("default"))) char *strndup(const char *s, size_t n)
+{
+	return fail_for(__builtin_return_address(0)) ? NULL : dup_n(s, strnlen(s, n));
+}
+
+static int vasprintf_at(void *ret, char **out, const char *fmt, va_list ap)
+{
+	va_list again;
+	int n;
+
+	*out = NULL;
+	if (fail_for(ret))
+		return -1;
+	va_copy(again, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	if (n >= 0)
+		*out = __libc_malloc((size_t)n + 1);
+	if (*out != NULL)
+		n = vsnprintf(*out, (size_t)n + 1, fmt, again);
+	else
+		n = -1;
+	va_end(again);
+	return n;
+}
+
+__attribute__((visibility("default"))) int vasprintf(char **out, const char *fmt, va_list ap)
+{
+	return vasprintf_at(__builtin_return_address(0), out, fmt, ap);
+}
+
+__attribute__((visibility("default"))) int asprintf(char **out, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf_at(__builtin_return_address(0), out, fmt, ap);
+	va_end(ap);
+	return n;
 }
 
 __attribute__((constructor)) static void malloc_fail_init(void)

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "store/endian.h"
+#include "store/pagewalk.h"
 #include "store/payload.h"
 #include "store/store.h"
 
@@ -216,17 +217,20 @@ out:
 }
 
 /*
- * Refuses a file shorter than its last committed page: LMDB would map past its end and the
- * first read there would raise SIGBUS. Writers extend the file before they publish a meta
- * page, and store_fill_tail covers the pages LMDB counts but never writes, so a healthy store
- * fails this only when its writer was killed between a commit and that call.
+ * Refuses a file shorter than its last committed page when a tree reaches the part missing:
+ * LMDB would map past its end and the first read there would raise SIGBUS. Writers extend the
+ * file before they publish a meta page, and store_fill_tail covers the pages LMDB counts but
+ * never writes; a writer killed between a commit and that call leaves only such free pages
+ * missing, which pagewalk_reaches tells from damage. A writer then extends the file to the
+ * meta's length, as store_fill_tail would have; a reader leaves the file as it is.
  */
-static int store_check_size(MDB_env *env)
+static int store_check_size(MDB_env *env, int writer)
 {
 	MDB_envinfo info;
 	MDB_stat ms;
 	struct stat sb;
-	int fd, rc;
+	uint64_t need;
+	int fd, rc, reaches;
 
 	rc = store_err(mdb_env_info(env, &info));
 	if (rc != 0)
@@ -241,8 +245,15 @@ static int store_check_size(MDB_env *env)
 		rc = store_err(errno);
 		goto out;
 	}
-	if ((uint64_t)sb.st_size < ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize)
+	need = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+	if ((uint64_t)sb.st_size >= need)
+		goto out;
+	rc = pagewalk_reaches(fd, ms.ms_psize, info.me_last_txnid,
+			      (uint64_t)sb.st_size / ms.ms_psize, &reaches);
+	if (rc == 0 && reaches)
 		rc = STORE_EFORMAT;
+	if (rc == 0 && writer)
+		(void)fallocate(fd, 0, 0, (off_t)need);
 out:
 	return rc;
 }
@@ -590,7 +601,7 @@ int store_open(struct store **out, const char *path, unsigned flags, uint64_t ma
 	if (rc == 0)
 		rc = store_err(mdb_env_open(st->env, path, envflags, 0600));
 	if (rc == 0)
-		rc = store_check_size(st->env);
+		rc = store_check_size(st->env, !(flags & STORE_READONLY));
 	if (rc != 0)
 		goto env_close;
 	/* Frees the reader slots of processes killed while reading, so they cannot pin pages. */

@@ -84,6 +84,10 @@ static void sink_open(void)
 		return;
 	}
 	r = store_open(&sink_store, path, STORE_CREATE, map);
+	/* Memory that could not be had a moment ago often can now; the next chance to open may
+	 * not come before the process ends, and the drop could then be counted nowhere. */
+	if (r == STORE_ENOMEM)
+		r = store_open(&sink_store, path, STORE_CREATE, map);
 	if (r != 0) {
 		shim_log("cannot open store '%s': %s", path, store_strerror(r));
 		sink_store = NULL;

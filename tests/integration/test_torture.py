@@ -7,7 +7,8 @@ those of liblmdb and libzstd, which only the shim uses there). A count run finds
 allocations one whole captured call makes, store opening included; then the same call runs
 once for every N from 1 to that count with the Nth failing. Each time the agent's output and
 exit status must be those of the run without the shim (so no crash either). The record may be
-dropped; when the store has one, it is the same as without failures, or it carries an error, or
+dropped, and is then counted as a drop in the store (unless no store could be made); when the
+store has one, it is the same as without failures, or it carries an error, or
 it is marked cut short (truncated) or lacks only the requested model, and then the store counts
 the part it could not hold as out of memory. A record with estimated tokens on a body read whole
 fails: when the providers' JSON reader runs out of memory the exchange is dropped and counted.
@@ -78,15 +79,24 @@ def torture(c, argv, body):
     with open(count_file) as f:
         total = int(f.read())
     expect(total >= 10, "only %d allocations counted over a captured call" % total)
-    kept = marked = 0
+    kept = marked = nostore = 0
     for n in range(1, total + 1):
         db = os.path.join(d, "n%d.mdb" % n)
         rc, out, err = shim_run(argv, db, n)
         expect_eq((rc, out), (base.rc, base.stdout),
                   "agent with allocation %d of %d failing (stderr %r)" % (n, total, err[-300:]))
         # A store whose creation failed may be left empty (0 bytes): the next writer makes it.
-        recs = h.records(db) if os.path.exists(db) and os.path.getsize(db) > 0 else []
+        exists = os.path.exists(db) and os.path.getsize(db) > 0
+        recs = h.records(db) if exists else []
         expect(len(recs) <= 1, "allocation %d failing: %d records" % (n, len(recs)))
+        # No record: counted as a drop in the store, unless there is no store at all (the
+        # shim's own start failed, or the store could not be made even on a second try).
+        if not recs and exists:
+            cnt = counters(db)
+            expect(any(v > 0 for k, v in cnt.items() if k.startswith("dropped.")),
+                   "allocation %d of %d failing: no record and no drop counted (%r)"
+                   % (n, total, cnt))
+        nostore += not exists
         for r in recs:
             got = {k: r[k] for k in KEPT_SAME}
             if got == {k: ref[k] for k in KEPT_SAME}:
@@ -107,7 +117,7 @@ def torture(c, argv, body):
                                                drops))
             marked += 1
     shutil.rmtree(d, ignore_errors=True)
-    return total, kept, marked
+    return total, kept, marked, nostore
 
 
 @test
@@ -116,8 +126,8 @@ def curl_every_allocation_fails_once(c):
                        "messages": [{"role": "user", "content": "torture"}]})
     argv = h.curl_argv(c.servers, OPENAI, CHAT, h.write_temp(body.encode()),
                        ["Content-Type: application/json", "Authorization: Bearer sk-torture"])
-    print("  curl: %d allocations, each failed once; records: %d whole, %d marked cut short"
-          % torture(c, argv, body))
+    print("  curl: %d allocations, each failed once; records: %d whole, %d marked cut short; "
+          "%d runs without a store" % torture(c, argv, body))
 
 
 @test
@@ -128,8 +138,8 @@ def python_requests_stream_every_allocation_fails_once(c):
     argv = h.pyagent_argv(c.servers, "requests", [{
         "url": c.servers.url(OPENAI, CHAT), "body": body, "stream": True,
         "headers": {"Content-Type": "application/json", "Authorization": "Bearer sk-torture"}}])
-    print("  requests: %d allocations, each failed once; records: %d whole, %d marked cut short"
-          % torture(c, argv, body))
+    print("  requests: %d allocations, each failed once; records: %d whole, %d marked cut "
+          "short; %d runs without a store" % torture(c, argv, body))
 
 
 if __name__ == "__main__":

@@ -445,7 +445,8 @@ int doctor_store(const char *path, struct dbuf *out)
 		    (unsigned long long)info.records, strerror(errno));
 		goto close;
 	}
-	say(out, "store '%s': format %u (current), %llu records, writable", path, info.format,
+	say(out, "store '%s': format %u (%s), %llu records, writable", path, info.format,
+	    info.format == STORE_FORMAT ? "current" : "older: the next writer updates it",
 	    (unsigned long long)info.records);
 	ret = 0;
 close:

@@ -44,10 +44,9 @@
 #include "store/payload.h"
 #include "store/store.h"
 
-/* The store's format, kept in meta "format". Bump it only for a change older code cannot read.
- * 2: payloads ride in their ids entry, and next_id follows the last id (docs/record-format.md);
- * format 1 stores are read as they are, and a writer marks them 2 when it opens one. */
-#define STORE_FORMAT 2
+/* STORE_FORMAT (store.h): bump it only for a change older code cannot read. 2: payloads ride
+ * in their ids entry, and next_id follows the last id (docs/record-format.md); format 1 stores
+ * are read as they are, and a writer marks them 2 when it opens one. */
 
 /* LMDB's meta page: its magic number follows the 16-byte page header, in native order. */
 #define STORE_LMDB_MAGIC 0xBEEFC0DEu

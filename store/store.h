@@ -4,10 +4,10 @@
  * appending at once. Its layout is documented in docs/record-format.md:
  *
  *   records   key be64(ts_ns) ‖ be64(id)  → record_encode() bytes   (a time range = a cursor range)
- *   ids       key be64(id)                → the 16-byte records key
- *   payloads  key be64(id)                → payload_encode() bytes (compressed)
+ *   ids       key be64(id)                → the 16-byte records key, then payload_encode() bytes
+ *   payloads  key be64(id)                → payload_encode() bytes (format 1 stores only)
  *   counters  key name (text)             → int64 little-endian (drops, budget usage …)
- *   meta      "format" → u32 version, "next_id" → u64
+ *   meta      "format" → u32 version, "next_id" → u64 (the least next id)
  *
  * A record, its payload and its counter updates are written in one write transaction, so a
  * reader sees all or none of them, and a killed writer loses at most the transaction in flight.
@@ -26,6 +26,10 @@
 #include <stdint.h>
 
 #include "record.h"
+
+/* The store format this code writes (meta "format"); it reads every one up to it. A writer
+ * opening an older store marks it current (docs/record-format.md). */
+#define STORE_FORMAT 2
 
 /* Error codes: 0 is success; ours are negative and below LMDB's range is not used. */
 enum {

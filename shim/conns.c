@@ -301,6 +301,11 @@ static struct tconn *fd_conn(int fd)
 	return t != NULL && !tconn_done(t) ? t : NULL;
 }
 
+int shim_fd_live(int fd)
+{
+	return fd_conn(fd) != NULL;
+}
+
 void shim_fd_data_iov(int fd, enum capture_dir dir, const struct iovec *iov, int iovcnt,
 		      size_t len)
 {

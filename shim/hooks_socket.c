@@ -99,7 +99,8 @@ static void saw_in(int fd, const void *buf, size_t asked, ssize_t ret, int flags
 {
 	int saved;
 
-	if (ret < 0 || shim_busy || (flags & MSG_PEEK) || !shim_fd_tracked(fd))
+	if (ret < 0 || shim_busy || (flags & MSG_PEEK) ||
+	    !(ret > 0 ? shim_fd_live(fd) : shim_fd_tracked(fd)))
 		return;
 	saved = errno;
 	if (ret > 0)
@@ -113,7 +114,8 @@ static void saw_in_iov(int fd, const struct iovec *iov, int iovcnt, ssize_t ret,
 {
 	int saved;
 
-	if (ret < 0 || shim_busy || (flags & MSG_PEEK) || !shim_fd_tracked(fd))
+	if (ret < 0 || shim_busy || (flags & MSG_PEEK) ||
+	    !(ret > 0 ? shim_fd_live(fd) : shim_fd_tracked(fd)))
 		return;
 	saved = errno;
 	if (ret > 0)

@@ -93,6 +93,9 @@ void shim_fd_data_iov(int fd, enum capture_dir dir, const struct iovec *iov, int
 void shim_fd_end(int fd, int closing);
 /* Is fd a tracked socket? The fast test every read/write hook makes first. */
 int shim_fd_tracked(int fd);
+/* Is fd a tracked socket whose bytes are still wanted (not handed to the TLS hooks, not given
+ * up)? What a hook tests before passing data on: a TLS download's every read stops here. */
+int shim_fd_live(int fd);
 /* Node: tries again every socket whose TLS records wait for key log lines (nodetls.c's
  * reader thread calls it when lines came). */
 void shim_conns_node_retry(void);

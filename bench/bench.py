@@ -31,8 +31,8 @@ import time
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 P = {  # sizes: the full run stays within a few minutes on 2 cores
-    "bulk_bytes": (128 if QUICK else 256) << 20,
-    "bulk_runs": 7 if QUICK else 15,
+    "bulk_bytes": 128 << 20,
+    "bulk_runs": 11 if QUICK else 41,
     "bulk_cg_mib": (4, 12) if QUICK else (10, 50),
     "calls": 2000 if QUICK else 20000,
     "call_runs": 3 if QUICK else 5,

@@ -53,12 +53,24 @@ static struct tconn *tconn_new(int tls)
 	return t;
 }
 
+/*
+ * Counts the connection states freed: a thread's memory of an SSL* whose connection is done
+ * (ssl_done_seen) holds only while no state was freed since, as a freed SSL*'s address may come
+ * back for a new connection.
+ */
+static unsigned long tconn_frees;
+static __thread struct {
+	void *ssl;
+	unsigned long frees;
+} ssl_done_seen __attribute__((tls_model("initial-exec")));
+
 static void tconn_free(struct tconn *t)
 {
 	int node;
 
 	if (t == NULL)
 		return;
+	__atomic_add_fetch(&tconn_frees, 1, __ATOMIC_RELEASE);
 	node = t->node != NULL;
 	if (node)
 		pthread_mutex_lock(&node_lock);
@@ -183,13 +195,24 @@ static struct tconn *ssl_lookup(void *ssl, int create, int unlink)
 	return t;
 }
 
+int shim_tls_done(const void *ssl)
+{
+	return ssl != NULL && ssl_done_seen.ssl == ssl &&
+	       ssl_done_seen.frees == __atomic_load_n(&tconn_frees, __ATOMIC_ACQUIRE);
+}
+
 void shim_tls_data(void *ssl, int fd, enum capture_dir dir, const void *data, size_t len)
 {
+	unsigned long frees = __atomic_load_n(&tconn_frees, __ATOMIC_ACQUIRE);
 	struct tconn *t;
 	struct iovec iov = { (void *)data, len };
 
 	shim_busy = 1;
 	t = ssl_lookup(ssl, 1, 0);
+	if (t != NULL && tconn_done(t)) {
+		ssl_done_seen.ssl = ssl;
+		ssl_done_seen.frees = frees;
+	}
 	if (t == NULL || tconn_done(t) || tconn_curl_owned(t))
 		goto out;
 	if (!t->peer_known && fd >= 0) {

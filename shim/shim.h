@@ -80,6 +80,9 @@ void shim_sink_drop(enum capture_drop reason);
 
 /* Bytes through a TLS connection, keyed by its SSL*. fd is its socket when known (-1 not). */
 void shim_tls_data(void *ssl, int fd, enum capture_dir dir, const void *data, size_t len);
+/* Did this thread last see ssl's connection done (its bytes no longer wanted), with no
+ * connection state freed since? A read hook's test before shim_tls_data. */
+int shim_tls_done(const void *ssl);
 /* The TLS connection ended (shutdown, close notify, or freed). */
 void shim_tls_end(void *ssl, int free_state);
 

@@ -183,12 +183,13 @@ class FaultServer:
 
 PYCLIENT = r'''
 import hashlib, http.client, json, socket, ssl, sys
-port, ca, tls, fault, n = sys.argv[1], sys.argv[2], sys.argv[3] == "tls", sys.argv[4], int(sys.argv[5])
-body = json.dumps({"model": "gpt-4o-mini", "stream": fault.endswith(("stream", "events")),
-                   "stream_options": {"include_usage": True},
-                   "messages": [{"role": "user", "content": "hello"}]})
+port, ca, tls, faults, n = sys.argv[1], sys.argv[2], sys.argv[3] == "tls", sys.argv[4].split(","), int(sys.argv[5])
 rc = 0
 for i in range(n):
+    fault = faults[i % len(faults)]
+    body = json.dumps({"model": "gpt-4o-mini", "stream": fault.endswith(("stream", "events")),
+                       "stream_options": {"include_usage": True},
+                       "messages": [{"role": "user", "content": "hello"}]})
     try:
         if tls:
             ctx = ssl.create_default_context(cafile=ca)
@@ -336,6 +337,20 @@ def binary_junk_on_tls(c):
     db2 = h.tmp_store()
     same_run(curl_fault(c, "junk"), db=db2)
     expect_eq(drops(db2), {"dropped.capture.http_error": 1}, "curl drops")
+
+
+@test
+def good_call_after_junk_in_one_thread(c):
+    """A TLS connection the capture gave up on (junk), closed, then a good call on a new one
+    from the same thread, whose SSL object may sit where the first one's was: recorded."""
+    db = h.tmp_store()
+    base, _ = same_run(py_fault(c, "junk,secrets", n=2), db=db)
+    expect(base.stdout.startswith(b"error ") and b"\n200 " in base.stdout,
+           "baseline: %r" % base.stdout)
+    recs = sorted(h.records(db), key=lambda r: r["id"])
+    expect_eq([r["status"] for r in recs], [0, 200], "records' statuses")
+    expect_eq((recs[1]["input_tokens"], recs[1]["output_tokens"]),
+              (USAGE["prompt_tokens"], USAGE["completion_tokens"]), "the good call's tokens")
 
 
 def peak_rss_kib(res):

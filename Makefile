@@ -116,7 +116,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) tests/unit/check.h
 # The decryptor's test includes its generated vectors (tests/tools/tlsdec_vectors.py).
 $(BUILD)/tests/test_tlsdec: tests/unit/tlsdec_vectors.h
 
-$(BUILD)/tests/%: tests/tools/%.c tests/tools/agent_io.h $(CORE_OBJ)
+$(BUILD)/tests/%: tests/tools/%.c tests/tools/agent_io.h tests/tools/curl_multi.h $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS_CLI)
 
@@ -125,7 +125,8 @@ $(BUILD)/tests/%: tests/tools/%.c tests/tools/agent_io.h $(CORE_OBJ)
 CURL_GNUTLS := $(firstword $(wildcard /usr/lib/*/libcurl-gnutls.so.4))
 GNUTLS_AGENT := $(if $(CURL_GNUTLS),$(BUILD)/tests/curl_multi_agent_gnutls)
 
-$(BUILD)/tests/curl_multi_agent_gnutls: tests/tools/curl_multi_agent.c tests/tools/agent_io.h
+$(BUILD)/tests/curl_multi_agent_gnutls: tests/tools/curl_multi_agent.c tests/tools/agent_io.h \
+					 tests/tools/curl_multi.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CURL_GNUTLS)
 

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "agent_io.h"
+#include "curl_multi.h"
 
 #define CALLS_MAX 8
 
@@ -65,13 +66,23 @@ static void call_print(CURL *e, const struct call *c)
 	printf("\n");
 }
 
+/* agent_multi_run's done: the transfer's result, kept for call_print. */
+static void call_done(const CURLMsg *msg, void *arg)
+{
+	struct call *c = NULL;
+
+	(void)arg;
+	curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+	if (c != NULL)
+		c->result = msg->data.result;
+}
+
 int main(int argc, char **argv)
 {
 	struct call calls[CALLS_MAX];
 	CURL *easy[CALLS_MAX];
 	struct curl_slist *hdrs = NULL, *resolve = NULL;
-	int n = argc - 5, i, running = 1, left, multi;
-	CURLMsg *msg;
+	int n = argc - 5, i, multi;
 	CURLM *m;
 
 	multi = argc > 1 && strcmp(argv[1], "multi") == 0;
@@ -107,20 +118,7 @@ int main(int argc, char **argv)
 		curl_easy_setopt(easy[i], CURLOPT_PRIVATE, &calls[i]);
 		curl_multi_add_handle(m, easy[i]);
 	}
-	while (running) {
-		if (curl_multi_perform(m, &running) != CURLM_OK)
-			break;
-		if (running)
-			curl_multi_poll(m, NULL, 0, 1000, NULL);
-		for (msg = curl_multi_info_read(m, &left); msg != NULL;
-		     msg = curl_multi_info_read(m, &left)) {
-			struct call *c = NULL;
-
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-			if (msg->msg == CURLMSG_DONE && c != NULL)
-				c->result = msg->data.result;
-		}
-	}
+	agent_multi_run(m, call_done, NULL);
 	for (i = 0; i < n; i++) {
 		call_print(easy[i], &calls[i]);
 		curl_multi_remove_handle(m, easy[i]);

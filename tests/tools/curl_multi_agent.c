@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "agent_io.h"
+#include "curl_multi.h"
 
 #define CALLS_MAX 16
 
@@ -52,14 +53,22 @@ static size_t on_read(char *p, size_t size, size_t n, void *data)
 	return k;
 }
 
+/* agent_multi_run's done: a failed transfer is said on stderr and fails the run (*arg). */
+static void transfer_done(const CURLMsg *msg, void *arg)
+{
+	if (msg->data.result != CURLE_OK) {
+		fprintf(stderr, "curl_multi_agent: %s\n", curl_easy_strerror(msg->data.result));
+		*(int *)arg = 1;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct call calls[CALLS_MAX];
 	CURL *easy[CALLS_MAX];
 	struct curl_slist *hdrs = NULL, *resolve = NULL;
 	CURLM *m;
-	CURLMsg *msg;
-	int n = (argc - 4) / 2, i, running = 1, left, rc = 0;
+	int n = (argc - 4) / 2, i, rc = 0;
 
 	if (argc < 6 || (argc - 4) % 2 != 0 || n > CALLS_MAX) {
 		fprintf(stderr, "usage: curl_multi_agent CA HOST:PORT:ADDR HEADER URL BODYFILE …\n");
@@ -98,20 +107,7 @@ int main(int argc, char **argv)
 		}
 		curl_multi_add_handle(m, easy[i]);
 	}
-	while (running) {
-		if (curl_multi_perform(m, &running) != CURLM_OK)
-			break;
-		if (running)
-			curl_multi_poll(m, NULL, 0, 1000, NULL);
-		for (msg = curl_multi_info_read(m, &left); msg != NULL;
-		     msg = curl_multi_info_read(m, &left)) {
-			if (msg->msg == CURLMSG_DONE && msg->data.result != CURLE_OK) {
-				fprintf(stderr, "curl_multi_agent: %s\n",
-					curl_easy_strerror(msg->data.result));
-				rc = 1;
-			}
-		}
-	}
+	agent_multi_run(m, transfer_done, &rc);
 	for (i = 0; i < n; i++) {
 		long status = 0, version = 0;
 

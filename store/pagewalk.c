@@ -109,22 +109,22 @@ static int pw_push(struct pagewalk *pw, uint64_t pgno)
 	return 0;
 }
 
-/* An overflow run starting at pgno: every one of its pages must lie below the limit. */
+/* An overflow run starting at pgno: every one of its pages must lie below the limit. Only its
+ * first page's header is read, so the page in pw->page stays as it is. */
 static int pw_overflow(struct pagewalk *pw, uint64_t pgno)
 {
+	unsigned char head[PW_PAGEHDR];
 	uint32_t pages;
-	int rc;
 
 	if (pgno >= pw->limit) {
 		pw->reaches = 1;
 		return 0;
 	}
-	rc = pw_read(pw, pgno);
-	if (rc != 0)
-		return rc;
-	if (pw_u64(pw->page) != pgno || !(pw_u16(pw->page + PW_FLAGS_OFF) & PW_OVERFLOW))
+	if (pread(pw->fd, head, sizeof head, (off_t)(pgno * pw->psize)) != (ssize_t)sizeof head)
 		return STORE_EFORMAT;
-	pages = pw_u32(pw->page + PW_OVERFLOW_PAGES_OFF);
+	if (pw_u64(head) != pgno || !(pw_u16(head + PW_FLAGS_OFF) & PW_OVERFLOW))
+		return STORE_EFORMAT;
+	pages = pw_u32(head + PW_OVERFLOW_PAGES_OFF);
 	if (pages == 0)
 		return STORE_EFORMAT;
 	if (pgno + pages > pw->limit)
@@ -164,10 +164,7 @@ static int pw_page(struct pagewalk *pw, uint64_t pgno)
 		if (pw_u16(node + 4) & PW_BIGDATA) {
 			if (data + 8 > pw->psize)
 				return STORE_EFORMAT;
-			/* pw_overflow reads over pw->page, which is read back for the nodes after. */
 			rc = pw_overflow(pw, pw_u64(p + data));
-			if (rc == 0 && !pw->reaches)
-				rc = pw_read(pw, pgno);
 		} else if (data + dsize > pw->psize) {
 			return STORE_EFORMAT;
 		} else if (pw_u16(node + 4) & PW_SUBDATA) {

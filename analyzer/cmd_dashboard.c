@@ -131,7 +131,7 @@ static void names_release(struct names *n)
  * names whose 64-bit hashes collide would be merged; the odds are negligible. */
 static int names_index(struct dash *d, struct names *n, const struct record_str *s)
 {
-	static const struct record_str other = { "(other)", 7 };
+	static const struct record_str other = { "(other)", 7, 0 };
 	const struct record_str *name = s;
 	uint32_t *slot;
 	char **grown;

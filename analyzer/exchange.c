@@ -635,7 +635,7 @@ static void print_stream(FILE *f, const struct style *st, enum exchange_stream k
 /* The method of a request head: its first word. */
 static struct record_str head_method(const struct payload *pl)
 {
-	struct record_str m = { NULL, 0 };
+	struct record_str m = { NULL, 0, 0 };
 	uint32_t n = 0;
 
 	if (pl == NULL)

@@ -56,8 +56,16 @@
 #define SCAN_SIDE_MAX (1u << 20)
 /* A thread reports its count to the progress line every this many records. */
 #define SCAN_PROGRESS_EVERY 4096
-/* A cell key: the flags byte, at most eight strings and the hour. */
-#define CELL_KEY_MAX (1 + 8 * (2 + RECORD_STR_MAX) + 8)
+/* A cell key of names: its kind and flags bytes, at most eight strings and the hour. */
+#define CELL_KEY_MAX (2 + 8 * (2 + RECORD_STR_MAX) + 8)
+/* A cell key of string numbers: kind, flags, the store's index, pad, eight numbers, hour. */
+#define CELL_REFS 8
+#define CELL_REFKEY_LEN (8 + CELL_REFS * 4 + 8)
+_Static_assert(FILTER_MAX_DB <= 256, "a cell key holds the store's index in a byte");
+enum cell_key_kind {
+	CELL_KEY_NAMES = 0,
+	CELL_KEY_REFS = 1,
+};
 #define NS_PER_HOUR (3600 * 1000000000ll)
 /* Latencies a cell holds before adding them to its row once the row keeps a histogram (past
  * REPORT_LAT_EXACT calls): an 8 KiB histogram each, a thousand cells' do not stay in cache, so
@@ -206,23 +214,59 @@ out:
 	return ret;
 }
 
-/* rec's cell key into buf (CELL_KEY_MAX bytes). Returns its length, or 0 for a name too long. */
-static size_t cell_key(unsigned parts, const struct record *rec, unsigned char *buf)
+/* Is s in a cell key by number: named by its store's string table, or empty? */
+static int by_ref(const struct record_str *s)
 {
+	return s->ref != 0 || s->n == 0;
+}
+
+/*
+ * rec's cell key into buf (CELL_KEY_MAX bytes). Returns its length, or 0 for a name too long.
+ * When every name of the key has its number in the store's string table (a record of version
+ * 5, names under STRINGS_LEN_MAX bytes), the key holds those numbers and the store's index:
+ * 48 bytes to build and hash instead of the names. Otherwise it holds the names. The first
+ * byte tells the two kinds apart; a cell of either kind is added to rows by its names.
+ */
+static size_t cell_key(unsigned parts, size_t db, const struct record *rec, unsigned char *buf)
+{
+	const struct record_str *host = rec->provider.n ? NULL : &rec->host;
+	uint32_t ref[CELL_REFS];
 	size_t n = 1;
-	int64_t hour;
+	int64_t hour = 0;
 	int bad;
 
-	buf[0] = (unsigned char)(rec->flags & CELL_FLAGS);
+	if (parts & CELL_HOUR) /* floor division: a damaged record's negative time too */
+		hour = rec->ts_ns / NS_PER_HOUR - (rec->ts_ns % NS_PER_HOUR < 0);
+	if (by_ref(&rec->agent) && by_ref(&rec->provider) && (host == NULL || by_ref(host)) &&
+	    by_ref(&rec->model) && by_ref(&rec->model_requested) &&
+	    (!(parts & CELL_AGENT_TYPE) || by_ref(&rec->agent_type)) &&
+	    (!(parts & CELL_TENANT) || by_ref(&rec->tenant)) &&
+	    (!(parts & CELL_SESSION) || by_ref(&rec->session))) {
+		ref[0] = rec->agent.ref;
+		ref[1] = rec->provider.ref;
+		ref[2] = host != NULL ? host->ref : 0;
+		ref[3] = rec->model.ref;
+		ref[4] = rec->model_requested.ref;
+		ref[5] = parts & CELL_AGENT_TYPE ? rec->agent_type.ref : 0;
+		ref[6] = parts & CELL_TENANT ? rec->tenant.ref : 0;
+		ref[7] = parts & CELL_SESSION ? rec->session.ref : 0;
+		memset(buf, 0, CELL_REFKEY_LEN);
+		buf[0] = CELL_KEY_REFS;
+		buf[1] = (unsigned char)(rec->flags & CELL_FLAGS);
+		buf[2] = (unsigned char)db;
+		memcpy(buf + 8, ref, sizeof ref);
+		memcpy(buf + 8 + sizeof ref, &hour, sizeof hour);
+		return CELL_REFKEY_LEN;
+	}
+	buf[0] = CELL_KEY_NAMES;
+	buf[n++] = (unsigned char)(rec->flags & CELL_FLAGS);
 	bad = put_str(buf, &n, &rec->agent) | put_str(buf, &n, &rec->provider) |
-	      (rec->provider.n ? 0 : put_str(buf, &n, &rec->host)) |
+	      (host != NULL ? put_str(buf, &n, host) : 0) |
 	      put_str(buf, &n, &rec->model) | put_str(buf, &n, &rec->model_requested) |
 	      (parts & CELL_AGENT_TYPE ? put_str(buf, &n, &rec->agent_type) : 0) |
 	      (parts & CELL_TENANT ? put_str(buf, &n, &rec->tenant) : 0) |
 	      (parts & CELL_SESSION ? put_str(buf, &n, &rec->session) : 0);
 	if (parts & CELL_HOUR) {
-		/* floor division: a damaged record's negative time gets its own hour too */
-		hour = rec->ts_ns / NS_PER_HOUR - (rec->ts_ns % NS_PER_HOUR < 0);
 		memcpy(buf + n, &hour, sizeof hour);
 		n += sizeof hour;
 	}
@@ -263,9 +307,14 @@ static int models_differ(const struct record *rec)
 /* rec's session as a key of worker.failed: fallback_session_key's sessions (the session id,
  * else the process), hashed eight bytes a step rather than byte by byte. Once a slice has a
  * failure waiting, every record of it is looked up, so this is a per-record cost; the key
- * never leaves the slice, whose records are all of one store. */
+ * never leaves the slice, whose records are all of one store (so its string numbers name one
+ * string each). */
 static uint64_t scan_session_key(const struct record *rec)
 {
+	/* A session with a number in the string table is keyed by it: an odd multiplier spreads
+	 * the numbers like the hashes of the others, one to one. */
+	if (rec->session.ref != 0)
+		return ((uint64_t)rec->session.ref << 1 | 1) * 0x9e3779b97f4a7c15ull;
 	return rec->session.n ? report_key_hash((const unsigned char *)rec->session.p,
 						rec->session.n)
 			      : ~report_key_hash((const unsigned char *)&rec->pid, sizeof rec->pid);
@@ -288,26 +337,69 @@ static struct cell *cell_new(struct scan *s, const struct record *rec, const uns
 	}
 	memcpy(c->key, key, n);
 	c->keylen = (uint32_t)n;
-	p = c->key + 1;
-	c->rep.flags = c->key[0];
+	c->rep.flags = c->key[1];
 	c->rep.ts_ns = rec->ts_ns;
-	take_str(&p, &c->rep.agent);
-	take_str(&p, &c->rep.provider);
-	if (c->rep.provider.n == 0)
-		take_str(&p, &c->rep.host);
-	take_str(&p, &c->rep.model);
-	take_str(&p, &c->rep.model_requested);
-	if (s->parts & CELL_AGENT_TYPE)
-		take_str(&p, &c->rep.agent_type);
-	if (s->parts & CELL_TENANT)
-		take_str(&p, &c->rep.tenant);
-	if (s->parts & CELL_SESSION)
-		take_str(&p, &c->rep.session);
+	if (c->key[0] == CELL_KEY_REFS) {
+		/* Numbered names live in the store's string table until the stores close,
+		 * after the rows have copied them. */
+		c->rep.agent = rec->agent;
+		c->rep.provider = rec->provider;
+		if (rec->provider.n == 0)
+			c->rep.host = rec->host;
+		c->rep.model = rec->model;
+		c->rep.model_requested = rec->model_requested;
+		if (s->parts & CELL_AGENT_TYPE)
+			c->rep.agent_type = rec->agent_type;
+		if (s->parts & CELL_TENANT)
+			c->rep.tenant = rec->tenant;
+		if (s->parts & CELL_SESSION)
+			c->rep.session = rec->session;
+	} else {
+		p = c->key + 2;
+		take_str(&p, &c->rep.agent);
+		take_str(&p, &c->rep.provider);
+		if (c->rep.provider.n == 0)
+			take_str(&p, &c->rep.host);
+		take_str(&p, &c->rep.model);
+		take_str(&p, &c->rep.model_requested);
+		if (s->parts & CELL_AGENT_TYPE)
+			take_str(&p, &c->rep.agent_type);
+		if (s->parts & CELL_TENANT)
+			take_str(&p, &c->rep.tenant);
+		if (s->parts & CELL_SESSION)
+			take_str(&p, &c->rep.session);
+	}
 	c->models_differ = models_differ(&c->rep);
 	if (pricing_record_needs_price(&c->rep))
 		c->price = pricing_record_price(s->r->pricing, &c->rep);
 out:
 	return c;
+}
+
+/* The hash of a key of CELL_REFKEY_LEN bytes (the usual key: string numbers), inline and a
+ * word at a time; any key of that length uses it, so each key has one hash. */
+static inline uint64_t refkey_hash(const unsigned char *k)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull, w;
+
+	for (size_t i = 0; i < CELL_REFKEY_LEN; i += 8) {
+		memcpy(&w, k + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	return h;
+}
+
+static inline int refkey_equal(const unsigned char *a, const unsigned char *b)
+{
+	uint64_t x, y, diff = 0;
+
+	for (size_t i = 0; i < CELL_REFKEY_LEN; i += 8) {
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		diff |= x ^ y;
+	}
+	return diff == 0;
 }
 
 /* rec's cell, made when new. NULL when out of memory, past SCAN_CELLS_MAX or for a name too
@@ -317,16 +409,17 @@ static struct cell *cell_of(struct worker *w, const struct record *rec)
 	unsigned char key[CELL_KEY_MAX];
 	struct cells *cs = &w->cells;
 	struct cell *c = NULL;
-	size_t n = cell_key(w->s->parts, rec, key), slot;
+	size_t n = cell_key(w->s->parts, w->slice->db, rec, key), slot;
 	uint64_t h;
 
 	if (n == 0)
 		goto out;
-	h = report_key_hash(key, n);
+	h = n == CELL_REFKEY_LEN ? refkey_hash(key) : report_key_hash(key, n);
 	for (slot = cs->cap ? h & (cs->cap - 1) : 0; cs->cap && cs->index[slot].c != NULL;
 	     slot = (slot + 1) & (cs->cap - 1)) {
 		c = cs->index[slot].c;
-		if (cs->index[slot].hash == h && c->keylen == n && memcmp(c->key, key, n) == 0)
+		if (cs->index[slot].hash == h && c->keylen == n &&
+		    (n == CELL_REFKEY_LEN ? refkey_equal(c->key, key) : memcmp(c->key, key, n) == 0))
 			goto out;
 	}
 	c = NULL;

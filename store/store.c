@@ -43,10 +43,12 @@
 #include "store/pagewalk.h"
 #include "store/payload.h"
 #include "store/store.h"
+#include "store/strings.h"
 
 /* STORE_FORMAT (store.h): bump it only for a change older code cannot read. 2: payloads ride
- * in their ids entry, and next_id follows the last id (docs/record-format.md); format 1 stores
- * are read as they are, and a writer marks them 2 when it opens one. */
+ * in their ids entry, and next_id follows the last id. 3: records of version 5, whose strings
+ * may be references into the "strings" database (docs/record-format.md). Older stores are
+ * read as they are, and a writer marks them current when it opens one. */
 
 /* LMDB's meta page: its magic number follows the 16-byte page header, in native order. */
 #define STORE_LMDB_MAGIC 0xBEEFC0DEu
@@ -55,16 +57,24 @@
 /* LMDB's default key size cap (mdb_env_get_maxkeysize): counter names must fit in a key. */
 #define STORE_KEY_MAX 511
 
-/* The five core sub-databases, and the two budget ones (reservations, events) opened on
- * first use: a store written before budgets existed has no such databases. */
+/* The five core sub-databases, the two budget ones (reservations, events) opened on first
+ * use (a store written before budgets existed has no such databases), and strings (format 3:
+ * a writer creates it, a reader opens it when a record first names a string in it). */
 #define STORE_NDBS_CORE 5
-#define STORE_NDBS (STORE_NDBS_CORE + 2)
+#define STORE_NDBS (STORE_NDBS_CORE + 3)
 
 struct store {
 	MDB_env *env;
 	MDB_dbi records, ids, payloads, counters, meta;
 	MDB_dbi reservations, events; /* valid once have_budget_dbis is set */
 	int have_budget_dbis;
+	MDB_dbi strings;              /* valid once have_strings_dbi is set */
+	int have_strings_dbi;
+	/* A writer's: set once the store is marked STORE_FORMAT and has its strings database,
+	 * which version 5 records need before the first one is written. */
+	int writable;
+	struct strings_cache names;   /* a writer's interned names (strings_intern) */
+	struct strings_table strtab;  /* a reader's resolved ids (strings_resolve) */
 	/*
 	 * Set once the five sub-databases are open. A reader can open a file whose creating
 	 * writer has not yet committed them; it then sees an empty store and tries again on each
@@ -482,32 +492,61 @@ unlock:
 }
 
 /*
- * Marks a format 1 store as format 2 before this writer's first append, which writes its
- * payload into the ids entry and no longer moves meta next_id: a format 1 reader would read
- * such a store wrongly, so from then on it refuses it. Format 1 entries stay as they are.
+ * Opens the strings database in txn (dbi_lock held), creating it when create is set.
+ * Returns 0 or a STORE_E* code (STORE_ENOTFOUND: a reader's store has none yet).
  */
-static int store_format_mark(struct store *st)
+static int store_strings_dbi_txn(struct store *st, MDB_txn *txn, int create)
+{
+	int rc = 0;
+
+	if (!__atomic_load_n(&st->have_strings_dbi, __ATOMIC_ACQUIRE))
+		rc = store_err(mdb_dbi_open(txn, "strings", create ? MDB_CREATE : 0, &st->strings));
+	return rc;
+}
+
+/*
+ * Makes the store ready for this writer's appends, which write version 5 records: an older
+ * store is marked STORE_FORMAT (a reader of its format would misread them, so from then on it
+ * refuses the store) and gets its strings database, in one write transaction; its own
+ * entries stay as they are. A current store costs one read transaction.
+ */
+static int store_make_writable(struct store *st)
 {
 	unsigned char b[4];
 	MDB_val key = { 6, "format" }, val = { 4, b };
 	MDB_txn *txn;
 	uint32_t format;
-	int rc;
+	int rc, write = 0;
 
-	rc = store_txn_begin(st, MDB_RDONLY, &txn);
-	if (rc != 0)
-		goto out;
-	rc = store_check_format(txn, st->meta, &format);
-	store_txn_end(st, txn, 0);
-	if (rc != 0 || format == STORE_FORMAT)
-		goto out;
-	rc = store_txn_begin(st, 0, &txn);
-	if (rc != 0)
-		goto out;
-	endian_put_le32(b, STORE_FORMAT);
-	rc = store_err(mdb_put(txn, st->meta, &key, &val, 0));
-	rc = store_txn_end(st, txn, rc == 0) ?: rc;
-out:
+	pthread_mutex_lock(&st->dbi_lock);
+	rc = 0;
+	if (st->writable)
+		goto unlock;
+	for (;;) {
+		rc = store_txn_begin(st, write ? 0 : MDB_RDONLY, &txn);
+		if (rc != 0)
+			goto unlock;
+		rc = store_check_format(txn, st->meta, &format);
+		if (rc == 0 && format != STORE_FORMAT && write) {
+			endian_put_le32(b, STORE_FORMAT);
+			rc = store_err(mdb_put(txn, st->meta, &key, &val, 0));
+		}
+		if (rc == 0 && (format == STORE_FORMAT || write))
+			rc = store_strings_dbi_txn(st, txn, write);
+		/* Committing, even a read txn, is what keeps the opened handle. */
+		rc = store_txn_end(st, txn, rc == 0) ?: rc;
+		if (rc == 0 && format == STORE_FORMAT && !write)
+			break;
+		if ((rc != 0 && rc != STORE_ENOTFOUND) || write)
+			break;
+		write = 1;
+	}
+	if (rc == 0) {
+		__atomic_store_n(&st->have_strings_dbi, 1, __ATOMIC_RELEASE);
+		st->writable = 1;
+	}
+unlock:
+	pthread_mutex_unlock(&st->dbi_lock);
 	return rc;
 }
 
@@ -535,17 +574,45 @@ static int store_in_opener(const struct store *st)
 }
 
 /*
+ * Opens the strings database for a reader whose store had none when it opened, in a
+ * transaction of its own. Returns 0, or STORE_ENOTFOUND while the store still has none.
+ */
+static int store_strings_dbi(struct store *st)
+{
+	MDB_txn *txn;
+	int rc;
+
+	pthread_mutex_lock(&st->dbi_lock);
+	rc = store_txn_begin(st, MDB_RDONLY, &txn);
+	if (rc != 0)
+		goto unlock;
+	rc = store_strings_dbi_txn(st, txn, 0);
+	rc = store_txn_end(st, txn, rc == 0) ?: rc;
+	if (rc == 0)
+		__atomic_store_n(&st->have_strings_dbi, 1, __ATOMIC_RELEASE);
+unlock:
+	pthread_mutex_unlock(&st->dbi_lock);
+	return rc;
+}
+
+/*
  * Common entry of every call after open: refuses a handle carried across fork(), and opens the
  * sub-databases of a store created since a reader opened it. Returns 0, STORE_ENOTFOUND when
  * there is still no store in the file (an empty result for the caller), or an error.
  */
 static int store_ready(struct store *st)
 {
+	int rc;
+
 	if (st == NULL || !store_in_opener(st))
 		return STORE_EINVAL;
-	if (__atomic_load_n(&st->have_dbis, __ATOMIC_ACQUIRE))
-		return 0;
-	return store_dbis_open(st, 0);
+	rc = __atomic_load_n(&st->have_dbis, __ATOMIC_ACQUIRE) ? 0 : store_dbis_open(st, 0);
+	/* A store of an older format has no strings until a writer of this one opens it; a
+	 * reader looks again before each transaction until it has them. */
+	if (rc == 0 && !__atomic_load_n(&st->have_strings_dbi, __ATOMIC_ACQUIRE) &&
+	    (st->flags & STORE_READONLY) && store_strings_dbi(st) == STORE_ENOMEM)
+		rc = STORE_ENOMEM;
+	return rc;
 }
 
 /* store_ready, then a read txn. STORE_ENOTFOUND: the file holds no store yet. */
@@ -588,9 +655,13 @@ int store_open(struct store **out, const char *path, unsigned flags, uint64_t ma
 		goto mutex_destroy;
 	if (payload_coder_init(&st->coder) != 0)
 		goto rwlock_destroy;
+	if (strings_cache_init(&st->names) != 0)
+		goto coder_release;
+	if (strings_table_init(&st->strtab) != 0)
+		goto names_release;
 	rc = store_err(mdb_env_create(&st->env));
 	if (rc != 0)
-		goto coder_release;
+		goto strtab_release;
 	rc = store_err(mdb_env_set_maxdbs(st->env, STORE_NDBS));
 	/* A reader given no size maps what the writers set (the file's own), so store_info
 	 * reports the writers' cap rather than a default of ours. */
@@ -609,9 +680,10 @@ int store_open(struct store **out, const char *path, unsigned flags, uint64_t ma
 	rc = store_dbis_open(st, 0);
 	if (rc == STORE_ENOTFOUND)
 		rc = (flags & STORE_READONLY) ? 0 : store_dbis_open(st, 1);
-	/* A full store cannot take the mark; appends to it fail anyway, counters still work. */
+	/* A full store cannot take the mark; appends to it fail anyway (each tries again),
+	 * counters still work. */
 	if (rc == 0 && !(flags & STORE_READONLY))
-		rc = store_format_mark(st);
+		rc = store_make_writable(st);
 	if (rc == STORE_EFULL)
 		rc = 0;
 	if (rc != 0)
@@ -620,6 +692,10 @@ int store_open(struct store **out, const char *path, unsigned flags, uint64_t ma
 	goto out;
 env_close:
 	mdb_env_close(st->env);
+strtab_release:
+	strings_table_release(&st->strtab);
+names_release:
+	strings_cache_release(&st->names);
 coder_release:
 	payload_coder_release(&st->coder);
 rwlock_destroy:
@@ -642,6 +718,8 @@ void store_close(struct store *st)
 	 */
 	if (store_in_opener(st)) {
 		mdb_env_close(st->env);
+		strings_table_release(&st->strtab);
+		strings_cache_release(&st->names);
 		payload_coder_release(&st->coder);
 		pthread_rwlock_destroy(&st->resize_lock);
 		pthread_mutex_destroy(&st->dbi_lock);
@@ -798,11 +876,31 @@ static int store_settle_before(struct store *st, MDB_txn *txn, const struct stor
 static int store_settle_after(struct store *st, MDB_txn *txn, const struct store_settle *se,
 			      uint64_t id, int64_t ts_ns);
 
+/*
+ * Gives copy's strings their ids in the store's string table, inside the write txn (ref 0:
+ * written inline). The provider's error message is never given one: it varies from call to
+ * call and a report never groups by it.
+ */
+static int store_intern(struct strings_txn *sx, MDB_txn *txn, struct record *copy)
+{
+	struct record_str *s;
+	int rc = 0;
+
+	for (size_t i = 0; i < RECORD_NSTRS && rc == 0; i++) {
+		s = record_str_mut(copy, i);
+		s->ref = 0;
+		if (i != RECORD_STR_ERROR_MESSAGE)
+			rc = store_err(strings_intern(sx, txn, s->p, s->n, &s->ref));
+	}
+	return rc;
+}
+
 static int store_append_n(struct store *st, struct record *recs, size_t n,
 			  const struct payload *pl, const struct store_counter_delta *deltas,
 			  size_t ndeltas, const struct store_settle *settle)
 {
 	struct record copy;
+	struct strings_txn sx;
 	unsigned char *enc, *pay = NULL;
 	size_t pay_len = 0, i;
 	MDB_txn *txn;
@@ -818,6 +916,8 @@ static int store_append_n(struct store *st, struct record *recs, size_t n,
 			goto out;
 	}
 	rc = store_ready(st);
+	if (rc == 0)
+		rc = store_make_writable(st);
 	if (rc != 0)
 		goto out;
 	rc = STORE_ENOMEM;
@@ -836,6 +936,7 @@ static int store_append_n(struct store *st, struct record *recs, size_t n,
 	rc = store_txn_begin(st, 0, &txn);
 	if (rc != 0)
 		goto pay_free;
+	strings_txn_init(&sx, &st->names, st->strings);
 	if (settle != NULL)
 		rc = store_settle_before(st, txn, settle);
 	for (i = 0; i < n && rc == 0; i++) {
@@ -844,6 +945,9 @@ static int store_append_n(struct store *st, struct record *recs, size_t n,
 			copy.flags |= RECORD_PAYLOAD;
 		else
 			copy.flags &= ~(uint32_t)RECORD_PAYLOAD;
+		rc = store_intern(&sx, txn, &copy);
+		if (rc != 0)
+			break;
 		len = record_encode(&copy, enc, RECORD_ENCODED_MAX);
 		if (len < 0) {
 			rc = len;
@@ -858,6 +962,7 @@ static int store_append_n(struct store *st, struct record *recs, size_t n,
 		rc = store_settle_after(st, txn, settle, first, recs[0].ts_ns);
 	/* A failed put (MDB_MAP_FULL among them) leaves the txn unusable: it is aborted whole. */
 	rc = store_txn_end(st, txn, rc == 0) ?: rc;
+	strings_txn_end(&sx, rc == 0);
 	for (i = 0; i < n && rc == 0; i++) {
 		recs[i].id = first + i;
 		if (pl != NULL)
@@ -903,20 +1008,61 @@ out:
 	return rc;
 }
 
-/* Decodes one records entry (key and value) and hands it to fn. */
-static int store_emit(const MDB_val *key, const MDB_val *val, store_record_fn fn, void *arg,
-		      int *fn_rc)
+/*
+ * Resolves the string references record_decode left in rec (those its table did not hold
+ * yet), decoded inside txn. In a read txn (load set) the strings go into the handle's table
+ * and stay valid until store_close; in a write txn they point into txn's pages (what it wrote
+ * itself may yet be aborted). Returns 0, STORE_EFORMAT for a reference to no string,
+ * STORE_ENOMEM or an error.
+ */
+static int store_resolve(struct store *st, MDB_txn *txn, int load, struct record *rec)
 {
-	struct record rec;
+	struct record_str *s;
+	int rc = 0;
+
+	for (size_t i = 0; i < RECORD_NSTRS && rc == 0; i++) {
+		s = record_str_mut(rec, i);
+		if (s->ref == 0 || s->p != NULL)
+			continue;
+		/* store_ready opens the database before a txn begins, if the store has one (a
+		 * handle opened later is not usable in a txn begun before it). */
+		rc = __atomic_load_n(&st->have_strings_dbi, __ATOMIC_ACQUIRE) ?
+			     store_err(strings_resolve(&st->strtab, txn, st->strings, load, s)) :
+			     STORE_EFORMAT;
+	}
+	return rc == STORE_ENOTFOUND ? STORE_EFORMAT : rc;
+}
+
+/*
+ * Decodes one records entry (key and value) inside txn into rec: its id and time from the
+ * key, its strings resolved (store_resolve). Returns 0 or a STORE_E* code.
+ */
+static int store_decode(struct store *st, MDB_txn *txn, int load, const MDB_val *key,
+			const MDB_val *val, struct record *rec)
+{
 	int rc = STORE_EFORMAT;
 
-	if (key->mv_size != 16)
+	if (key->mv_size != STORE_RKEY_LEN)
 		goto out;
-	rec.id = endian_be64((const unsigned char *)key->mv_data + 8);
-	rc = record_decode(val->mv_data, val->mv_size, &rec);
+	rec->id = endian_be64((const unsigned char *)key->mv_data + 8);
+	/* Version 5 keeps the time in the key alone; older versions hold it again */
+	rec->ts_ns = (int64_t)endian_be64(key->mv_data);
+	rc = record_decode(val->mv_data, val->mv_size, &st->strtab.tab, rec);
+	if (rc > 0)
+		rc = store_resolve(st, txn, load, rec);
+out:
+	return rc;
+}
+
+/* Decodes one records entry of a read txn and hands it to fn. */
+static int store_emit(struct store *st, MDB_txn *txn, const MDB_val *key, const MDB_val *val,
+		      store_record_fn fn, void *arg, int *fn_rc)
+{
+	struct record rec;
+	int rc = store_decode(st, txn, 1, key, val, &rec);
+
 	if (rc == 0)
 		*fn_rc = fn(&rec, arg);
-out:
 	return rc;
 }
 
@@ -924,7 +1070,8 @@ out:
  * Called for each entry of a store_walk: returns 0 to go on, 1 to stop, or a STORE_E* code
  * to fail the walk.
  */
-typedef int (*store_visit_fn)(const MDB_val *key, const MDB_val *val, void *ctx);
+typedef int (*store_visit_fn)(MDB_txn *txn, const MDB_val *key, const MDB_val *val,
+			      void *ctx);
 
 /* A walk gives back the pages it has read every this many entries (about 6 MB of records; a
  * report runs one walk per core). */
@@ -1005,7 +1152,6 @@ static int store_walk_visit(MDB_cursor *cur, const MDB_val *key, const MDB_val *
 	uintptr_t page, line;
 	int rc;
 
-	(void)cur;
 	/* On a value's first page, ask for the next page of the file: a store written in time
 	 * order keeps its leaf pages mostly in key order, and a scan is bound by the first touch
 	 * of each page (a hint only: a wrong guess costs nothing, an unmapped one is dropped). */
@@ -1015,7 +1161,7 @@ static int store_walk_visit(MDB_cursor *cur, const MDB_val *key, const MDB_val *
 		for (line = 0; line < STORE_WALK_PAGE; line += 64)
 			__builtin_prefetch((const char *)page + STORE_WALK_PAGE + line);
 	}
-	rc = wc->visit(key, val, wc->ctx);
+	rc = wc->visit(mdb_cursor_txn(cur), key, val, wc->ctx);
 	if (rc != 0)
 		goto out;
 	/* The span of the values read since the last release: leaf and overflow pages. */
@@ -1062,27 +1208,28 @@ out:
 }
 
 struct store_scan_ctx {
+	struct store *st;
 	int64_t until_ns;
 	store_record_fn fn;
 	void *arg;
 	int fn_rc;
 };
 
-static int store_scan_visit(const MDB_val *key, const MDB_val *val, void *ctx)
+static int store_scan_visit(MDB_txn *txn, const MDB_val *key, const MDB_val *val, void *ctx)
 {
 	struct store_scan_ctx *sc = ctx;
 	int rc;
 
 	if (key->mv_size >= 8 && (int64_t)endian_be64(key->mv_data) >= sc->until_ns)
 		return 1;
-	rc = store_emit(key, val, sc->fn, sc->arg, &sc->fn_rc);
+	rc = store_emit(sc->st, txn, key, val, sc->fn, sc->arg, &sc->fn_rc);
 	return rc != 0 ? rc : sc->fn_rc != 0;
 }
 
 int store_scan(struct store *st, int64_t since_ns, int64_t until_ns, store_record_fn fn,
 	       void *arg)
 {
-	struct store_scan_ctx sc = { until_ns, fn, arg, 0 };
+	struct store_scan_ctx sc = { st, until_ns, fn, arg, 0 };
 	unsigned char start[16];
 	MDB_val key = { 16, start };
 	int rc = STORE_EINVAL;
@@ -1188,7 +1335,7 @@ int store_get(struct store *st, uint64_t id, store_record_fn fn, void *arg)
 	if (rc == STORE_ENOTFOUND)
 		rc = STORE_EFORMAT;
 	if (rc == 0)
-		rc = store_emit(&rkey, &val, fn, arg, &fn_rc);
+		rc = store_emit(st, txn, &rkey, &val, fn, arg, &fn_rc);
 txn_abort:
 	store_txn_end(st, txn, 0);
 out:
@@ -1226,11 +1373,13 @@ struct store_counters_ctx {
 	int fn_rc;
 };
 
-static int store_counters_visit(const MDB_val *key, const MDB_val *val, void *ctx)
+static int store_counters_visit(MDB_txn *txn, const MDB_val *key, const MDB_val *val,
+				void *ctx)
 {
 	struct store_counters_ctx *cc = ctx;
 	char name[STORE_KEY_MAX + 1];
 
+	(void)txn;
 	if (key->mv_size > STORE_KEY_MAX || val->mv_size != 8)
 		return STORE_EFORMAT;
 	memcpy(name, key->mv_data, key->mv_size);
@@ -1324,6 +1473,10 @@ int store_info(struct store *st, struct store_info *out)
 	if (rc != 0)
 		goto txn_abort;
 	out->records = ms.ms_entries;
+	/* Each string has two entries: its id's and its name's. */
+	if (__atomic_load_n(&st->have_strings_dbi, __ATOMIC_ACQUIRE) &&
+	    mdb_stat(txn, st->strings, &ms) == 0)
+		out->strings = ms.ms_entries / 2;
 	rc = store_payload_bytes(st, txn, out);
 	if (rc == 0)
 		rc = store_check_format(txn, st->meta, &out->format);
@@ -1440,12 +1593,22 @@ static int store_verify_record(MDB_cursor *cur, const MDB_val *key, const MDB_va
 		goto out;
 	}
 	id = endian_be64((const unsigned char *)key->mv_data + 8);
-	if (record_decode(val->mv_data, val->mv_size, &rec) != 0) {
+	rec.ts_ns = (int64_t)endian_be64(key->mv_data);
+	if (record_decode(val->mv_data, val->mv_size, &vc->st->strtab.tab, &rec) < 0) {
 		store_problem(vc, "record %" PRIu64 ": does not decode", id);
 		goto out;
 	}
-	if ((uint64_t)rec.ts_ns != endian_be64(key->mv_data))
+	/* Versions before 5 hold the time again in the value (it decoded, so it has two
+	 * bytes of version): it must be the key's. */
+	if (endian_le16(val->mv_data) < 5 && (uint64_t)rec.ts_ns != endian_be64(key->mv_data))
 		store_problem(vc, "record %" PRIu64 ": its key's time is not its ts_ns", id);
+	rc = store_resolve(vc->st, vc->txn, 1, &rec);
+	if (rc == STORE_EFORMAT)
+		store_problem(vc, "record %" PRIu64 ": names a string the strings table does "
+			      "not hold", id);
+	if (rc != STORE_EFORMAT && rc != 0)
+		goto out;
+	rc = 0;
 	if (id == 0 || (vc->have_next_id && id >= vc->next_id))
 		store_problem(vc, "record %" PRIu64 ": id not below next_id %" PRIu64,
 			      id, vc->next_id);
@@ -1483,7 +1646,8 @@ static int store_verify_owner(struct store *st, MDB_txn *txn, const MDB_val *ike
 	if (rc == 0)
 		rc = store_err(mdb_get(txn, st->records, &rkey, &val));
 	if (rc == 0)
-		*flags = record_decode(val.mv_data, val.mv_size, &rec) == 0 ? (int64_t)rec.flags : -2;
+		*flags = record_decode(val.mv_data, val.mv_size, NULL, &rec) >= 0 ? (int64_t)rec.flags
+										    : -2;
 	return rc == STORE_ENOTFOUND || rc == STORE_EFORMAT ? 0 : rc;
 }
 
@@ -1560,6 +1724,38 @@ static int store_verify_walk(struct store_verify_ctx *vc, MDB_dbi dbi, const cha
 	return store_txn_walk(vc->txn, dbi, NULL, store_verify_entry, vc);
 }
 
+static void store_verify_string_problem(const char *problem, void *arg)
+{
+	store_problem(arg, "%s", problem);
+}
+
+static void store_verify_string_tick(void *arg)
+{
+	struct store_verify_ctx *vc = arg;
+
+	vc->checked++;
+	if (vc->tick != NULL)
+		vc->tick(vc->checked, vc->tick_arg);
+}
+
+/* The strings table: consistent in itself, and present in a store of format 3 or later. */
+static int store_verify_strings(struct store_verify_ctx *vc)
+{
+	uint64_t entries;
+	uint32_t format;
+	int rc = 0;
+
+	if (!__atomic_load_n(&vc->st->have_strings_dbi, __ATOMIC_ACQUIRE)) {
+		if (store_check_format(vc->txn, vc->st->meta, &format) == 0 && format >= 3)
+			store_problem(vc, "the strings database is missing");
+		goto out;
+	}
+	rc = store_err(strings_verify(vc->txn, vc->st->strings, store_verify_string_problem,
+				      store_verify_string_tick, vc, &entries));
+out:
+	return rc;
+}
+
 int store_verify(struct store *st, store_problem_fn fn, void *arg, uint64_t *nproblems)
 {
 	return store_verify_ticking(st, fn, arg, NULL, NULL, nproblems);
@@ -1593,6 +1789,8 @@ int store_verify_ticking(struct store *st, store_problem_fn fn, void *arg, store
 		rc = store_verify_walk(&vc, st->payloads, "payload", store_verify_by_id);
 	if (rc == 0)
 		rc = store_verify_walk(&vc, st->counters, "counters", store_verify_counter);
+	if (rc == 0)
+		rc = store_verify_strings(&vc);
 	store_txn_end(st, txn, 0);
 done:
 	*nproblems = vc.problems;
@@ -1971,6 +2169,8 @@ static int store_counter_get(struct store *st, MDB_txn *txn, const char *name, i
 }
 
 struct store_seed_ctx {
+	struct store *st;
+	int load; /* a read txn: strings may go into the handle's table */
 	const struct store_budget *b;
 	int64_t *tokens, *pusd;
 };
@@ -1983,11 +2183,9 @@ static int store_budget_seed_visit(MDB_cursor *cur, const MDB_val *key, const MD
 	struct record rec;
 	int64_t t, p;
 
-	(void)cur;
 	if (key->mv_size != 16 || (int64_t)endian_be64(key->mv_data) >= sc->b->until_ns)
 		return 1;
-	rec.id = endian_be64((const unsigned char *)key->mv_data + 8);
-	if (record_decode(val->mv_data, val->mv_size, &rec) == 0 &&
+	if (store_decode(sc->st, mdb_cursor_txn(cur), sc->load, key, val, &rec) == 0 &&
 	    sc->b->seed(&rec, sc->b->seed_arg, &t, &p)) {
 		*sc->tokens += t;
 		*sc->pusd += p;
@@ -1995,11 +2193,12 @@ static int store_budget_seed_visit(MDB_cursor *cur, const MDB_val *key, const MD
 	return 0;
 }
 
-/* The sums b->seed gives over the records of b's window, read inside txn. */
-static int store_budget_seed(struct store *st, MDB_txn *txn, const struct store_budget *b,
-			     int64_t *tokens, int64_t *pusd)
+/* The sums b->seed gives over the records of b's window, read inside txn (a write txn when
+ * write is set). */
+static int store_budget_seed(struct store *st, MDB_txn *txn, int write,
+			     const struct store_budget *b, int64_t *tokens, int64_t *pusd)
 {
-	struct store_seed_ctx sc = { b, tokens, pusd };
+	struct store_seed_ctx sc = { st, !write, b, tokens, pusd };
 	unsigned char start[16];
 	MDB_val key = { 16, start };
 	int rc = 0;
@@ -2028,7 +2227,7 @@ static int store_budget_used(struct store *st, MDB_txn *txn, struct store_budget
 		rc = store_counter_get(st, txn, cname, &b->used_pusd);
 	if (rc != STORE_ENOTFOUND)
 		goto out;
-	rc = store_budget_seed(st, txn, b, &b->used_tokens, &b->used_pusd);
+	rc = store_budget_seed(st, txn, write, b, &b->used_tokens, &b->used_pusd);
 	if (rc != 0 || !write)
 		goto out;
 	d[0].delta = b->used_tokens;
@@ -2404,10 +2603,12 @@ struct store_events_ctx {
 	int fn_rc;
 };
 
-static int store_events_visit(const MDB_val *key, const MDB_val *val, void *ctx)
+static int store_events_visit(MDB_txn *txn, const MDB_val *key, const MDB_val *val,
+			      void *ctx)
 {
 	struct store_events_ctx *ec = ctx;
 
+	(void)txn;
 	if (key->mv_size != 8 || val->mv_size >= STORE_EVENT_MAX)
 		return STORE_EFORMAT;
 	memcpy(ec->buf, val->mv_data, val->mv_size);

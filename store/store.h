@@ -8,6 +8,8 @@
  *   payloads  key be64(id)                → payload_encode() bytes (format 1 stores only)
  *   counters  key name (text)             → int64 little-endian (drops, budget usage …)
  *   meta      "format" → u32 version, "next_id" → u64 (the least next id)
+ *   strings   0x00 ‖ be32(id) → a name; 0x01 ‖ name → le32(id)  (store/strings.h: the names
+ *             records repeat, each kept once; a record refers to it by id)
  *
  * A record, its payload and its counter updates are written in one write transaction, so a
  * reader sees all or none of them, and a killed writer loses at most the transaction in flight.
@@ -29,7 +31,7 @@
 
 /* The store format this code writes (meta "format"); it reads every one up to it. A writer
  * opening an older store marks it current (docs/record-format.md). */
-#define STORE_FORMAT 2
+#define STORE_FORMAT 3
 
 /* Error codes: 0 is success; ours are negative and below LMDB's range is not used. */
 enum {
@@ -158,6 +160,7 @@ struct store_info {
 	uint64_t payload_bytes; /* payload bytes as stored (headers and frames), LMDB's own not */
 	uint64_t payload_raw_bytes; /* what they hold: heads and bodies as captured */
 	uint64_t payloads_kept; /* payloads kept uncompressed (small ones: store/payload.c) */
+	uint64_t strings;    /* names in the strings table */
 	uint64_t file_bytes; /* size of the data file */
 	uint64_t map_bytes;  /* the map size cap */
 	uint32_t format;

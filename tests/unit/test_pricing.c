@@ -29,7 +29,7 @@ static struct pricing *builtin(void)
 
 static struct record_str rs(const char *s)
 {
-	struct record_str r = {s, s ? (uint32_t)strlen(s) : 0};
+	struct record_str r = {s, s ? (uint32_t)strlen(s) : 0, 0};
 	return r;
 }
 

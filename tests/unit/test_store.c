@@ -693,7 +693,7 @@ static void test_payload_decode_guarded(void)
 	check_decode_guarded(enc, len, &in);
 	free(enc);
 	/* Large: a compressed one. */
-	in.resp_body = (struct record_str){ body, 3000 };
+	in.resp_body = (struct record_str){ body, 3000, 0 };
 	CHECK_INT(payload_encode(&pc, &in, &enc, &len), 0);
 	CHECK(len < 1000);
 	check_decode_guarded(enc, len, &in);
@@ -720,7 +720,7 @@ static void test_payload_stored(void)
 	CHECK_INT(payload_coder_init(&pc), 0);
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		memset(&in, 0, sizeof(in));
-		in.resp_body = (struct record_str){ sizes[i] ? body : NULL, (uint32_t)sizes[i] };
+		in.resp_body = (struct record_str){ sizes[i] ? body : NULL, (uint32_t)sizes[i], 0 };
 		in.resp_body_size = sizes[i] + 5;
 		CHECK_INT(payload_encode(&pc, &in, &enc, &len), 0);
 		if (sizes[i] < 1024) {
@@ -739,7 +739,7 @@ static void test_payload_stored(void)
 	/* An old writer's payload: the same header, then the parts compressed at level 1. */
 	memset(&in, 0, sizeof(in));
 	in.req_head = record_str_of("POST /v1/chat/completions HTTP/1.1\r\n");
-	in.req_body = (struct record_str){ body, 200 };
+	in.req_body = (struct record_str){ body, 200, 0 };
 	memcpy(raw, in.req_head.p, in.req_head.n);
 	memcpy(raw + in.req_head.n, body, 200);
 	memset(old, 0, 36);
@@ -784,7 +784,7 @@ static void test_info_payload_sizes(void)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		memset(&in, 0, sizeof(in));
 		in.req_head = record_str_of("POST /v1 HTTP/1.1\r\n"); /* 19 bytes */
-		in.resp_body = (struct record_str){ body, (uint32_t)sizes[i] };
+		in.resp_body = (struct record_str){ body, (uint32_t)sizes[i], 0 };
 		record_fill(&r, (int)i);
 		CHECK_INT(store_append(st, &r, &in, NULL, 0), 0);
 		CHECK_INT(payload_encode(&pc, &in, &enc, &len), 0);
@@ -1158,7 +1158,7 @@ static void test_short_by_free_pages(void)
 		noise[i] = (char)(x & 0xff);
 	}
 	memset(&pl, 0, sizeof pl);
-	pl.resp_body = (struct record_str){ noise, sizeof noise };
+	pl.resp_body = (struct record_str){ noise, sizeof noise, 0 };
 	snprintf(path, sizeof(path), "%s", tmp_path("loose.mdb"));
 	CHECK_INT(store_open(&st, path, STORE_CREATE, 0), 0);
 	if (st == NULL)

@@ -85,6 +85,8 @@ static void write_json(const char *path, const struct store_info *in, struct sto
 	jw_int(&w, (int64_t)in->records);
 	jw_key(&w, "next_id");
 	jw_int(&w, (int64_t)in->next_id);
+	jw_key(&w, "strings");
+	jw_int(&w, (int64_t)in->strings);
 	jw_key(&w, "payloads");
 	jw_int(&w, (int64_t)in->payloads);
 	jw_key(&w, "payload_bytes");
@@ -112,6 +114,7 @@ static void write_table(const char *path, const struct store_info *in, struct st
 	       in->file_bytes, in->map_bytes,
 	       in->map_bytes ? 100.0 * (double)in->file_bytes / (double)in->map_bytes : 0.0);
 	printf("records    %" PRIu64 " (next id %" PRIu64 ")\n", in->records, in->next_id);
+	printf("strings    %" PRIu64 " distinct names, each stored once\n", in->strings);
 	printf("payloads   %" PRIu64 ": %" PRIu64 " bytes stored for %" PRIu64
 	       " bytes of heads and bodies (%" PRIu64 " stored uncompressed, %" PRIu64
 	       " compressed)\n",

@@ -1109,7 +1109,8 @@ typedef int (*store_cursor_fn)(MDB_cursor *cur, const MDB_val *key, const MDB_va
  * Walks dbi in key order inside txn, from the first key >= *start (from the first key when
  * start is NULL). Returns 0 or a STORE_E* code (the visitor's, or LMDB's mapped by store_err).
  */
-static int store_txn_walk(MDB_txn *txn, MDB_dbi dbi, const MDB_val *start, store_cursor_fn visit,
+static inline __attribute__((always_inline)) int
+store_txn_walk(MDB_txn *txn, MDB_dbi dbi, const MDB_val *start, store_cursor_fn visit,
 			  void *ctx)
 {
 	MDB_val key = { 0, NULL }, val;
@@ -1146,7 +1147,8 @@ struct store_walk_ctx {
 
 /* One entry of a store_walk: the caller's visit, then every STORE_WALK_RELEASE entries the
  * pages read since the last release are given back. */
-static int store_walk_visit(MDB_cursor *cur, const MDB_val *key, const MDB_val *val, void *ctx)
+static inline __attribute__((always_inline)) int
+store_walk_visit(MDB_cursor *cur, const MDB_val *key, const MDB_val *val, void *ctx)
 {
 	struct store_walk_ctx *wc = ctx;
 	uintptr_t page, line;
@@ -1187,7 +1189,8 @@ out:
  * opened by the store_ready call in here. Returns 0 or an error; a store whose databases do not
  * exist yet is walked as empty.
  */
-static int store_walk(struct store *st, MDB_dbi *dbi, MDB_val *start, store_visit_fn visit,
+static inline __attribute__((always_inline)) int
+store_walk(struct store *st, MDB_dbi *dbi, MDB_val *start, store_visit_fn visit,
 		      void *ctx)
 {
 	struct store_walk_ctx wc = { st, visit, ctx, UINTPTR_MAX, 0, UINTPTR_MAX, 0, 0, 0 };

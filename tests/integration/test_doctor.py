@@ -25,7 +25,7 @@ from harness import expect_eq, test  # noqa: E402
 
 
 # The store format this build writes (store/store.c, docs/record-format.md).
-STORE_FORMAT = 2
+STORE_FORMAT = 3
 
 
 class Ctx:

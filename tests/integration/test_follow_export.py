@@ -175,7 +175,20 @@ def test_stats_payloads():
     check(st["payloads"] == 5 and st["payload_raw_bytes"] == sum(totals) and
           st["payloads_uncompressed"] == len(kept) == 4 and 36 < big < max(totals),
           "stats --format json: stored and held payload bytes", "%r %r" % (st, totals))
+    # Every distinct name of 1 to 255 bytes but the error messages is kept once.
+    names = set()
+    for line in open(os.path.join(STORES, "basic.jsonl"), encoding="utf-8"):
+        if line.startswith("{"):
+            o = json.loads(line)
+            names |= {o[k] for k in ("process", "agent", "agent_type", "tenant", "session",
+                                     "provider", "api", "host", "path", "model_requested",
+                                     "model", "error")
+                      if isinstance(o.get(k), str) and 0 < len(o[k].encode()) <= 255}
+    check(st["strings"] == len(names) > 0, "stats --format json: strings",
+          "%r %r" % (st["strings"], sorted(names)))
     t = run("stats", "--db", db)
+    check("strings    %d distinct names, each stored once\n" % len(names) in t.stdout,
+          "stats: the strings line", t.stdout)
     check("payloads   5: %d bytes stored for %d bytes of heads and bodies (4 stored "
           "uncompressed, 1 compressed)\n" % (st["payload_bytes"], sum(totals)) in t.stdout and
           "compressed)" in t.stdout, "stats: the payloads line", t.stdout)

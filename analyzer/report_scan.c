@@ -109,14 +109,22 @@ struct cells {
 
 /* A record held for the detector, with its cost. */
 struct side {
-	struct record *rec; /* filter_record_dup */
+	struct record *rec; /* side_copy: in the list's blocks */
 	int priced;
 	int64_t pusd;
+};
+
+/* A block of copies of held records (side_copy). */
+struct side_block {
+	struct side_block *next;
+	size_t used, cap;
+	unsigned char bytes[];
 };
 
 struct side_list {
 	struct side *v;
 	size_t n, cap;
+	struct side_block *blocks; /* newest first */
 };
 
 struct slice {
@@ -438,6 +446,66 @@ out:
 	return c;
 }
 
+/* The copies of held records are cut from blocks of this size, freed with their list: a
+ * slice holds every failure and the call after it, thousands, and a malloc and free each
+ * was a tenth of a report's allocations. */
+#define SIDE_BLOCK (64u << 10)
+
+/* n bytes, 8-aligned, from l's blocks. NULL when out of memory. */
+static void *side_alloc(struct side_list *l, size_t n)
+{
+	struct side_block *b = l->blocks;
+	size_t cap;
+	void *p = NULL;
+
+	n = (n + 7) & ~(size_t)7;
+	if (b == NULL || b->cap - b->used < n) {
+		cap = n > SIDE_BLOCK ? n : SIDE_BLOCK;
+		b = malloc(sizeof *b + cap);
+		if (b == NULL)
+			goto out;
+		b->next = l->blocks;
+		b->used = 0;
+		b->cap = cap;
+		l->blocks = b;
+	}
+	p = b->bytes + b->used;
+	b->used += n;
+out:
+	return p;
+}
+
+/*
+ * A copy of rec in l's blocks. A string with a number in its store's string table points into
+ * that table, which lives until the stores close, after every slice is released: only the
+ * others (inline in their record: error messages, long names, older records) are copied.
+ * NULL when out of memory.
+ */
+static struct record *side_copy(struct side_list *l, const struct record *rec)
+{
+	struct record *cp = side_alloc(l, sizeof *cp);
+	struct record_str *str;
+	char *bytes;
+
+	if (cp == NULL)
+		goto out;
+	*cp = *rec;
+	for (size_t i = 0; i < RECORD_NSTRS; i++) {
+		str = record_str_mut(cp, i);
+		if (str->ref != 0 || str->n == 0)
+			continue;
+		bytes = side_alloc(l, str->n);
+		if (bytes == NULL) {
+			cp = NULL;
+			goto out;
+		}
+		memcpy(bytes, str->p, str->n);
+		str->p = bytes;
+	}
+out:
+	return cp;
+}
+
 /* Keeps a copy of rec for the detector. Returns 0, or -1 (out of memory, or the cap). */
 static int side_push(struct side_list *l, const struct record *rec, int priced, int64_t pusd)
 {
@@ -455,7 +523,7 @@ static int side_push(struct side_list *l, const struct record *rec, int priced, 
 		l->v = grown;
 		l->cap = cap;
 	}
-	l->v[l->n].rec = filter_record_dup(rec);
+	l->v[l->n].rec = side_copy(l, rec);
 	if (l->v[l->n].rec == NULL)
 		goto out;
 	l->v[l->n].priced = priced;
@@ -468,10 +536,12 @@ out:
 
 static void side_release(struct side_list *l)
 {
-	size_t i;
+	struct side_block *b, *next;
 
-	for (i = 0; i < l->n; i++)
-		filter_record_free(l->v[i].rec);
+	for (b = l->blocks; b != NULL; b = next) {
+		next = b->next;
+		free(b);
+	}
 	free(l->v);
 	memset(l, 0, sizeof *l);
 }

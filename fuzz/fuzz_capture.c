@@ -10,7 +10,8 @@
  * fuzzer chooses the interleaving of requests and responses and every cut.
  *
  * Every emitted record and payload must be readable whole (ASan checks the views) and must
- * survive the store's encoders: record_encode then record_decode gives a record that encodes
+ * survive the store's encoders: record_encode then record_decode (no string table: the
+ * capture's strings carry no reference, so none is left unresolved) gives a record that encodes
  * to the same bytes, and payload_encode then payload_decode gives back the same parts.
  */
 #include <arpa/inet.h>
@@ -87,7 +88,8 @@ static void on_emit(void *ctx, struct record *rec, const struct payload *pl)
 	n = record_encode(rec, enc, sizeof enc);
 	FUZZ_CHECK(n > 0);
 	memset(&back, 0, sizeof back);
-	FUZZ_CHECK(record_decode(enc, (size_t)n, &back) == 0);
+	/* The capture gives no string a reference: every one is inline, none left unresolved. */
+	FUZZ_CHECK(record_decode(enc, (size_t)n, NULL, &back) == 0);
 	m = record_encode(&back, again, sizeof again);
 	FUZZ_CHECK(m == n && memcmp(enc, again, (size_t)n) == 0);
 	if (pl != NULL)

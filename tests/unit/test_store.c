@@ -1,8 +1,12 @@
 /*
  * test_store.c - the record encoding, the payload codec and the LMDB store.
  *
+ * Record version 5 (what record_encode writes) is checked byte for byte against hand-written
+ * bytes; versions 1 to 3, which stores of format 1 and 2 hold and record_encode no longer
+ * writes, are built by hand from docs/record-format.md (v3_build) and must still read.
  * Decoders are fed every truncation of a valid buffer placed just before a PROT_NONE page, so
- * an over-read crashes at once instead of passing by luck (picohttpparser's trick). The store
+ * an over-read crashes at once instead of passing by luck (picohttpparser's trick), and every
+ * value of every byte in turn. The store
  * tests compare what comes back with a plain reference computed beside it (SQLite's
  * compare-with-reference shape), including under 4 processes and 4 threads appending at once
  * and under kill -9. Every store lives in a mkdtemp folder that is removed at the end.
@@ -26,6 +30,7 @@
 #include "store/payload.h"
 #include "store/record.h"
 #include "store/store.h"
+#include "store/strtab.h"
 #include "tests/unit/check.h"
 
 static char tmp_root[] = "/tmp/tokshim-test-store-XXXXXX";
@@ -147,42 +152,485 @@ static void check_record_eq(const struct record *a, const struct record *b)
 	}
 }
 
+/* check_record_eq, and every string's ref too. */
+static void check_record_refs_eq(const struct record *a, const struct record *b)
+{
+	const struct record_str *sa = &a->process, *sb = &b->process;
+
+	check_record_eq(a, b);
+	for (int i = 0; i < 13; i++)
+		CHECK_INT(sa[i].ref, sb[i].ref);
+}
+
+/* A record with every number at its default (ttfb_us and retry_after_s -1, the rest 0) and
+ * every string empty: what record_encode leaves out entirely. */
+static void record_defaults(struct record *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->ttfb_us = -1;
+	r->retry_after_s = -1;
+}
+
+/*
+ * A reader's string table as store/strings.c fills it (store/strtab.h): ids below
+ * STRTAB_CHUNK_LEN, each entry a u16 length and the bytes. Ids 1 to 3 hold "bot", "gpt-4o"
+ * and "proc"; 7 holds "bot" too (a table may hold the same bytes twice: decoding does not
+ * care); the others nothing.
+ */
+static struct strtab test_tab;
+static const unsigned char *test_tab_chunk[STRTAB_CHUNK_LEN];
+static unsigned char test_tab_bytes[256];
+
+static void test_tab_init(void)
+{
+	static const struct {
+		uint32_t id;
+		const char *s;
+	} e[] = { { 1, "bot" }, { 2, "gpt-4o" }, { 3, "proc" }, { 7, "bot" } };
+	size_t used = 0, n;
+
+	if (test_tab.chunk[0] != NULL)
+		return;
+	for (size_t i = 0; i < sizeof(e) / sizeof(e[0]); i++) {
+		n = strlen(e[i].s);
+		endian_put_le16(test_tab_bytes + used, (uint16_t)n);
+		memcpy(test_tab_bytes + used + 2, e[i].s, n);
+		test_tab_chunk[e[i].id] = test_tab_bytes + used;
+		used += 2 + n;
+	}
+	test_tab.chunk[0] = test_tab_chunk;
+}
+
+/* Does s point into the table's bytes (a reference it resolved)? */
+static int in_test_tab(const struct record_str *s)
+{
+	return (const unsigned char *)s->p >= test_tab_bytes &&
+	       (const unsigned char *)s->p + s->n <= test_tab_bytes + sizeof(test_tab_bytes);
+}
+
+/*
+ * Writes r in the layout of record versions 1 to 3 (docs/record-format.md, "Record value
+ * (version 3)"), which record_encode no longer writes: the version, the header length hlen
+ * (140 in version 3, 112 in version 2, 100 in version 1; the fields past it are left out), the
+ * header's fields, then a u16 count nstrs and the first nstrs of the 13 strings (nstrs <= 13),
+ * each a u16 length and its bytes. Returns the length written into buf.
+ */
+static size_t v3_build(unsigned char *buf, const struct record *r, uint16_t version,
+		       uint16_t hlen, uint16_t nstrs)
+{
+	unsigned char h[140];
+	size_t pos;
+
+	memset(h, 0, sizeof(h));
+	endian_put_le16(h, version);
+	endian_put_le16(h + 2, hlen);
+	endian_put_le64(h + 4, (uint64_t)r->ts_ns);
+	endian_put_le64(h + 12, (uint64_t)r->latency_us);
+	endian_put_le64(h + 20, (uint64_t)r->ttfb_us);
+	endian_put_le32(h + 28, (uint32_t)r->pid);
+	endian_put_le32(h + 32, (uint32_t)r->status);
+	endian_put_le32(h + 36, (uint32_t)r->retry_after_s);
+	endian_put_le32(h + 40, r->flags);
+	endian_put_le64(h + 44, (uint64_t)r->input_tokens);
+	endian_put_le64(h + 52, (uint64_t)r->output_tokens);
+	endian_put_le64(h + 60, (uint64_t)r->cache_read_tokens);
+	endian_put_le64(h + 68, (uint64_t)r->cache_write_tokens);
+	endian_put_le64(h + 76, (uint64_t)r->reasoning_tokens);
+	endian_put_le64(h + 84, (uint64_t)r->billed_cost_pusd);
+	endian_put_le64(h + 92, r->request_hash);
+	endian_put_le64(h + 100, (uint64_t)r->search_queries);
+	endian_put_le32(h + 108, (uint32_t)r->search_context);
+	endian_put_le64(h + 112, (uint64_t)r->billed_input_tokens);
+	endian_put_le64(h + 120, (uint64_t)r->billed_output_tokens);
+	endian_put_le64(h + 128, (uint64_t)r->cache_write_1h_tokens);
+	endian_put_le32(h + 136, (uint32_t)r->service_tier);
+	memcpy(buf, h, hlen < sizeof(h) ? hlen : sizeof(h));
+	if (hlen > sizeof(h))
+		memset(buf + sizeof(h), 0, hlen - sizeof(h));
+	endian_put_le16(buf + hlen, nstrs);
+	pos = (size_t)hlen + 2;
+	for (size_t i = 0; i < nstrs; i++) {
+		const struct record_str *s = record_str_mut((struct record *)r, i);
+
+		endian_put_le16(buf + pos, (uint16_t)s->n);
+		if (s->n != 0)
+			memcpy(buf + pos + 2, s->p, s->n);
+		pos += 2 + (size_t)s->n;
+	}
+	return pos;
+}
+
+/* The worked example of docs/record-format.md, byte for byte, and its decoding: the agent a
+ * reference the table resolves (or, without a table, left for the store to resolve). */
+static void test_record_encode_example(void)
+{
+	static const unsigned char want[] = {
+		0x05, 0x00,		    /* version 5 */
+		0xcd, 0x00, 0x00, 0x00,	    /* numbers: bits 0, 2, 3, 6, 7 */
+		0x00, 0x00, 0x00, 0x00,	    /* wide: none */
+		0x02, 0x00,		    /* strings: bit 1 (agent) */
+		0x00, 0x00,		    /* inline: none */
+		0x60, 0xe3, 0x16, 0x00,	    /* latency_us 1500000 */
+		0x92, 0x10, 0x00, 0x00,	    /* pid 4242 */
+		0xc8, 0x00, 0x00, 0x00,	    /* status 200 */
+		0xb0, 0x04, 0x00, 0x00,	    /* input_tokens 1200 */
+		0x50, 0x00, 0x00, 0x00,	    /* output_tokens 80 */
+		0x07, 0x00, 0x00, 0x00,	    /* agent: string 7 */
+	};
+	unsigned char buf[RECORD_ENCODED_MAX];
+	struct record in, out;
+	int n;
+
+	test_tab_init();
+	record_defaults(&in);
+	in.ts_ns = 1700000000000000000ll; /* in the key, not the value */
+	in.id = 12;
+	in.latency_us = 1500000;
+	in.pid = 4242;
+	in.status = 200;
+	in.input_tokens = 1200;
+	in.output_tokens = 80;
+	in.agent = (struct record_str){ "bot", 3, 7 };
+	n = record_encode(&in, buf, sizeof(buf));
+	CHECK_INT(n, sizeof(want));
+	CHECK(n == (int)sizeof(want) && memcmp(buf, want, sizeof(want)) == 0);
+
+	/* No table: the reference comes back unresolved, { NULL, 0, 7 }; ts_ns and id untouched. */
+	memset(&out, 0x5A, sizeof(out));
+	out.ts_ns = 55;
+	out.id = 66;
+	CHECK_INT(record_decode(want, sizeof(want), NULL, &out), 1);
+	CHECK_INT(out.ts_ns, 55);
+	CHECK_INT(out.id, 66);
+	CHECK(out.agent.p == NULL);
+	CHECK_INT(out.agent.n, 0);
+	CHECK_INT(out.agent.ref, 7);
+	CHECK_INT(out.ttfb_us, -1);
+	CHECK_INT(out.retry_after_s, -1);
+	CHECK_INT(out.latency_us, 1500000);
+	CHECK_INT(out.pid, 4242);
+	CHECK_INT(out.status, 200);
+	CHECK_INT(out.input_tokens, 1200);
+	CHECK_INT(out.output_tokens, 80);
+	CHECK_INT(out.flags, 0);
+	CHECK_INT(out.request_hash, 0);
+	CHECK_INT(out.service_tier, 0);
+	for (int i = 0; i < RECORD_NSTRS; i++) {
+		if (i == 1)
+			continue;
+		CHECK(record_str_mut(&out, i)->p == NULL);
+		CHECK_INT(record_str_mut(&out, i)->n, 0);
+		CHECK_INT(record_str_mut(&out, i)->ref, 0);
+	}
+	/* With a table holding 7: resolved, pointing into the table, the ref kept. */
+	memset(&out, 0x5A, sizeof(out));
+	CHECK_INT(record_decode(want, sizeof(want), &test_tab, &out), 0);
+	CHECK_MEM(out.agent.p, out.agent.n, "bot");
+	CHECK_INT(out.agent.ref, 7);
+	CHECK(in_test_tab(&out.agent));
+	out.ts_ns = in.ts_ns;
+	check_record_refs_eq(&out, &in);
+	/* An unresolved reference encodes back to the same bytes. */
+	memset(&out, 0, sizeof(out));
+	CHECK_INT(record_decode(want, sizeof(want), NULL, &out), 1);
+	CHECK_INT(record_encode(&out, buf, sizeof(buf)), sizeof(want));
+	CHECK(memcmp(buf, want, sizeof(want)) == 0);
+}
+
+/*
+ * Every choice of the encoder in one record, byte for byte: 2^32 - 1 in 4 bytes, 2^32 in 8, a
+ * negative int32 sign-extended to 8, ttfb_us and retry_after_s at 0 written (their default is
+ * -1), a flags word of all ones in 4, an empty string and a string with a NULL pointer left
+ * out, a reference written as its number whatever bytes it carries, inline strings as a
+ * length and bytes.
+ */
+static void test_record_encode_bytes(void)
+{
+	static const unsigned char want[] = {
+		0x05, 0x00,
+		0x77, 0x18, 0x04, 0x00, /* numbers: bits 0 1 2 4 5 6 11 12 18 */
+		0x44, 0x18, 0x00, 0x00, /* wide: bits 2 6 11 12 */
+		0x81, 0x14,		/* strings: 0 (process) 7 (host) 10 (model) 12 (error_message) */
+		0x01, 0x10,		/* inline: 0 and 12 */
+		0xff, 0xff, 0xff, 0xff, /* latency_us 2^32 - 1 */
+		0x00, 0x00, 0x00, 0x00, /* ttfb_us 0 */
+		0xfb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* pid -5 */
+		0x00, 0x00, 0x00, 0x00, /* retry_after_s 0 */
+		0xff, 0xff, 0xff, 0xff, /* flags */
+		0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, /* input_tokens 2^32 */
+		0xf9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* billed_cost_pusd -7 */
+		0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe, /* request_hash */
+		0x03, 0x00, 0x00, 0x00, /* service_tier */
+		0x04, 0x00, 'c', 'u', 'r', 'l', /* process */
+		0x04, 0x03, 0x02, 0x01, /* host: string 0x01020304 */
+		0x09, 0x00, 0x00, 0x00, /* model: string 9 */
+		0x04, 0x00, 'b', 'o', 'o', 'm', /* error_message */
+	};
+	unsigned char buf[RECORD_ENCODED_MAX];
+	struct record in, out;
+	int n;
+
+	record_defaults(&in);
+	in.latency_us = 0xFFFFFFFFll;
+	in.ttfb_us = 0;
+	in.pid = -5;
+	in.retry_after_s = 0;
+	in.flags = UINT32_MAX;
+	in.input_tokens = 0x100000000ll;
+	in.billed_cost_pusd = -7;
+	in.request_hash = 0xfedcba9876543210ull;
+	in.service_tier = RECORD_TIER_PRIORITY;
+	in.process = (struct record_str){ "curl", 4, 0 };
+	in.agent = (struct record_str){ "", 0, 0 };
+	in.tenant = (struct record_str){ "x", 0, 0 };
+	in.session = (struct record_str){ NULL, 0, 0 };
+	in.host = (struct record_str){ "ignored", 7, 0x01020304 };
+	in.model = (struct record_str){ NULL, 0, 9 };
+	in.error_message = (struct record_str){ "boom", 4, 0 };
+	n = record_encode(&in, buf, sizeof(buf));
+	CHECK_INT(n, sizeof(want));
+	CHECK(n == (int)sizeof(want) && memcmp(buf, want, sizeof(want)) == 0);
+	for (int i = 0; i < n && i < (int)sizeof(want); i++) {
+		if (buf[i] != want[i]) {
+			CHECK_INT(i, -1); /* the first byte that differs */
+			break;
+		}
+	}
+
+	memset(&out, 0x5A, sizeof(out));
+	CHECK_INT(record_decode(want, sizeof(want), NULL, &out), 2);
+	CHECK_INT(out.latency_us, 0xFFFFFFFFll);
+	CHECK_INT(out.ttfb_us, 0);
+	CHECK_INT(out.pid, -5);
+	CHECK_INT(out.status, 0);
+	CHECK_INT(out.retry_after_s, 0);
+	CHECK(out.flags == UINT32_MAX);
+	CHECK_INT(out.input_tokens, 0x100000000ll);
+	CHECK_INT(out.output_tokens, 0);
+	CHECK_INT(out.billed_cost_pusd, -7);
+	CHECK(out.request_hash == 0xfedcba9876543210ull);
+	CHECK_INT(out.service_tier, RECORD_TIER_PRIORITY);
+	CHECK_MEM(out.process.p, out.process.n, "curl");
+	CHECK_INT(out.process.ref, 0);
+	CHECK(out.process.p == (const char *)want + 68);
+	CHECK(out.host.p == NULL && out.host.n == 0);
+	CHECK_INT(out.host.ref, 0x01020304);
+	CHECK(out.model.p == NULL && out.model.n == 0);
+	CHECK_INT(out.model.ref, 9);
+	CHECK_MEM(out.error_message.p, out.error_message.n, "boom");
+	CHECK_INT(out.error_message.ref, 0);
+	CHECK(out.agent.p == NULL && out.agent.n == 0 && out.agent.ref == 0);
+	CHECK(out.tenant.p == NULL && out.tenant.n == 0 && out.tenant.ref == 0);
+	/* Decoded, encoded again: the same bytes. */
+	CHECK_INT(record_encode(&out, buf, sizeof(buf)), sizeof(want));
+	CHECK(memcmp(buf, want, sizeof(want)) == 0);
+
+	/* Every number at its default: the 14-byte prefix alone. A zeroed record is not at its
+	 * defaults: ttfb_us and retry_after_s at 0 take 4 bytes each. */
+	record_defaults(&in);
+	CHECK_INT(record_encode(&in, buf, sizeof(buf)), 14);
+	CHECK(memcmp(buf, "\x05\0\0\0\0\0\0\0\0\0\0\0\0\0", 14) == 0);
+	memset(&in, 0, sizeof(in));
+	CHECK_INT(record_encode(&in, buf, sizeof(buf)), 22);
+	CHECK(memcmp(buf, "\x05\0\x12\0\0\0\0\0\0\0\0\0\0\0" "\0\0\0\0\0\0\0\0", 22) == 0);
+}
+
+/* One number alone, at the edges of its width: its bit, 4 or 8 bytes, and the value read back. */
+static void test_record_widths(void)
+{
+	static const struct {
+		int bit;	/* in the numbers set (docs/record-format.md) */
+		uint64_t value; /* as the member holds it (int32 members: the low 32 bits) */
+		int len;	/* 14 (absent), 18 (4 bytes) or 22 (8 bytes) */
+		uint64_t enc;	/* what follows the prefix */
+	} cases[] = {
+		{ 0, 0xFFFFFFFFull, 18, 0xFFFFFFFFull },	      /* latency_us 2^32 - 1 */
+		{ 0, 0x100000000ull, 22, 0x100000000ull },	      /* latency_us 2^32 */
+		{ 0, (uint64_t)-1ll, 22, (uint64_t)-1ll },	      /* latency_us -1 */
+		{ 0, 0, 14, 0 },				      /* latency_us at its default */
+		{ 1, (uint64_t)-1ll, 14, 0 },			      /* ttfb_us at its default */
+		{ 1, 0, 18, 0 },				      /* ttfb_us 0 */
+		{ 1, (uint64_t)-2ll, 22, (uint64_t)-2ll },	      /* ttfb_us -2 */
+		{ 2, 0x7FFFFFFFull, 18, 0x7FFFFFFFull },	      /* pid INT32_MAX */
+		{ 2, 0xFFFFFFFFull, 22, (uint64_t)-1ll },	      /* pid -1 */
+		{ 2, 0x80000000ull, 22, 0xFFFFFFFF80000000ull },      /* pid INT32_MIN */
+		{ 4, 0xFFFFFFFFull, 14, 0 },			      /* retry_after_s -1 */
+		{ 4, 0, 18, 0 },				      /* retry_after_s 0 */
+		{ 5, 0xFFFFFFFFull, 18, 0xFFFFFFFFull },	      /* flags all set */
+		{ 6, 0x8000000000000000ull, 22, 0x8000000000000000ull }, /* input_tokens INT64_MIN */
+		{ 12, 0xFFFFFFFFull, 18, 0xFFFFFFFFull },	      /* request_hash 2^32 - 1 */
+		{ 12, 0x100000000ull, 22, 0x100000000ull },	      /* request_hash 2^32 */
+		{ 12, UINT64_MAX, 22, UINT64_MAX },		      /* request_hash all ones */
+		{ 14, 0xFFFFFFFDull, 22, (uint64_t)-3ll },	      /* search_context -3 */
+		{ 17, 0xFFFFFFFFull, 18, 0xFFFFFFFFull },	      /* cache_write_1h_tokens */
+		{ 18, 4, 18, 4 },				      /* service_tier */
+	};
+	unsigned char buf[RECORD_ENCODED_MAX], want[22];
+	struct record in, out;
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		int bit = cases[c].bit, n;
+		uint64_t v = cases[c].value;
+		uint32_t v32 = (uint32_t)v;
+
+		record_defaults(&in);
+		switch (bit) {
+		case 0: in.latency_us = (int64_t)v; break;
+		case 1: in.ttfb_us = (int64_t)v; break;
+		case 2: memcpy(&in.pid, &v32, 4); break;
+		case 4: memcpy(&in.retry_after_s, &v32, 4); break;
+		case 5: in.flags = v32; break;
+		case 6: in.input_tokens = (int64_t)v; break;
+		case 12: in.request_hash = v; break;
+		case 14: memcpy(&in.search_context, &v32, 4); break;
+		case 17: in.cache_write_1h_tokens = (int64_t)v; break;
+		case 18: memcpy(&in.service_tier, &v32, 4); break;
+		}
+		memset(want, 0, sizeof(want));
+		want[0] = 5;
+		if (cases[c].len > 14)
+			endian_put_le32(want + 2, 1u << bit);
+		if (cases[c].len == 22) {
+			endian_put_le32(want + 6, 1u << bit);
+			endian_put_le64(want + 14, cases[c].enc);
+		} else if (cases[c].len == 18) {
+			endian_put_le32(want + 14, (uint32_t)cases[c].enc);
+		}
+		n = record_encode(&in, buf, sizeof(buf));
+		if (n != cases[c].len || memcmp(buf, want, (size_t)n) != 0) {
+			fprintf(stderr, "width case %zu: %d bytes\n", c, n);
+			CHECK_INT(n, cases[c].len);
+			CHECK(memcmp(buf, want, (size_t)cases[c].len) == 0);
+		}
+		memset(&out, 0x5A, sizeof(out));
+		out.ts_ns = in.ts_ns;
+		CHECK_INT(record_decode(buf, (size_t)n, NULL, &out), 0);
+		check_record_refs_eq(&out, &in);
+	}
+
+	/* Read back, an int32 keeps the low 32 bits of what it was given: a narrow 0xFFFFFFFF
+	 * pid (no writer writes that) is -1, a wide 2^32 + 5 is 5. */
+	memset(want, 0, sizeof(want));
+	want[0] = 5;
+	endian_put_le32(want + 2, 1u << 2);
+	endian_put_le32(want + 14, 0xFFFFFFFFu);
+	CHECK_INT(record_decode(want, 18, NULL, &out), 0);
+	CHECK_INT(out.pid, -1);
+	endian_put_le32(want + 6, 1u << 2);
+	endian_put_le64(want + 14, 0x100000005ull);
+	CHECK_INT(record_decode(want, 22, NULL, &out), 0);
+	CHECK_INT(out.pid, 5);
+}
+
+/* record_fill's record with some strings given references (as the store does before it
+ * encodes): ids 1 to 3 are in test_tab, 40 is not. */
+static void record_fill_refs(struct record *r, int k)
+{
+	record_fill(r, k);
+	r->agent = (struct record_str){ "bot", 3, 1 };
+	r->model = (struct record_str){ "gpt-4o", 6, 2 };
+	r->model_requested = (struct record_str){ "gpt-4o", 6, 2 };
+	r->process = (struct record_str){ "proc", 4, 3 };
+	r->session = (struct record_str){ NULL, 0, 40 };
+	r->input_tokens = 0x123456789ll; /* wide */
+}
+
 static void test_record_roundtrip(void)
 {
 	unsigned char buf[RECORD_ENCODED_MAX];
 	struct record in, out;
 	int n;
 
+	test_tab_init();
+	/* Inline strings only. */
 	record_fill(&in, 1);
 	in.id = 99;
 	n = record_encode(&in, buf, sizeof(buf));
-	CHECK(n > 0);
+	/* 14 + 16 numbers in 4 bytes + 2 in 8 (billed_cost_pusd, request_hash; ttfb_us -1 is
+	 * left out) + 13 strings of 2 + "name-1". */
+	CHECK_INT(n, 14 + 16 * 4 + 2 * 8 + 13 * 2 + 9 + 7 + 12 + 8 + 9 + 10 + 5 + 6 + 6 + 17 + 7 + 7 +
+			     15);
 	memset(&out, 0xAA, sizeof(out));
 	out.id = 7;
-	CHECK_INT(record_decode(buf, (size_t)n, &out), 0);
+	out.ts_ns = in.ts_ns;
+	CHECK_INT(record_decode(buf, (size_t)n, NULL, &out), 0);
 	CHECK_INT(out.id, 7); /* the id lives in the key, not the value */
-	check_record_eq(&out, &in);
+	check_record_refs_eq(&out, &in);
 	CHECK_MEM(out.model.p, out.model.n, "model-1");
 	CHECK_MEM(out.error_message.p, out.error_message.n, "error_message-1");
+	/* A table changes nothing for inline strings. */
+	CHECK_INT(record_decode(buf, (size_t)n, &test_tab, &out), 0);
+	check_record_refs_eq(&out, &in);
+
+	/* References: resolved from the table where it holds them, else left with their ref. */
+	record_fill_refs(&in, 2);
+	n = record_encode(&in, buf, sizeof(buf));
+	CHECK_INT(n, 14 + 15 * 4 + 3 * 8 + 5 * 4 + 8 * 2 + 12 + 8 + 10 + 5 + 6 + 6 + 7 + 15);
+	memset(&out, 0xAA, sizeof(out));
+	out.ts_ns = in.ts_ns;
+	CHECK_INT(record_decode(buf, (size_t)n, &test_tab, &out), 1);
+	CHECK(out.session.p == NULL && out.session.n == 0);
+	CHECK_INT(out.session.ref, 40);
+	out.session = in.session;
+	check_record_refs_eq(&out, &in);
+	CHECK(in_test_tab(&out.agent) && in_test_tab(&out.model) && in_test_tab(&out.process));
+	CHECK(out.model.p == out.model_requested.p); /* one entry for both */
+	CHECK_INT(out.input_tokens, 0x123456789ll);
+	memset(&out, 0xAA, sizeof(out));
+	CHECK_INT(record_decode(buf, (size_t)n, NULL, &out), 5);
+	CHECK(out.agent.p == NULL && out.agent.n == 0 && out.agent.ref == 1);
+	CHECK(out.process.p == NULL && out.process.n == 0 && out.process.ref == 3);
 
 	/* Empty strings and extreme numbers. */
 	memset(&in, 0, sizeof(in));
-	in.ts_ns = INT64_MAX;
 	in.input_tokens = INT64_MIN;
 	in.flags = UINT32_MAX;
 	in.pid = INT32_MIN;
 	n = record_encode(&in, buf, sizeof(buf));
-	CHECK_INT(n, 140 + 2 + 13 * 2);
-	CHECK_INT(record_decode(buf, (size_t)n, &out), 0);
-	check_record_eq(&out, &in);
+	/* ttfb_us 0, retry_after_s 0, flags in 4 bytes; pid and input_tokens in 8. */
+	CHECK_INT(n, 14 + 3 * 4 + 2 * 8);
+	CHECK_INT(record_decode(buf, (size_t)n, NULL, &out), 0);
+	out.ts_ns = 0;
+	check_record_refs_eq(&out, &in);
 	CHECK(out.agent.p == NULL);
 
-	/* Too small a buffer, a NULL string with a length. */
+	/* Too small a buffer, and a NULL string with a length (a reference or not). */
 	record_fill(&in, 2);
+	n = record_encode(&in, buf, sizeof(buf));
 	CHECK(record_encode(&in, buf, 50) < 0);
-	CHECK(record_encode(&in, buf, (size_t)n) < 0);
+	CHECK(record_encode(&in, buf, (size_t)n - 1) < 0);
+	CHECK_INT(record_encode(&in, buf, (size_t)n), n);
+	CHECK_INT(record_encode(NULL, buf, sizeof(buf)), STORE_EINVAL);
+	CHECK_INT(record_encode(&in, NULL, sizeof(buf)), STORE_EINVAL);
 	in.host.p = NULL;
 	CHECK_INT(record_encode(&in, buf, sizeof(buf)), STORE_EINVAL);
+	in.host.ref = 5;
+	CHECK_INT(record_encode(&in, buf, sizeof(buf)), STORE_EINVAL);
+}
+
+/* The encoder never writes past the room it is given: every cap below the record's length is
+ * refused, with the buffer just before a PROT_NONE page. */
+static void test_record_encode_cap(void)
+{
+	unsigned char buf[RECORD_ENCODED_MAX];
+	struct record in;
+	int n, bad = 0;
+
+	record_fill_refs(&in, 3);
+	n = record_encode(&in, buf, sizeof(buf));
+	CHECK(n > 166);
+	for (int cap = 0; cap <= n; cap++) {
+		struct guard g;
+		unsigned char *p = (unsigned char *)guard_copy(&g, buf, (size_t)cap);
+		int rc = record_encode(&in, p, (size_t)cap);
+
+		if (cap < n && rc != STORE_EINVAL)
+			bad++;
+		if (cap == n && (rc != n || memcmp(p, buf, (size_t)n) != 0))
+			bad++;
+		guard_free(&g);
+	}
+	CHECK_INT(bad, 0);
 }
 
 static void test_record_cut(void)
@@ -202,8 +650,9 @@ static void test_record_cut(void)
 	/* A two-byte character straddling the cap: cut before it, not through it. */
 	memcpy(big[12] + RECORD_STR_MAX - 1, "\xc3\xa9", 2);
 	n = record_encode(&in, buf, sizeof(buf));
+	CHECK_INT(n, 14 + 2 * 4 + 13 * 2 + 13 * RECORD_STR_MAX - 1);
 	CHECK(n > 0 && n <= RECORD_ENCODED_MAX);
-	CHECK_INT(record_decode(buf, (size_t)n, &out), 0);
+	CHECK_INT(record_decode(buf, (size_t)n, NULL, &out), 0);
 	const struct record_str *o = &out.process;
 	for (int i = 0; i < 12; i++) {
 		CHECK_INT(o[i].n, RECORD_STR_MAX);
@@ -214,121 +663,326 @@ static void test_record_cut(void)
 	/* Bytes that are not UTF-8 at all are cut at the cap. */
 	memset(big[12], 0x80, sizeof(big[12]));
 	n = record_encode(&in, buf, sizeof(buf));
-	CHECK_INT(record_decode(buf, (size_t)n, &out), 0);
+	CHECK_INT(record_decode(buf, (size_t)n, NULL, &out), 0);
 	CHECK_INT(out.error_message.n, RECORD_STR_MAX);
+
+	/* A reference is never cut, nor its bytes read: it is 4 bytes whatever its length. */
+	in.error_message.ref = 77;
+	CHECK_INT(record_encode(&in, buf, sizeof(buf)), 14 + 2 * 4 + 12 * (2 + RECORD_STR_MAX) + 4);
+}
+
+/* Each string of r lies inside [buf, buf + len) or the test table, or is empty. */
+static int strings_inside(const struct record *r, const unsigned char *buf, size_t len)
+{
+	for (size_t i = 0; i < RECORD_NSTRS; i++) {
+		const struct record_str *s = record_str_mut((struct record *)r, i);
+
+		if (s->n == 0 || in_test_tab(s))
+			continue;
+		if ((const unsigned char *)s->p < buf || (const unsigned char *)s->p + s->n > buf + len)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Every truncation of enc is refused without reading past it, leaving the record as it was;
+ * every single-byte change (all 256 values at each offset) decodes or is refused, never reads
+ * past the end, and a record it decodes to points inside the bytes or the table. The whole of
+ * it decodes with want_rc.
+ */
+static void check_record_guarded(const unsigned char *enc, size_t len, int want_rc)
+{
+	struct record out, untouched;
+	int bad = 0, rc;
+
+	memset(&untouched, 0x5A, sizeof(untouched));
+	for (size_t l = 0; l <= len; l++) {
+		struct guard g;
+		const unsigned char *p = guard_copy(&g, enc, l);
+
+		memset(&out, 0x5A, sizeof(out));
+		rc = record_decode(p, l, &test_tab, &out);
+		if (l < len && (rc != STORE_EFORMAT || memcmp(&out, &untouched, sizeof(out)) != 0))
+			bad++;
+		if (l == len && rc != want_rc)
+			bad++;
+		guard_free(&g);
+	}
+	CHECK_INT(bad, 0);
+	for (size_t i = 0; i < len; i++) {
+		struct guard g;
+		unsigned char *p = (unsigned char *)guard_copy(&g, enc, len);
+
+		for (int v = 0; v < 256; v++) {
+			p[i] = (unsigned char)v;
+			memset(&out, 0x5A, sizeof(out));
+			rc = record_decode(p, len, &test_tab, &out);
+			if (rc == STORE_EFORMAT ? memcmp(&out, &untouched, sizeof(out)) != 0 :
+						  rc < 0 || !strings_inside(&out, p, len)) {
+				if (bad++ == 0)
+					fprintf(stderr, "byte %zu = %d: %d\n", i, v, rc);
+			}
+		}
+		guard_free(&g);
+	}
+	CHECK_INT(bad, 0);
 }
 
 static void test_record_truncated(void)
 {
 	unsigned char buf[RECORD_ENCODED_MAX];
 	struct record in, out;
-	int n, bad = 0;
+	int n;
 
-	record_fill(&in, 3);
+	test_tab_init();
+	/* Version 5: references (3 resolved, 1 not), inline strings, wide and narrow numbers. */
+	record_fill_refs(&in, 3);
 	n = record_encode(&in, buf, sizeof(buf));
 	CHECK(n > 0);
-	for (int len = 0; len <= n; len++) {
-		struct guard g;
-		const unsigned char *p = guard_copy(&g, buf, (size_t)len);
-		int rc = record_decode(p, (size_t)len, &out);
+	check_record_guarded(buf, (size_t)n, 1);
+	/* Only references and an inline error_message: the decoder's path for usual records. */
+	record_defaults(&in);
+	in.agent = (struct record_str){ "bot", 3, 1 };
+	in.model = (struct record_str){ "gpt-4o", 6, 2 };
+	in.host = (struct record_str){ NULL, 0, 40 };
+	in.error_message = record_str_of("Rate limit reached");
+	in.status = 429;
+	n = record_encode(&in, buf, sizeof(buf));
+	CHECK_INT(n, 14 + 4 + 3 * 4 + 2 + 18);
+	check_record_guarded(buf, (size_t)n, 1);
+	/* The old layout. */
+	record_fill(&in, 4);
+	n = (int)v3_build(buf, &in, 3, 140, 13);
+	check_record_guarded(buf, (size_t)n, 0);
 
-		if (len < n && rc != STORE_EFORMAT)
-			bad++;
-		if (len == n)
-			CHECK_INT(rc, 0);
-		guard_free(&g);
-	}
-	CHECK_INT(bad, 0);
-
-	/* Every single-byte corruption either decodes or is refused, and never over-reads. */
-	for (int i = 0; i < n; i++) {
-		for (int v = 0; v < 256; v += 51) {
-			struct guard g;
-			unsigned char *p = (unsigned char *)guard_copy(&g, buf, (size_t)n);
-			int rc;
-
-			p[i] = (unsigned char)v;
-			rc = record_decode(p, (size_t)n, &out);
-			CHECK(rc == 0 || rc == STORE_EFORMAT);
-			guard_free(&g);
-		}
-	}
-	/* A zeroed buffer (version 0) is not a record. */
+	/* A zeroed buffer (version 0) is not a record, nor is less than a version. */
 	memset(buf, 0, 200);
-	CHECK_INT(record_decode(buf, 200, &out), STORE_EFORMAT);
+	CHECK_INT(record_decode(buf, 200, NULL, &out), STORE_EFORMAT);
+	buf[0] = 5;
+	CHECK_INT(record_decode(buf, 1, NULL, &out), STORE_EFORMAT);
+	CHECK_INT(record_decode(NULL, 14, NULL, &out), STORE_EFORMAT);
+	/* A version 5 prefix alone is the record of defaults. */
+	memset(&out, 0x5A, sizeof(out));
+	CHECK_INT(record_decode(buf, 14, NULL, &out), 0);
+	CHECK_INT(out.ttfb_us, -1);
+	CHECK_INT(out.retry_after_s, -1);
+	CHECK_INT(out.latency_us, 0);
+	CHECK(out.model.p == NULL && out.model.n == 0 && out.model.ref == 0);
+	CHECK_INT(record_decode(buf, 15, NULL, &out), STORE_EFORMAT); /* a byte too many */
 }
 
-static void test_record_versions(void)
+/* A prefix for hand-made version 5 records. */
+static size_t v5_prefix(unsigned char *b, uint16_t version, uint32_t nums, uint32_t wide,
+			uint16_t strs, uint16_t inl)
+{
+	endian_put_le16(b, version);
+	endian_put_le32(b + 2, nums);
+	endian_put_le32(b + 6, wide);
+	endian_put_le16(b + 10, strs);
+	endian_put_le16(b + 12, inl);
+	return 14;
+}
+
+/*
+ * A newer writer's version 5 record: numbers at bits this reader does not know (19, narrow;
+ * 31, wide) and strings at bits 13 (inline), 14 (a reference) and 15 (inline, empty) are
+ * skipped, each by the width or kind its set gives, and the known fields read as written.
+ * A later version number in the same layout reads the same.
+ */
+static void test_record_newer_v5(void)
 {
 	unsigned char buf[RECORD_ENCODED_MAX], big[RECORD_ENCODED_MAX + 64];
 	struct record in, out;
-	size_t hdr = 140, pos;
+	uint32_t nums, wide;
+	uint16_t strs, inl;
+	size_t numlen, pos;
 	int n;
 
-	/* A newer writer: 8 more header bytes and a 14th string, both skipped. */
-	record_fill(&in, 4);
+	test_tab_init();
+	record_fill_refs(&in, 5);
 	n = record_encode(&in, buf, sizeof(buf));
-	CHECK(n > 0);
-	memcpy(big, buf, hdr);
-	endian_put_le16(big, 2);
-	endian_put_le16(big + 2, (uint16_t)(hdr + 8));
-	endian_put_le64(big + hdr, 0x1122334455667788ull);
-	pos = hdr + 8;
-	endian_put_le16(big + pos, 14);
-	memcpy(big + pos + 2, buf + hdr + 2, (size_t)n - hdr - 2);
-	pos += 2 + (size_t)n - hdr - 2;
-	endian_put_le16(big + pos, 5);
+	nums = endian_le32(buf + 2);
+	wide = endian_le32(buf + 6);
+	strs = endian_le16(buf + 10);
+	inl = endian_le16(buf + 12);
+	CHECK_INT(nums, 0x7FFFD); /* every number but ttfb_us */
+	CHECK_INT(wide, (1u << 6) | (1u << 11) | (1u << 12));
+	CHECK_INT(strs, 0x1FFF);
+	CHECK_INT(inl, 0x1FFF & ~(1u << 0 | 1u << 1 | 1u << 4 | 1u << 9 | 1u << 10));
+	numlen = 4 * (size_t)__builtin_popcount(nums) + 4 * (size_t)__builtin_popcount(wide);
+	CHECK_INT(numlen, 15 * 4 + 3 * 8);
+
+	v5_prefix(big, 5, nums | 1u << 19 | 1u << 31, wide | 1u << 31, strs | 7u << 13,
+		  inl | 1u << 13 | 1u << 15);
+	memcpy(big + 14, buf + 14, numlen);
+	pos = 14 + numlen;
+	endian_put_le32(big + pos, 0xdeadbeef); /* bit 19 */
+	endian_put_le64(big + pos + 4, 0x1122334455667788ull); /* bit 31 */
+	pos += 12;
+	memcpy(big + pos, buf + 14 + numlen, (size_t)n - 14 - numlen);
+	pos += (size_t)n - 14 - numlen;
+	endian_put_le16(big + pos, 5); /* string 13, inline */
 	memcpy(big + pos + 2, "extra", 5);
-	pos += 7;
-	{
-		struct guard g;
-		const unsigned char *p = guard_copy(&g, big, pos);
-
-		CHECK_INT(record_decode(p, pos, &out), 0);
-		check_record_eq(&out, &in);
-		guard_free(&g);
-		/* and every truncation of it is still refused, reading nothing past its end */
-		for (size_t len = 0; len < pos; len++) {
-			p = guard_copy(&g, big, len);
-			if (record_decode(p, len, &out) != STORE_EFORMAT) {
-				CHECK_INT(len, -1);
-				len = pos;
-			}
-			guard_free(&g);
-		}
+	endian_put_le32(big + pos + 7, 77); /* string 14, a reference (not counted) */
+	endian_put_le16(big + pos + 11, 0); /* string 15, inline and empty */
+	pos += 13;
+	memset(&out, 0x5A, sizeof(out));
+	out.ts_ns = in.ts_ns;
+	CHECK_INT(record_decode(big, pos, &test_tab, &out), 1); /* the session, 40 */
+	out.session = in.session;
+	check_record_refs_eq(&out, &in);
+	check_record_guarded(big, pos, 1);
+	/* Versions 6, 9 and 65535 in this layout: the same. */
+	static const uint16_t later[] = { 6, 9, 65535 };
+	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
+		endian_put_le16(big, later[i]);
+		memset(&out, 0x5A, sizeof(out));
+		out.ts_ns = in.ts_ns;
+		CHECK_INT(record_decode(big, pos, &test_tab, &out), 1);
+		out.session = in.session;
+		check_record_refs_eq(&out, &in);
 	}
+	/* An unknown string written as reference 0 is refused like a known one. */
+	endian_put_le16(big, 5);
+	endian_put_le32(big + pos - 13 + 7, 0);
+	CHECK_INT(record_decode(big, pos, &test_tab, &out), STORE_EFORMAT);
+}
 
-	/* The encoded header: version 3, 140 bytes, the version 3 fields at 112 … 136. */
-	n = record_encode(&in, buf, sizeof(buf));
-	CHECK_INT(endian_le16(buf), 3);
-	CHECK_INT(endian_le16(buf + 2), 140);
-	CHECK_INT((int64_t)endian_le64(buf + 112), in.billed_input_tokens);
-	CHECK_INT((int64_t)endian_le64(buf + 120), in.billed_output_tokens);
-	CHECK_INT((int64_t)endian_le64(buf + 128), in.cache_write_1h_tokens);
-	CHECK_INT((int32_t)endian_le32(buf + 136), RECORD_TIER_PRIORITY);
+/* Sets that contradict each other, a reference 0, a length past the end: refused, and the
+ * record left as it was. */
+static void test_record_refused(void)
+{
+	unsigned char b[64];
+	struct record out, untouched;
+	size_t pos;
+
+	memset(&untouched, 0x5A, sizeof(untouched));
+#define REFUSED(len)                                                                   \
+	do {                                                                           \
+		memset(&out, 0x5A, sizeof(out));                                       \
+		CHECK_INT(record_decode(b, (len), NULL, &out), STORE_EFORMAT);         \
+		CHECK(memcmp(&out, &untouched, sizeof(out)) == 0);                     \
+	} while (0)
+
+	/* A wide bit without its number bit: bit 3 (status) wide, only bit 0 present. With the
+	 * bytes both readings would need, 4 + 8, and those for the numbers set alone, 4. */
+	pos = v5_prefix(b, 5, 1u << 0, 1u << 3, 0, 0);
+	memset(b + pos, 1, 12);
+	REFUSED(pos + 12);
+	REFUSED(pos + 4);
+	/* The same with room for exactly what the numbers set alone needs, and an inline
+	 * string after it: refused for the wide bit alone. */
+	pos = v5_prefix(b, 5, 1u << 0, 1u << 3, 1u << 12, 1u << 12);
+	memcpy(b + pos, "\x07\0\0\0\x02\0ab", 8);
+	REFUSED(pos + 8);
+	/* A wide bit of an unknown number without its number bit. */
+	v5_prefix(b, 5, 1u << 0, 1u << 0 | 1u << 25, 0, 0);
+	REFUSED(pos + 8);
+	/* An inline bit without its string bit: agent inline, only the process present. */
+	pos = v5_prefix(b, 5, 0, 0, 1u << 0, 1u << 0 | 1u << 1);
+	memcpy(b + pos, "\x01\0p\x01\0a", 6);
+	REFUSED(pos + 6);
+	REFUSED(pos + 3);
+	/* An unknown string's inline bit alone. */
+	v5_prefix(b, 5, 0, 0, 1u << 0, 1u << 0 | 1u << 15);
+	REFUSED(pos + 3);
+	/* Reference 0, on each path of the decoder: references only (agent), references and an
+	 * inline error_message, error_message as a reference, and after an inline string. */
+	pos = v5_prefix(b, 5, 0, 0, 1u << 1, 0);
+	memset(b + pos, 0, 4);
+	REFUSED(pos + 4);
+	pos = v5_prefix(b, 5, 0, 0, 1u << 1 | 1u << 12, 1u << 12);
+	memcpy(b + pos, "\0\0\0\0\x01\0e", 7);
+	REFUSED(pos + 7);
+	pos = v5_prefix(b, 5, 0, 0, 1u << 1 | 1u << 12, 0);
+	memcpy(b + pos, "\x01\0\0\0\0\0\0\0", 8);
+	REFUSED(pos + 8);
+	pos = v5_prefix(b, 5, 0, 0, 1u << 0 | 1u << 1, 1u << 0);
+	memcpy(b + pos, "\x01\0p\0\0\0\0", 7);
+	REFUSED(pos + 7);
+	/* The same records with reference 1 decode (the checks above refuse for the 0 alone). */
+	memcpy(b + pos, "\x01\0p\x01\0\0\0", 7);
+	memset(&out, 0x5A, sizeof(out));
+	CHECK_INT(record_decode(b, pos + 7, NULL, &out), 1);
+	CHECK_MEM(out.process.p, out.process.n, "p");
+	CHECK_INT(out.agent.ref, 1);
+	pos = v5_prefix(b, 5, 0, 0, 1u << 1 | 1u << 12, 0);
+	memcpy(b + pos, "\x01\0\0\0\x02\0\0\0", 8);
+	CHECK_INT(record_decode(b, pos + 8, NULL, &out), 2);
+	CHECK_INT(out.error_message.ref, 2);
+	/* An inline length past the end, and numbers the value has no room for. */
+	pos = v5_prefix(b, 5, 0, 0, 1u << 12, 1u << 12);
+	memcpy(b + pos, "\x05\0abcd", 6);
+	REFUSED(pos + 6);
+	pos = v5_prefix(b, 5, 0xFFFFFFFFu, 0xFFFFFFFFu, 0, 0);
+	memset(b + pos, 0, sizeof(b) - pos);
+	REFUSED(sizeof(b));
+#undef REFUSED
+}
+
+/* Versions 1 to 3, the layout of stores of format 1 and 2: built by hand (record_encode no
+ * longer writes it), read with every field, older headers giving defaults, a newer writer's
+ * longer header and extra strings skipped. */
+static void test_record_versions(void)
+{
+	unsigned char buf[RECORD_ENCODED_MAX + 64], again[RECORD_ENCODED_MAX];
+	struct record in, out, back;
+	size_t n, pos;
+	int m;
+
+	/* Version 3: every field, ts_ns from the value. */
+	record_fill(&in, 4);
+	n = v3_build(buf, &in, 3, 140, 13);
+	CHECK_INT(n, 140 + 2 + 13 * 2 + 9 + 7 + 12 + 8 + 9 + 10 + 5 + 6 + 6 + 17 + 7 + 7 + 15);
+	memset(&out, 0xAA, sizeof(out));
+	out.id = 3;
+	CHECK_INT(record_decode(buf, n, NULL, &out), 0);
+	CHECK_INT(out.id, 3);
+	check_record_refs_eq(&out, &in);
+	CHECK_INT(record_decode(buf, n, &test_tab, &out), 0);
+	check_record_refs_eq(&out, &in);
+	/* read, then written as version 5 and read again: the same record */
+	m = record_encode(&out, again, sizeof(again));
+	CHECK(m > 0);
+	CHECK_INT(endian_le16(again), 5);
+	memset(&back, 0xAA, sizeof(back));
+	back.ts_ns = in.ts_ns;
+	CHECK_INT(record_decode(again, (size_t)m, NULL, &back), 0);
+	check_record_refs_eq(&back, &in);
+	/* Version 4 was never written; it would have been of this layout. */
+	endian_put_le16(buf, 4);
+	CHECK_INT(record_decode(buf, n, NULL, &out), 0);
+	check_record_refs_eq(&out, &in);
+
+	/* A newer writer of this layout: 8 more header bytes and a 14th string, both skipped. */
+	n = v3_build(buf, &in, 3, 148, 13);
+	endian_put_le64(buf + 140, 0x1122334455667788ull);
+	endian_put_le16(buf + 148, 14);
+	endian_put_le16(buf + n, 5);
+	memcpy(buf + n + 2, "extra", 5);
+	n += 7;
+	check_record_guarded(buf, n, 0);
+	memset(&out, 0xAA, sizeof(out));
+	CHECK_INT(record_decode(buf, n, NULL, &out), 0);
+	check_record_refs_eq(&out, &in);
 
 	/* A version 2 writer: the 112-byte header, without the version 3 fields (default 0). */
-	memcpy(big, buf, 112);
-	endian_put_le16(big, 2);
-	endian_put_le16(big + 2, 112);
-	memcpy(big + 112, buf + hdr, (size_t)n - hdr);
+	n = v3_build(buf, &in, 2, 112, 13);
 	memset(&out, 0xAA, sizeof(out));
-	CHECK_INT(record_decode(big, (size_t)n - (hdr - 112), &out), 0);
+	CHECK_INT(record_decode(buf, n, NULL, &out), 0);
 	CHECK_INT(out.billed_input_tokens, 0);
 	CHECK_INT(out.billed_output_tokens, 0);
 	CHECK_INT(out.cache_write_1h_tokens, 0);
 	CHECK_INT(out.service_tier, RECORD_TIER_UNKNOWN);
 	CHECK_INT(out.search_queries, in.search_queries);
 	CHECK_INT(out.search_context, RECORD_SEARCH_HIGH);
+	CHECK_INT(out.ts_ns, in.ts_ns);
 	CHECK_MEM(out.error_message.p, out.error_message.n, "error_message-4");
 
 	/* A version 1 writer: the 100-byte header, without the search fields (default 0). */
-	n = record_encode(&in, buf, sizeof(buf));
-	memcpy(big, buf, 100);
-	endian_put_le16(big, 1);
-	endian_put_le16(big + 2, 100);
-	memcpy(big + 100, buf + hdr, (size_t)n - hdr);
-	CHECK_INT(record_decode(big, (size_t)n - (hdr - 100), &out), 0);
+	n = v3_build(buf, &in, 1, 100, 13);
+	CHECK_INT(record_decode(buf, n, NULL, &out), 0);
 	CHECK_INT(out.search_queries, 0);
 	CHECK_INT(out.search_context, RECORD_SEARCH_UNKNOWN);
 	CHECK_INT(out.reasoning_tokens, in.reasoning_tokens);
@@ -336,16 +990,12 @@ static void test_record_versions(void)
 	CHECK_MEM(out.error_message.p, out.error_message.n, "error_message-4");
 
 	/* An older writer: a header with ts_ns only, and two strings. */
-	memset(big, 0, sizeof(big));
-	endian_put_le16(big, 1);
-	endian_put_le16(big + 2, 12);
-	endian_put_le64(big + 4, 123456789);
-	endian_put_le16(big + 12, 2);
-	endian_put_le16(big + 14, 4);
-	memcpy(big + 16, "proc", 4);
-	endian_put_le16(big + 20, 5);
-	memcpy(big + 22, "agent", 5);
-	CHECK_INT(record_decode(big, 27, &out), 0);
+	in.ts_ns = 123456789;
+	in.process = record_str_of("proc");
+	in.agent = record_str_of("agent");
+	n = v3_build(buf, &in, 1, 12, 2);
+	CHECK_INT(n, 27);
+	CHECK_INT(record_decode(buf, 27, NULL, &out), 0);
 	CHECK_INT(out.ts_ns, 123456789);
 	CHECK_INT(out.ttfb_us, -1);
 	CHECK_INT(out.retry_after_s, -1);
@@ -354,11 +1004,19 @@ static void test_record_versions(void)
 	CHECK_MEM(out.process.p, out.process.n, "proc");
 	CHECK_MEM(out.agent.p, out.agent.n, "agent");
 	CHECK_INT(out.model.n, 0);
+	CHECK_INT(out.model.ref, 0);
 	/* Trailing bytes after the strings are damage. */
-	CHECK_INT(record_decode(big, 28, &out), STORE_EFORMAT);
-	/* A header length below the 4 bytes that state it. */
-	endian_put_le16(big + 2, 3);
-	CHECK_INT(record_decode(big, 27, &out), STORE_EFORMAT);
+	buf[27] = 0;
+	CHECK_INT(record_decode(buf, 28, NULL, &out), STORE_EFORMAT);
+	/* A header length below the 4 bytes that state it, or past the end. */
+	endian_put_le16(buf + 2, 3);
+	CHECK_INT(record_decode(buf, 27, NULL, &out), STORE_EFORMAT);
+	endian_put_le16(buf + 2, 28);
+	CHECK_INT(record_decode(buf, 27, NULL, &out), STORE_EFORMAT);
+	/* A string count past the strings there are. */
+	pos = v3_build(buf, &in, 1, 12, 2);
+	endian_put_le16(buf + 12, 3);
+	CHECK_INT(record_decode(buf, pos, NULL, &out), STORE_EFORMAT);
 }
 
 static void test_record_helpers(void)
@@ -884,7 +1542,8 @@ static void test_info_and_modes(void)
 	CHECK_INT(store_info(st, &info), 0);
 	CHECK_INT(info.records, 0);
 	CHECK_INT(info.next_id, 1);
-	CHECK_INT(info.format, 2);
+	CHECK_INT(info.format, 3);
+	CHECK_INT(info.strings, 0);
 	CHECK_INT(info.map_bytes, 64u << 20);
 	for (int k = 0; k < 3; k++) {
 		record_fill(&r, k);
@@ -1585,9 +2244,15 @@ int main(void)
 		return 2;
 	}
 	umask(022);
+	RUN(test_record_encode_example);
+	RUN(test_record_encode_bytes);
+	RUN(test_record_widths);
 	RUN(test_record_roundtrip);
+	RUN(test_record_encode_cap);
 	RUN(test_record_cut);
 	RUN(test_record_truncated);
+	RUN(test_record_newer_v5);
+	RUN(test_record_refused);
 	RUN(test_record_versions);
 	RUN(test_record_helpers);
 	RUN(test_strerror);

@@ -1,6 +1,7 @@
 /*
  * test_store_batch.c - store_append_batch: many records in one transaction, all or none,
- * consecutive ids, and the same records back from a scan as one-at-a-time appends give.
+ * consecutive ids, and the same records back from a scan as one-at-a-time appends give; the
+ * names a batch adds to the string table.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -93,6 +94,70 @@ static void test_batch(void)
 	unlink(db_path);
 }
 
+/* The refs a scan gives each record's agent and session. */
+struct refs_seen {
+	uint32_t agent[8], session[8];
+	char session_name[8][8];
+	int n;
+};
+
+static int refs_add(const struct record *rec, void *arg)
+{
+	struct refs_seen *s = arg;
+
+	if (s->n < 8) {
+		s->agent[s->n] = rec->agent.ref;
+		s->session[s->n] = rec->session.ref;
+		snprintf(s->session_name[s->n], sizeof(s->session_name[0]), "%.*s",
+			 (int)rec->session.n, rec->session.p != NULL ? rec->session.p : "");
+	}
+	s->n++;
+	return 0;
+}
+
+/*
+ * A batch names its strings in its one transaction: a name new to the store gets the next id
+ * the first time a record of the batch names it, and the records after it in the same batch
+ * find that id (not yet committed, so not from another writer's table).
+ */
+static void test_batch_strings(void)
+{
+	static const char *const sessions[5] = { "s-0", "s-1", "s-0", "s-2", "s-1" };
+	struct record recs[5];
+	struct store *st = NULL;
+	struct store_info info;
+	struct refs_seen s = { 0 };
+	int i;
+
+	snprintf(db_path, sizeof(db_path), "%s/names.mdb", tmp_root);
+	CHECK_INT(store_open(&st, db_path, STORE_CREATE, 0), 0);
+	if (st == NULL)
+		return;
+	for (i = 0; i < 5; i++) {
+		fill(&recs[i], i);
+		recs[i].model = record_str_of(NULL);
+		recs[i].session = record_str_of(sessions[i]);
+	}
+	CHECK_INT(store_append_batch(st, recs, 5), 0);
+	CHECK_INT(store_info(st, &info), 0);
+	CHECK_INT(info.strings, 4); /* "a", "s-0", "s-1", "s-2" */
+	CHECK_INT(store_scan(st, 0, INT64_MAX, refs_add, &s), 0);
+	CHECK_INT(s.n, 5);
+	for (i = 0; i < 5; i++) {
+		CHECK_INT(s.agent[i], 1);
+		CHECK_STR(s.session_name[i], sessions[i]);
+	}
+	CHECK_INT(s.session[0], 2);
+	CHECK_INT(s.session[1], 3);
+	CHECK_INT(s.session[2], 2);
+	CHECK_INT(s.session[3], 4);
+	CHECK_INT(s.session[4], 3);
+	store_close(st);
+	unlink(db_path);
+	snprintf(db_path, sizeof(db_path), "%s/names.mdb-lock", tmp_root);
+	unlink(db_path);
+}
+
 static int count_one(const struct record *rec, void *arg)
 {
 	(void)rec;
@@ -159,6 +224,7 @@ int main(void)
 		return 2;
 	}
 	RUN(test_batch);
+	RUN(test_batch_strings);
 	RUN(test_scan_releases_pages);
 	rmdir(tmp_root);
 	CHECK_DONE();

@@ -93,6 +93,12 @@ struct store {
 	size_t filled_pages;       /* the file is known to hold this many pages (store_fill_tail) */
 };
 
+/* Is rc one of our STORE_E* codes (rather than LMDB's or errno's)? */
+static int store_own(int rc)
+{
+	return rc <= STORE_ENOENT && rc >= STORE_EBUDGET;
+}
+
 /* The LMDB or system code behind this thread's last error, for store_last_error. */
 static __thread int store_last_rc;
 
@@ -608,9 +614,10 @@ static int store_ready(struct store *st)
 		return STORE_EINVAL;
 	rc = __atomic_load_n(&st->have_dbis, __ATOMIC_ACQUIRE) ? 0 : store_dbis_open(st, 0);
 	/* A store of an older format has no strings until a writer of this one opens it; a
-	 * reader looks again before each transaction until it has them. */
+	 * handle without them (a reader, or a writer whose own mark failed for want of room)
+	 * looks again before each transaction until it has them. */
 	if (rc == 0 && !__atomic_load_n(&st->have_strings_dbi, __ATOMIC_ACQUIRE) &&
-	    (st->flags & STORE_READONLY) && store_strings_dbi(st) == STORE_ENOMEM)
+	    store_strings_dbi(st) == STORE_ENOMEM)
 		rc = STORE_ENOMEM;
 	return rc;
 }
@@ -1129,7 +1136,8 @@ store_txn_walk(MDB_txn *txn, MDB_dbi dbi, const MDB_val *start, store_cursor_fn 
 			break;
 		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 	}
-	rc = rc == MDB_NOTFOUND || rc == 1 ? 0 : store_err(rc);
+	/* A visitor's own STORE_E* code passes as it is; LMDB's are mapped. */
+	rc = rc == MDB_NOTFOUND || rc == 1 ? 0 : store_own(rc) ? rc : store_err(rc);
 	mdb_cursor_close(cur);
 out:
 	return rc;

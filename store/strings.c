@@ -192,6 +192,21 @@ out:
 	return rc;
 }
 
+/* Does id's entry in txn hold the n bytes at p? 0 when it does, MDB_NOTFOUND when it does not
+ * (or there is none), or another LMDB code. */
+static int strings_names(MDB_txn *txn, MDB_dbi dbi, uint32_t id, const char *p, uint32_t n)
+{
+	unsigned char ikey[STRINGS_ID_KEY_LEN];
+	MDB_val key = { sizeof ikey, ikey }, val;
+	int rc;
+
+	strings_id_key(ikey, id);
+	rc = mdb_get(txn, dbi, &key, &val);
+	if (rc == 0 && (val.mv_size != n || memcmp(val.mv_data, p, n) != 0))
+		rc = MDB_NOTFOUND;
+	return rc;
+}
+
 int strings_intern(struct strings_txn *sx, MDB_txn *txn, const char *p, uint32_t n,
 		   uint32_t *id)
 {
@@ -221,9 +236,14 @@ int strings_intern(struct strings_txn *sx, MDB_txn *txn, const char *p, uint32_t
 	rc = mdb_get(txn, sx->dbi, &key, &val);
 	if (rc == 0) {
 		found = val.mv_size == 4 ? endian_le32(val.mv_data) : 0;
-		/* A damaged entry is not trusted, nor written over: the name stays inline. */
-		if (found == 0 || found > STRINGS_ID_MAX)
+		/* A damaged entry is not trusted, nor written over: the name stays inline. Its
+		 * id must give the name back, or records would spread a wrong name. */
+		rc = found != 0 && found <= STRINGS_ID_MAX ? strings_names(txn, sx->dbi, found, p, n)
+							   : MDB_NOTFOUND;
+		if (rc != 0) {
+			rc = rc == MDB_NOTFOUND ? 0 : rc;
 			goto out;
+		}
 		*id = found;
 	} else if (rc == MDB_NOTFOUND) {
 		rc = strings_add(sx, txn, p, n, id);

@@ -1186,6 +1186,61 @@ static void test_unmarked_writer_reads_references(void)
 	CHECK_INT(check_store_in_child(path, w, 3), 0);
 }
 
+static int got_agent(const struct record *rec, void *arg)
+{
+	struct record_str *out = arg;
+
+	*out = rec->agent;
+	return 0;
+}
+
+/*
+ * A name entry that names the wrong id (damage: "bot" → the id of "gpt-4o") is not trusted by a
+ * writer meeting "bot" afresh: its record keeps "bot" inline, and reads back "bot", not the
+ * string of the id the damaged entry gives.
+ */
+static void test_damaged_name_entry(void)
+{
+	const char *path = tmp_path("damaged-name.mdb");
+	struct want w[2] = {
+		{ .ts_ns = 1000, .input_tokens = 1, .s = { [1] = "bot", [10] = "gpt-4o" },
+		  .ref = { [1] = 1, [10] = 2 } },
+		{ .ts_ns = 2000, .input_tokens = 2, .s = { [1] = "bot" } },
+	};
+	unsigned char name[4] = { 0x01, 'b', 'o', 't' }, id2[4];
+	MDB_val key = { sizeof name, name }, val = { sizeof id2, id2 };
+	struct record_str agent = { NULL, 0, 99 };
+	struct store *st;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+
+	CHECK_INT(store_open(&st, path, STORE_CREATE, 0), 0);
+	if (st == NULL)
+		return;
+	CHECK_INT(append_want(st, &w[0], NULL), 0);
+	store_close(st);
+	endian_put_le32(id2, 2);
+	CHECK_INT(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 8);
+	CHECK_INT(mdb_env_open(env, path, MDB_NOSUBDIR, 0600), 0);
+	CHECK_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	CHECK_INT(mdb_dbi_open(txn, "strings", 0, &dbi), 0);
+	CHECK_INT(mdb_put(txn, dbi, &key, &val, 0), 0);
+	CHECK_INT(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	CHECK_INT(store_open(&st, path, 0, 0), 0);
+	if (st == NULL)
+		return;
+	CHECK_INT(append_want(st, &w[1], NULL), 0);
+	CHECK_INT(w[1].id, 2);
+	CHECK_INT(store_get(st, 2, got_agent, &agent), 0);
+	CHECK_MEM(agent.p, agent.n, "bot");
+	CHECK_INT(agent.ref, 0);
+	store_close(st);
+}
+
 int main(void)
 {
 	if (mkdtemp(tmp_root) == NULL) {
@@ -1199,6 +1254,7 @@ int main(void)
 	RUN(test_concurrent_writers);
 	RUN(test_format2_upgrade);
 	RUN(test_unmarked_writer_reads_references);
+	RUN(test_damaged_name_entry);
 	nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	CHECK_DONE();
 }

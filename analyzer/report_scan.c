@@ -83,15 +83,18 @@ enum cell_part {
 	CELL_HOUR = 1 << 3, /* day or hour */
 };
 
+/* What every record of a cell touches comes first, so that a record's visit reads a few
+ * adjacent cache lines: a worker holds a thousand cells and more, which do not all stay in a
+ * core's cache; the representative record, read once at the end, comes last. */
 struct cell {
-	unsigned char *key; /* owned */
-	uint32_t keylen;
-	struct record rep;  /* the key's fields, strings pointing into key: what the rows read */
 	int models_differ;  /* models_differ() of every record of the cell: both models are keys */
 	const struct price *price; /* the table price, NULL when unpriced or not needed */
-	struct report_row row;     /* its latencies but the nlat in lat */
 	uint32_t nlat;
 	int64_t *lat; /* CELL_LAT_BATCH, owned; allocated with row.lat's histogram */
+	struct report_row row;     /* its latencies but the nlat in lat */
+	unsigned char *key; /* a key of names (owned); NULL for one of string numbers */
+	uint32_t keylen;
+	struct record rep;  /* the key's fields, strings pointing into key: what the rows read */
 };
 
 /* One thread's cells: an open-addressing index, at most half full, holding each cell's hash
@@ -99,6 +102,9 @@ struct cell {
 struct cell_slot {
 	uint64_t hash;
 	struct cell *c; /* NULL: empty */
+	/* A key of string numbers (the usual one) is kept here, so that finding its cell reads
+	 * one cache line; a key of names is the cell's. */
+	unsigned char refkey[CELL_REFKEY_LEN];
 };
 
 struct cells {
@@ -337,17 +343,9 @@ static struct cell *cell_new(struct scan *s, const struct record *rec, const uns
 
 	if (c == NULL)
 		goto out;
-	c->key = malloc(n);
-	if (c->key == NULL) {
-		free(c);
-		c = NULL;
-		goto out;
-	}
-	memcpy(c->key, key, n);
-	c->keylen = (uint32_t)n;
-	c->rep.flags = c->key[1];
+	c->rep.flags = key[1];
 	c->rep.ts_ns = rec->ts_ns;
-	if (c->key[0] == CELL_KEY_REFS) {
+	if (key[0] == CELL_KEY_REFS) {
 		/* Numbered names live in the store's string table until the stores close,
 		 * after the rows have copied them. */
 		c->rep.agent = rec->agent;
@@ -363,6 +361,14 @@ static struct cell *cell_new(struct scan *s, const struct record *rec, const uns
 		if (s->parts & CELL_SESSION)
 			c->rep.session = rec->session;
 	} else {
+		c->key = malloc(n);
+		if (c->key == NULL) {
+			free(c);
+			c = NULL;
+			goto out;
+		}
+		memcpy(c->key, key, n);
+		c->keylen = (uint32_t)n;
 		p = c->key + 2;
 		take_str(&p, &c->rep.agent);
 		take_str(&p, &c->rep.provider);
@@ -384,8 +390,7 @@ out:
 	return c;
 }
 
-/* The hash of a key of CELL_REFKEY_LEN bytes (the usual key: string numbers), inline and a
- * word at a time; any key of that length uses it, so each key has one hash. */
+/* The hash of a key of string numbers (CELL_REFKEY_LEN bytes), inline and a word at a time. */
 static inline uint64_t refkey_hash(const unsigned char *k)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ull, w;
@@ -419,15 +424,20 @@ static struct cell *cell_of(struct worker *w, const struct record *rec)
 	struct cell *c = NULL;
 	size_t n = cell_key(w->s->parts, w->slice->db, rec, key), slot;
 	uint64_t h;
+	int refs;
 
 	if (n == 0)
 		goto out;
-	h = n == CELL_REFKEY_LEN ? refkey_hash(key) : report_key_hash(key, n);
+	refs = key[0] == CELL_KEY_REFS;
+	h = refs ? refkey_hash(key) : report_key_hash(key, n);
 	for (slot = cs->cap ? h & (cs->cap - 1) : 0; cs->cap && cs->index[slot].c != NULL;
 	     slot = (slot + 1) & (cs->cap - 1)) {
 		c = cs->index[slot].c;
-		if (cs->index[slot].hash == h && c->keylen == n &&
-		    (n == CELL_REFKEY_LEN ? refkey_equal(c->key, key) : memcmp(c->key, key, n) == 0))
+		if (cs->index[slot].hash != h)
+			continue;
+		/* A slot of a key of names holds zeros in refkey, never a key of numbers. */
+		if (refs ? refkey_equal(cs->index[slot].refkey, key)
+			 : c->keylen == n && memcmp(c->key, key, n) == 0)
 			goto out;
 	}
 	c = NULL;
@@ -441,6 +451,8 @@ static struct cell *cell_of(struct worker *w, const struct record *rec)
 		slot = (slot + 1) & (cs->cap - 1);
 	cs->index[slot].hash = h;
 	cs->index[slot].c = c;
+	if (refs)
+		memcpy(cs->index[slot].refkey, key, CELL_REFKEY_LEN);
 	cs->n++;
 out:
 	return c;

@@ -632,6 +632,37 @@ static int store_read_begin(struct store *st, MDB_txn **txn)
 	return rc;
 }
 
+/*
+ * Refuses a store whose B-tree pages do not parse, before LMDB reads them: LMDB trusts its
+ * pages, and one damaged page number, offset or size sends it past its map (SIGBUS) or its
+ * buffers. pagewalk_check reads them with pread, inside a read transaction so that writers
+ * reuse no page of what it walks. Named databases past PAGEWALK_CAP pages are checked along
+ * their ends only, where writers append. Readers (the CLI) run it too: STORE_EFORMAT rather
+ * than a crash, for the same tens of microseconds (docs/record-format.md, "Opening, and what
+ * is refused").
+ */
+static int store_check_pages(struct store *st)
+{
+	MDB_txn *txn;
+	MDB_stat ms;
+	int fd, rc;
+
+	rc = store_err(mdb_env_stat(st->env, &ms));
+	if (rc == 0)
+		rc = store_err(mdb_env_get_fd(st->env, &fd));
+	if (rc == 0)
+		rc = store_txn_begin(st, MDB_RDONLY, &txn);
+	if (rc != 0)
+		goto out;
+	rc = pagewalk_check(fd, ms.ms_psize, PAGEWALK_CAP, NULL);
+	/* store_last_error then names LMDB's own word for it. */
+	if (rc == STORE_EFORMAT)
+		rc = store_err(MDB_CORRUPTED);
+	(void)store_txn_end(st, txn, 0);
+out:
+	return rc;
+}
+
 int store_open(struct store **out, const char *path, unsigned flags, uint64_t map_size)
 {
 	unsigned envflags = MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOTLS;
@@ -684,6 +715,10 @@ int store_open(struct store **out, const char *path, unsigned flags, uint64_t ma
 	/* Frees the reader slots of processes killed while reading, so they cannot pin pages. */
 	if (!(flags & STORE_READONLY))
 		mdb_reader_check(st->env, &dead);
+	/* After that: the check reads in a transaction of its own, which needs a reader slot. */
+	rc = store_check_pages(st);
+	if (rc != 0)
+		goto env_close;
 	rc = store_dbis_open(st, 0);
 	if (rc == STORE_ENOTFOUND)
 		rc = (flags & STORE_READONLY) ? 0 : store_dbis_open(st, 1);

@@ -87,7 +87,8 @@ static void guard_free(struct guard *g)
 /* A record whose every field differs from the others and from zero. */
 static void record_fill(struct record *r, int k)
 {
-	static char strs[13][64];
+	/* per thread: test_concurrency fills records in several threads at once */
+	static __thread char strs[13][64];
 	static const char *names[13] = { "process", "agent", "agent_type", "tenant", "session",
 					 "provider", "api", "host", "path", "model_requested",
 					 "model", "error", "error_message" };

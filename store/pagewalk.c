@@ -15,85 +15,22 @@
  * the same from the outside. Only the trees tell them apart: the first loses no page any tree
  * points to.
  *
- * The layout read here is LMDB 0.9's (lmdb.h's MDB_page, MDB_node, MDB_meta, MDB_db; mdb.c
- * for what LMDB reads without checking), in the machine's byte order as LMDB writes it, as a
- * tokshim store uses it: no duplicate-key databases. Anything else is damage.
+ * The layout read here is LMDB 0.9's (store/lmdbpage.h; mdb.c for what LMDB reads without
+ * checking). Anything else is damage.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/lmdbpage.h"
 #include "store/pagewalk.h"
 #include "store/store.h"
 
-/* MDB_page: pgno (8), pad (2), flags (2), lower (2), upper (2), then the node offsets; an
- * overflow page's count of pages is a u32 where lower and upper would be. */
-#define PW_PAGEHDR 16
-#define PW_FLAGS_OFF 10
-#define PW_LOWER_OFF 12
-#define PW_UPPER_OFF 14
-#define PW_OVERFLOW_PAGES_OFF 12
-#define PW_BRANCH 0x01
-#define PW_LEAF 0x02
-#define PW_OVERFLOW 0x04
-#define PW_META 0x08
-/* MDB_node: lo (2), hi (2), flags (2), key size (2), then the key and the data. A leaf's lo
- * and hi are its data size; a branch's lo, hi and flags its child's page number. */
-#define PW_NODEHDR 8
-#define PW_BIGDATA 0x01
-#define PW_SUBDATA 0x02
-/* LMDB's MDB_MAXKEYSIZE. */
-#define PW_KEY_MAX 511
-/* LMDB's CURSOR_STACK: a cursor holds 32 levels, and mdb_rebalance shifts its stack by the
- * tree's recorded depth, so a deeper record is damage. */
-#define PW_DEPTH_MAX 32
-/* Pages 0 and 1 are the meta pages. MDB_meta after the page header: magic, version, address,
- * map size, the free list's and the main database's MDB_db, last page, txnid. */
-#define PW_NUM_METAS 2
-#define PW_META_MAGIC_OFF 16
-#define PW_MAGIC 0xBEEFC0DEu
-#define PW_META_DBS 40
-#define PW_META_LAST 136
-#define PW_META_TXNID 144
-#define PW_META_END 152
-/* MDB_db: pad (4), flags (2), depth (2), branch, leaf and overflow pages, entries, root. */
-#define PW_DB_SIZE 48
-#define PW_DB_FLAGS 4
-#define PW_DB_DEPTH 6
-#define PW_DB_BRANCH 8
-#define PW_DB_ROOT 40
-#define PW_INVALID UINT64_MAX
-/* Branch nodes hold 48 bits of a page number. */
-#define PW_PGNO_MAX (1ull << 48)
 /* An ID list: a count, then that many page numbers. */
 #define PW_ID 8
 /* Walks of a changing file that pagewalk_check makes before it believes damage. */
 #define PW_ATTEMPTS 3
-
-static uint16_t pw_u16(const unsigned char *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof v);
-	return v;
-}
-
-static uint32_t pw_u32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof v);
-	return v;
-}
-
-static uint64_t pw_u64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof v);
-	return v;
-}
 
 /* An MDB_db: where a tree starts, and what its record says of it. */
 struct pw_db {
@@ -110,7 +47,7 @@ struct pw_db {
 struct pw_meta {
 	uint64_t pgno, txnid, last;
 	struct pw_db free_db, main_db;
-	unsigned char raw[PW_META_END - PW_META_DBS];
+	unsigned char raw[LP_META_END - LP_META_DBS];
 };
 
 enum pw_kind { PW_FREE, PW_MAIN, PW_NAMED };
@@ -171,7 +108,7 @@ static int pw_range(struct pagewalk *pw, uint64_t from, uint64_t first, uint64_t
 {
 	int rc = 0;
 
-	if (first < PW_NUM_METAS || first >= pw->end || count > pw->end - first)
+	if (first < LP_NUM_METAS || first >= pw->end || count > pw->end - first)
 		rc = pw_damage(pw, from, why);
 	else if ((first >= pw->limit || count > pw->limit - first) && pw->reaching)
 		pw->reaches = 1;
@@ -221,9 +158,9 @@ static int pw_push(struct pagewalk *pw, uint64_t pgno, uint32_t level, uint32_t 
 	size_t cap = pw->stack_cap ? pw->stack_cap * 2 : 64;
 	int rc = 0;
 
-	/* The stack holds the unread siblings along one path: at most PW_DEPTH_MAX pages' worth
+	/* The stack holds the unread siblings along one path: at most LP_DEPTH_MAX pages' worth
 	 * of node offsets. */
-	if (pw->n == pw->stack_cap && pw->stack_cap >= PW_DEPTH_MAX * pw->psize / 2)
+	if (pw->n == pw->stack_cap && pw->stack_cap >= LP_DEPTH_MAX * pw->psize / 2)
 		rc = pw_damage(pw, pgno, "tree too wide");
 	if (rc == 0 && pw->n == pw->stack_cap) {
 		grown = realloc(pw->stack, cap * sizeof *grown);
@@ -245,16 +182,16 @@ static void pw_db_parse(const unsigned char *p, uint64_t from, struct pw_db *db)
 	uint64_t n[3], pages = 0;
 
 	for (int i = 0; i < 3; i++) {
-		n[i] = pw_u64(p + PW_DB_BRANCH + 8 * i);
+		n[i] = lp_u64(p + LP_DB_BRANCH + 8 * i);
 		pages = n[i] > UINT64_MAX - pages ? UINT64_MAX : pages + n[i];
 	}
-	db->root = pw_u64(p + PW_DB_ROOT);
+	db->root = lp_u64(p + LP_DB_ROOT);
 	db->branch = n[0];
 	db->leaf = n[1];
 	db->overflow = n[2];
 	db->pages = pages;
-	db->depth = pw_u16(p + PW_DB_DEPTH);
-	db->flags = pw_u16(p + PW_DB_FLAGS);
+	db->depth = lp_u16(p + LP_DB_DEPTH);
+	db->flags = lp_u16(p + LP_DB_FLAGS);
 	db->from = from;
 }
 
@@ -265,7 +202,7 @@ static void pw_db_parse(const unsigned char *p, uint64_t from, struct pw_db *db)
 static int pw_value(struct pagewalk *pw, const unsigned char *inl, uint64_t ov, size_t off,
 		    size_t len, const unsigned char **out)
 {
-	off_t at = (off_t)(ov * pw->psize + PW_PAGEHDR + off);
+	off_t at = (off_t)(ov * pw->psize + LP_PAGEHDR + off);
 	int rc = 0;
 
 	*out = inl != NULL ? inl + off : pw->scratch;
@@ -293,15 +230,15 @@ static int pw_idl(struct pagewalk *pw, uint64_t pgno, const unsigned char *inl, 
 	if (rc == 0)
 		rc = pw_value(pw, inl, ov, 0, PW_ID, &v);
 	if (rc == 0)
-		n = pw_u64(v);
+		n = lp_u64(v);
 	if (rc == 0 && n > dsize / PW_ID - 1)
 		rc = pw_damage(pw, pgno, "free-list count past its value");
 	for (uint64_t done = 0; rc == 0 && done < n; done += k) {
 		k = n - done < per ? (size_t)(n - done) : per;
 		rc = pw_value(pw, inl, ov, PW_ID + (size_t)done * PW_ID, k * PW_ID, &v);
 		for (size_t j = 0; rc == 0 && j < k; j++) {
-			id = pw_u64(v + j * PW_ID);
-			if (id < PW_NUM_METAS || id >= pw->end)
+			id = lp_u64(v + j * PW_ID);
+			if (id < LP_NUM_METAS || id >= pw->end)
 				rc = pw_damage(pw, pgno, "free page outside the file's pages");
 		}
 	}
@@ -316,7 +253,7 @@ static int pw_idl(struct pagewalk *pw, uint64_t pgno, const unsigned char *inl, 
 static int pw_overflow(struct pagewalk *pw, struct pw_tree *t, uint64_t from, uint64_t ov,
 		       uint64_t dsize)
 {
-	unsigned char head[PW_PAGEHDR];
+	unsigned char head[LP_PAGEHDR];
 	uint32_t pages;
 	int rc;
 
@@ -328,12 +265,12 @@ static int pw_overflow(struct pagewalk *pw, struct pw_tree *t, uint64_t from, ui
 		     : pw_damage(pw, ov, "page past the end of the file");
 	if (rc != 0)
 		goto out;
-	pages = pw_u32(head + PW_OVERFLOW_PAGES_OFF);
-	if (pw_u64(head) != ov)
+	pages = lp_u32(head + LP_OVERFLOW_PAGES_OFF);
+	if (lp_u64(head) != ov)
 		rc = pw_damage(pw, ov, "page number differs from its place");
-	else if (pw_u16(head + PW_FLAGS_OFF) != PW_OVERFLOW)
+	else if (lp_u16(head + LP_FLAGS_OFF) != LP_OVERFLOW)
 		rc = pw_damage(pw, ov, "not an overflow page");
-	else if (pages == 0 || (uint64_t)pages * pw->psize - PW_PAGEHDR < dsize)
+	else if (pages == 0 || (uint64_t)pages * pw->psize - LP_PAGEHDR < dsize)
 		rc = pw_damage(pw, ov, "overflow run shorter than its value");
 	else
 		rc = pw_range(pw, ov, ov, pages, "overflow run past the last page");
@@ -371,7 +308,7 @@ static int pw_sub(struct pagewalk *pw, uint64_t pgno, const unsigned char *p, si
 	struct pw_db db;
 	int rc = 0;
 
-	if (dsize != PW_DB_SIZE)
+	if (dsize != LP_DB_SIZE)
 		rc = pw_damage(pw, pgno, "named database record not 48 bytes");
 	if (rc == 0)
 		pw_db_parse(p, pgno, &db);
@@ -379,7 +316,7 @@ static int pw_sub(struct pagewalk *pw, uint64_t pgno, const unsigned char *p, si
 	 * (MDB_INTEGERKEY reads 4 or 8 bytes of any key) or lays out values (MDB_DUPSORT). */
 	if (rc == 0 && db.flags != 0)
 		rc = pw_damage(pw, pgno, "named database flags a store never has");
-	if (rc == 0 && db.root != PW_INVALID)
+	if (rc == 0 && db.root != LP_INVALID)
 		rc = pw_range(pw, pgno, db.root, 1, "named database root outside the file's pages");
 	if (rc == 0 && !pw->reaches)
 		rc = pw_sub_add(pw, &db);
@@ -401,25 +338,25 @@ static int pw_bigdata(struct pagewalk *pw, struct pw_tree *t, uint64_t pgno, uin
 static int pw_leaf(struct pagewalk *pw, struct pw_tree *t, uint64_t pgno,
 		   const unsigned char *node, size_t data)
 {
-	unsigned nflags = pw_u16(node + 4);
-	unsigned allowed = PW_BIGDATA | (t->kind == PW_MAIN ? PW_SUBDATA : 0);
-	size_t dsize = (size_t)pw_u16(node) | (size_t)pw_u16(node + 2) << 16;
+	unsigned nflags = lp_u16(node + 4);
+	unsigned allowed = LP_BIGDATA | (t->kind == PW_MAIN ? LP_SUBDATA : 0);
+	size_t dsize = lp_dsize(node);
 	const char *why = NULL;
 	int rc = 0;
 
-	if ((nflags & ~allowed) != 0 || nflags == (PW_BIGDATA | PW_SUBDATA))
+	if ((nflags & ~allowed) != 0 || nflags == (LP_BIGDATA | LP_SUBDATA))
 		why = "node flags a store never has";
-	else if (t->kind == PW_FREE && pw_u16(node + 6) != 8)
+	else if (t->kind == PW_FREE && lp_u16(node + 6) != 8)
 		why = "free-list key not 8 bytes"; /* a txnid: LMDB reads 8 bytes of it */
-	else if ((nflags & PW_BIGDATA) && data + 8 > pw->psize)
+	else if ((nflags & LP_BIGDATA) && data + 8 > pw->psize)
 		why = "overflow page number outside the page";
-	else if (!(nflags & PW_BIGDATA) && dsize > pw->psize - data)
+	else if (!(nflags & LP_BIGDATA) && dsize > pw->psize - data)
 		why = "value outside the page";
 	if (why != NULL)
 		rc = pw_damage(pw, pgno, why);
-	else if (nflags & PW_BIGDATA)
-		rc = pw_bigdata(pw, t, pgno, pw_u64(pw->page + data), dsize);
-	else if (nflags & PW_SUBDATA)
+	else if (nflags & LP_BIGDATA)
+		rc = pw_bigdata(pw, t, pgno, lp_u64(pw->page + data), dsize);
+	else if (nflags & LP_SUBDATA)
 		rc = pw_sub(pw, pgno, pw->page + data, dsize);
 	else if (t->kind == PW_FREE)
 		rc = pw_idl(pw, pgno, pw->page + data, 0, dsize);
@@ -430,8 +367,7 @@ static int pw_leaf(struct pagewalk *pw, struct pw_tree *t, uint64_t pgno,
 static int pw_branch(struct pagewalk *pw, struct pw_tree *t, const struct pw_entry *e,
 		     const unsigned char *node, size_t i, size_t nkeys)
 {
-	uint64_t child = (uint64_t)pw_u16(node) | (uint64_t)pw_u16(node + 2) << 16 |
-			 (uint64_t)pw_u16(node + 4) << 32;
+	uint64_t child = lp_child(node);
 	uint32_t ends = (i == 0 ? e->ends & PW_LEFT : 0) | (i + 1 == nkeys ? e->ends & PW_RIGHT : 0);
 	int rc = pw_range(pw, e->pgno, child, 1, "branch child outside the file's pages");
 
@@ -445,19 +381,19 @@ static int pw_node(struct pagewalk *pw, struct pw_tree *t, const struct pw_entry
 		   size_t nkeys, size_t upper)
 {
 	const unsigned char *p = pw->page;
-	size_t off = pw_u16(p + PW_PAGEHDR + 2 * i), ksize = 0;
+	size_t off = lp_u16(p + LP_PAGEHDR + 2 * i), ksize = 0;
 	int rc = 0;
 
-	if (off < upper || off + PW_NODEHDR > pw->psize)
+	if (off < upper || off + LP_NODEHDR > pw->psize)
 		rc = pw_damage(pw, e->pgno, "node outside the page");
 	if (rc == 0)
-		ksize = pw_u16(p + off + 6);
-	if (rc == 0 && (ksize > PW_KEY_MAX || off + PW_NODEHDR + ksize > pw->psize))
+		ksize = lp_u16(p + off + 6);
+	if (rc == 0 && (ksize > LP_KEY_MAX || off + LP_NODEHDR + ksize > pw->psize))
 		rc = pw_damage(pw, e->pgno, "key outside the page");
-	if (rc == 0 && pw_u16(p + PW_FLAGS_OFF) == PW_BRANCH)
+	if (rc == 0 && lp_u16(p + LP_FLAGS_OFF) == LP_BRANCH)
 		rc = pw_branch(pw, t, e, p + off, i, nkeys);
 	else if (rc == 0)
-		rc = pw_leaf(pw, t, e->pgno, p + off, off + PW_NODEHDR + ksize);
+		rc = pw_leaf(pw, t, e->pgno, p + off, off + LP_NODEHDR + ksize);
 	return rc;
 }
 
@@ -469,23 +405,23 @@ static int pw_header(struct pagewalk *pw, struct pw_tree *t, const struct pw_ent
 		     size_t *nkeys, size_t *upper)
 {
 	const unsigned char *p = pw->page;
-	unsigned flags = pw_u16(p + PW_FLAGS_OFF);
-	size_t lower = pw_u16(p + PW_LOWER_OFF);
+	unsigned flags = lp_u16(p + LP_FLAGS_OFF);
+	size_t lower = lp_u16(p + LP_LOWER_OFF);
 	const char *why = NULL;
 
-	*upper = pw_u16(p + PW_UPPER_OFF);
-	*nkeys = lower >= PW_PAGEHDR ? (lower - PW_PAGEHDR) / 2 : 0;
-	if (pw_u64(p) != e->pgno)
+	*upper = lp_u16(p + LP_UPPER_OFF);
+	*nkeys = lower >= LP_PAGEHDR ? (lower - LP_PAGEHDR) / 2 : 0;
+	if (lp_u64(p) != e->pgno)
 		why = "page number differs from its place";
-	else if (flags != PW_BRANCH && flags != PW_LEAF)
+	else if (flags != LP_BRANCH && flags != LP_LEAF)
 		why = "not a branch or leaf page";
-	else if (lower < PW_PAGEHDR || lower > *upper || *upper > pw->psize)
+	else if (lower < LP_PAGEHDR || lower > *upper || *upper > pw->psize)
 		why = "page bounds out of order";
 	else if (*nkeys == 0)
 		why = "empty page";
 	/* Leaves all lie at the depth the record gives: LMDB moves between siblings level by
 	 * level, and takes what it finds at the leaves' level for a leaf. */
-	else if (flags == PW_LEAF ? e->level != t->db->depth : e->level >= t->db->depth)
+	else if (flags == LP_LEAF ? e->level != t->db->depth : e->level >= t->db->depth)
 		why = "page at the wrong level for its tree's depth";
 	return why != NULL ? pw_damage(pw, e->pgno, why) : 0;
 }
@@ -534,11 +470,11 @@ static int pw_tree(struct pagewalk *pw, const struct pw_db *db, enum pw_kind kin
 	struct pw_entry e;
 	int rc = 0;
 
-	if (db->root == PW_INVALID)
+	if (db->root == LP_INVALID)
 		goto out;
 	pw->rep->trees++;
 	pw->rep->bounded += (unsigned)t.bounded;
-	if (db->depth < 1 || db->depth > PW_DEPTH_MAX)
+	if (db->depth < 1 || db->depth > LP_DEPTH_MAX)
 		rc = pw_damage(pw, db->from, "tree depth out of range");
 	if (rc == 0)
 		rc = pw_range(pw, db->from, db->root, 1, "tree root outside the file's pages");
@@ -559,16 +495,16 @@ static int pw_meta_read(struct pagewalk *pw, uint64_t m, struct pw_meta *meta)
 	const unsigned char *p = pw->page;
 	int rc = pw_read(pw, m);
 
-	if (rc == 0 && (!(pw_u16(p + PW_FLAGS_OFF) & PW_META) ||
-			pw_u32(p + PW_META_MAGIC_OFF) != PW_MAGIC))
+	if (rc == 0 && (!(lp_u16(p + LP_FLAGS_OFF) & LP_META) ||
+			lp_u32(p + LP_META_MAGIC_OFF) != LP_MAGIC))
 		rc = pw_damage(pw, m, "not an LMDB meta page");
 	if (rc == 0) {
 		meta->pgno = m;
-		meta->txnid = pw_u64(p + PW_META_TXNID);
-		meta->last = pw_u64(p + PW_META_LAST);
-		pw_db_parse(p + PW_META_DBS, m, &meta->free_db);
-		pw_db_parse(p + PW_META_DBS + PW_DB_SIZE, m, &meta->main_db);
-		memcpy(meta->raw, p + PW_META_DBS, sizeof meta->raw);
+		meta->txnid = lp_u64(p + LP_META_TXNID);
+		meta->last = lp_u64(p + LP_META_LAST);
+		pw_db_parse(p + LP_META_DBS, m, &meta->free_db);
+		pw_db_parse(p + LP_META_DBS + LP_DB_SIZE, m, &meta->main_db);
+		memcpy(meta->raw, p + LP_META_DBS, sizeof meta->raw);
 	}
 	return rc;
 }
@@ -579,12 +515,12 @@ static int pw_meta_read(struct pagewalk *pw, uint64_t m, struct pw_meta *meta)
  */
 static int pw_meta_pick(struct pagewalk *pw, int any, uint64_t txnid, struct pw_meta *meta)
 {
-	struct pw_meta m[PW_NUM_METAS];
-	int ok[PW_NUM_METAS], pick = -1, rc = 0;
+	struct pw_meta m[LP_NUM_METAS];
+	int ok[LP_NUM_METAS], pick = -1, rc = 0;
 
-	for (int i = 0; i < PW_NUM_METAS; i++)
+	for (int i = 0; i < LP_NUM_METAS; i++)
 		ok[i] = pw_meta_read(pw, (uint64_t)i, &m[i]) == 0;
-	for (int i = 0; i < PW_NUM_METAS; i++) {
+	for (int i = 0; i < LP_NUM_METAS; i++) {
 		if (ok[i] && (any ? pick < 0 || m[i].txnid > m[pick].txnid
 				  : pick < 0 && m[i].txnid == txnid))
 			pick = i;
@@ -611,7 +547,7 @@ static int pw_walk(struct pagewalk *pw, const struct pw_meta *meta)
 	pw->rep->txnid = meta->txnid;
 	pw->rep->last_pgno = meta->last;
 	/* LMDB keeps 48 bits of a page number in a branch node. */
-	if (meta->last < PW_NUM_METAS - 1 || meta->last >= PW_PGNO_MAX)
+	if (meta->last < LP_NUM_METAS - 1 || meta->last >= LP_PGNO_MAX)
 		rc = pw_damage(pw, meta->pgno, "last page out of range");
 	if (rc == 0) {
 		pw->end = meta->last + 1;

@@ -444,7 +444,7 @@ def report():
     scmd = ["sqlite3", "-json", sq, SQL]
     tout, sout = os.path.join(TMP, "report.json"), os.path.join(TMP, "sqlite.json")
     # The floor: the same slices on as many threads as report uses, LMDB's cursor alone
-    # (counting entries) and store_scan with a callback that only counts (cursor and decoding).
+    # (counting entries) and store_scan with a callback that only counts (pread and decoding).
     threads = str(min(os.cpu_count() or 1, 4))
     fcmds = [[os.path.join(BIN, "scan_floor"), db, threads, m] for m in ("cursor", "scan")]
     fout = os.path.join(TMP, "floor.json")

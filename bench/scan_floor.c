@@ -5,8 +5,8 @@
  *
  *   scan_floor DB THREADS cursor   LMDB's cursor over the records database, counting entries
  *                                  (it touches each leaf page and node, never a value's bytes)
- *   scan_floor DB THREADS scan     store_scan with a callback that only counts: the cursor,
- *                                  record_decode of every record, the page release and prefetch
+ *   scan_floor DB THREADS scan     store_scan with a callback that only counts: its read of
+ *                                  the leaves with pread and record_decode of every record
  *
  * Prints one JSON line: mode, threads, records, seconds, records_per_s.
  */

@@ -1,9 +1,10 @@
 /*
  * store.c - the LMDB store shared by the shim (appending) and the CLI (reading).
  *
- * One LMDB file (MDB_NOSUBDIR) holds five named sub-databases: records keyed by time then id,
- * so that a time range is one cursor walk; ids mapping an id back to its records key, followed
- * by the record's payload; payloads (format 1 stores kept them there); counters; meta.
+ * One LMDB file (MDB_NOSUBDIR) holds its named sub-databases: records keyed by time then id,
+ * so that a time range is one walk in key order; ids mapping an id back to its records key,
+ * followed by the record's payload; payloads (format 1 stores kept them there); counters;
+ * meta; strings (the names records refer to by number); the budgets' reservations and events.
  * docs/record-format.md gives every byte.
  *
  * Why it is shaped so:
@@ -23,6 +24,10 @@
  *   rather than met with SIGBUS in the middle of a report.
  * - The encoding work (record, zstd) happens before the write transaction begins, so the
  *   store-wide writer lock is held only for the B-tree updates.
+ * - A scan of millions of records reads the records tree with pread inside a read txn
+ *   (store/leafscan.c) rather than through LMDB's map: every page is copied at memory speed
+ *   instead of faulted in, nothing stays mapped behind it, and a damaged page is an error
+ *   rather than a wild read. Lookups of a few entries go through LMDB as usual.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +45,8 @@
 #include <unistd.h>
 
 #include "store/endian.h"
+#include "store/leafscan.h"
+#include "store/lmdbpage.h"
 #include "store/pagewalk.h"
 #include "store/payload.h"
 #include "store/store.h"
@@ -66,6 +73,7 @@
 struct store {
 	MDB_env *env;
 	MDB_dbi records, ids, payloads, counters, meta;
+	MDB_dbi main; /* the main database: the named databases' records (store_scan's root) */
 	MDB_dbi reservations, events; /* valid once have_budget_dbis is set */
 	int have_budget_dbis;
 	MDB_dbi strings;              /* valid once have_strings_dbi is set */
@@ -486,6 +494,9 @@ static int store_dbis_open(struct store *st, int create)
 		if (rc != 0)
 			goto txn_abort;
 	}
+	rc = store_err(mdb_dbi_open(txn, NULL, 0, &st->main));
+	if (rc != 0)
+		goto txn_abort;
 	commit = 1;
 txn_abort:
 	/* Committing, even a read txn, is what keeps the opened handles for later txns. */
@@ -1051,6 +1062,37 @@ out:
 }
 
 /*
+ * Where the tree of named database name lies in txn's snapshot, for reading it with pread
+ * (store/leafscan.h): its root and depth as the main database records them, the file and its
+ * page size. Returns 0 or a STORE_E* code.
+ */
+static int store_pages(struct store *st, MDB_txn *txn, const char *name, int *fd, size_t *psize,
+		       struct leafscan_tree *t)
+{
+	MDB_val key = { strlen(name), (void *)name }, val;
+	MDB_envinfo info;
+	MDB_stat ms;
+	int rc = store_err(mdb_get(txn, st->main, &key, &val));
+
+	if (rc == 0 && val.mv_size != LP_DB_SIZE)
+		rc = STORE_EFORMAT;
+	if (rc == 0)
+		rc = store_err(mdb_env_info(st->env, &info));
+	if (rc == 0)
+		rc = store_err(mdb_env_stat(st->env, &ms));
+	if (rc == 0)
+		rc = store_err(mdb_env_get_fd(st->env, fd));
+	if (rc == 0) {
+		*psize = ms.ms_psize;
+		t->root = lp_u64((const unsigned char *)val.mv_data + LP_DB_ROOT);
+		t->depth = lp_u16((const unsigned char *)val.mv_data + LP_DB_DEPTH);
+		/* the latest meta's: no snapshot uses a page past it */
+		t->end = (uint64_t)info.me_last_pgno + 1;
+	}
+	return rc;
+}
+
+/*
  * Resolves the string references record_decode left in rec (those its table did not hold
  * yet), decoded inside txn. In a read txn (load set) the strings go into the handle's table
  * and stay valid until store_close; in a write txn they point into txn's pages (what it wrote
@@ -1059,6 +1101,7 @@ out:
  */
 static int store_resolve(struct store *st, MDB_txn *txn, int load, struct record *rec)
 {
+	struct strings_pages from, *pages = NULL;
 	struct record_str *s;
 	int rc = 0;
 
@@ -1068,9 +1111,17 @@ static int store_resolve(struct store *st, MDB_txn *txn, int load, struct record
 			continue;
 		/* store_ready opens the database before a txn begins, if the store has one (a
 		 * handle opened later is not usable in a txn begun before it). */
-		rc = __atomic_load_n(&st->have_strings_dbi, __ATOMIC_ACQUIRE) ?
-			     store_err(strings_resolve(&st->strtab, txn, st->strings, load, s)) :
-			     STORE_EFORMAT;
+		if (!__atomic_load_n(&st->have_strings_dbi, __ATOMIC_ACQUIRE)) {
+			rc = STORE_EFORMAT;
+			break;
+		}
+		if (load && pages == NULL) {
+			rc = store_pages(st, txn, "strings", &from.fd, &from.psize, &from.tree);
+			pages = &from;
+		}
+		if (rc == 0)
+			rc = strings_resolve(&st->strtab, txn, st->strings, pages, s);
+		rc = store_own(rc) ? rc : store_err(rc);
 	}
 	return rc == STORE_ENOTFOUND ? STORE_EFORMAT : rc;
 }
@@ -1115,30 +1166,6 @@ static int store_emit(struct store *st, MDB_txn *txn, const MDB_val *key, const 
 typedef int (*store_visit_fn)(MDB_txn *txn, const MDB_val *key, const MDB_val *val,
 			      void *ctx);
 
-/* A walk gives back the pages it has read every this many entries (about 6 MB of records; a
- * report runs one walk per core). */
-#define STORE_WALK_RELEASE 16384
-/* The page a walk prefetches by: LMDB's default page is the OS page, 4 KiB here. */
-#define STORE_WALK_PAGE 4096
-
-/*
- * Drops this process's mappings of the map's pages in [lo, hi) (a read-only handle only). A
- * scan reads the file once, front to back, through LMDB's map; every page it touches stays
- * counted in the process's resident set until unmapped, so a report over 10 million records
- * (~3.5 GB) would hold the whole file. The map is a shared read-only file mapping:
- * MADV_DONTNEED only removes the page-table entries, the pages stay in the kernel's page cache,
- * and a later access (the cursor's own pages, branch pages) faults the same bytes back in at
- * the same address. Nothing is lost when it fails, so its result is ignored.
- */
-static void store_release_pages(struct store *st, uintptr_t lo, uintptr_t hi)
-{
-	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-
-	lo &= ~(page - 1);
-	if ((st->flags & STORE_READONLY) && hi > lo)
-		madvise((void *)lo, hi - lo, MADV_DONTNEED);
-}
-
 /*
  * Called for each entry of a store_txn_walk with the walk's cursor, which it may use to
  * delete that entry: returns 0 to go on, 1 to stop, or an LMDB or STORE_E* code to fail the
@@ -1151,8 +1178,7 @@ typedef int (*store_cursor_fn)(MDB_cursor *cur, const MDB_val *key, const MDB_va
  * Walks dbi in key order inside txn, from the first key >= *start (from the first key when
  * start is NULL). Returns 0 or a STORE_E* code (the visitor's, or LMDB's mapped by store_err).
  */
-static inline __attribute__((always_inline)) int
-store_txn_walk(MDB_txn *txn, MDB_dbi dbi, const MDB_val *start, store_cursor_fn visit,
+static int store_txn_walk(MDB_txn *txn, MDB_dbi dbi, const MDB_val *start, store_cursor_fn visit,
 			  void *ctx)
 {
 	MDB_val key = { 0, NULL }, val;
@@ -1179,74 +1205,33 @@ out:
 }
 
 struct store_walk_ctx {
-	struct store *st;
 	store_visit_fn visit;
 	void *ctx;
-	uintptr_t lo, hi;           /* read since the last release */
-	uintptr_t walk_lo, walk_hi; /* read by the whole walk */
-	uint64_t seen;
-	uintptr_t page; /* of the last value */
 };
 
-/* One entry of a store_walk: the caller's visit, then every STORE_WALK_RELEASE entries the
- * pages read since the last release are given back. */
-static inline __attribute__((always_inline)) int
-store_walk_visit(MDB_cursor *cur, const MDB_val *key, const MDB_val *val, void *ctx)
+static int store_walk_visit(MDB_cursor *cur, const MDB_val *key, const MDB_val *val, void *ctx)
 {
 	struct store_walk_ctx *wc = ctx;
-	uintptr_t page, line;
-	int rc;
 
-	/* On a value's first page, ask for the next page of the file: a store written in time
-	 * order keeps its leaf pages mostly in key order, and a scan is bound by the first touch
-	 * of each page (a hint only: a wrong guess costs nothing, an unmapped one is dropped). */
-	page = (uintptr_t)val->mv_data & ~(uintptr_t)(STORE_WALK_PAGE - 1);
-	if (page != wc->page) {
-		wc->page = page;
-		for (line = 0; line < STORE_WALK_PAGE; line += 64)
-			__builtin_prefetch((const char *)page + STORE_WALK_PAGE + line);
-	}
-	rc = wc->visit(mdb_cursor_txn(cur), key, val, wc->ctx);
-	if (rc != 0)
-		goto out;
-	/* The span of the values read since the last release: leaf and overflow pages. */
-	wc->lo = (uintptr_t)val->mv_data < wc->lo ? (uintptr_t)val->mv_data : wc->lo;
-	wc->hi = (uintptr_t)val->mv_data + val->mv_size > wc->hi ?
-		 (uintptr_t)val->mv_data + val->mv_size : wc->hi;
-	if (++wc->seen % STORE_WALK_RELEASE == 0) {
-		/* Everything between the lowest and highest value read so far: the branch
-		 * pages the cursor went through lie between leaf pages, outside the last span. */
-		wc->walk_lo = wc->lo < wc->walk_lo ? wc->lo : wc->walk_lo;
-		wc->walk_hi = wc->hi > wc->walk_hi ? wc->hi : wc->walk_hi;
-		store_release_pages(wc->st, wc->walk_lo, wc->walk_hi);
-		wc->lo = UINTPTR_MAX;
-		wc->hi = 0;
-	}
-out:
-	return rc;
+	return wc->visit(mdb_cursor_txn(cur), key, val, wc->ctx);
 }
 
 /*
- * Walks *dbi in key order from the first key >= *start (from the first key when start is
- * NULL) inside one read transaction. dbi is a pointer because a reader's handles may only be
- * opened by the store_ready call in here. Returns 0 or an error; a store whose databases do not
- * exist yet is walked as empty.
+ * Walks *dbi (a small database: counters, events) in key order from its first key inside one
+ * read transaction. dbi is a pointer because a reader's handles may only be opened by the
+ * store_ready call in here. Returns 0 or an error; a store whose databases do not exist yet is
+ * walked as empty.
  */
-static inline __attribute__((always_inline)) int
-store_walk(struct store *st, MDB_dbi *dbi, MDB_val *start, store_visit_fn visit,
-		      void *ctx)
+static int store_walk(struct store *st, MDB_dbi *dbi, store_visit_fn visit, void *ctx)
 {
-	struct store_walk_ctx wc = { st, visit, ctx, UINTPTR_MAX, 0, UINTPTR_MAX, 0, 0, 0 };
+	struct store_walk_ctx wc = { visit, ctx };
 	MDB_txn *txn;
 	int rc;
 
 	rc = store_read_begin(st, &txn);
 	if (rc != 0)
 		goto out;
-	rc = store_txn_walk(txn, *dbi, start, store_walk_visit, &wc);
-	/* At the end too: a short walk (a slice of a report's scan) gives its pages back. */
-	store_release_pages(st, wc.walk_lo < wc.lo ? wc.walk_lo : wc.lo,
-			    wc.walk_hi > wc.hi ? wc.walk_hi : wc.hi);
+	rc = store_txn_walk(txn, *dbi, NULL, store_walk_visit, &wc);
 	store_txn_end(st, txn, 0);
 out:
 	/* Not found before a txn began: no store in the file yet, an empty walk. */
@@ -1255,30 +1240,42 @@ out:
 
 struct store_scan_ctx {
 	struct store *st;
+	MDB_txn *txn;
 	int64_t until_ns;
 	store_record_fn fn;
 	void *arg;
 	int fn_rc;
 };
 
-static int store_scan_visit(MDB_txn *txn, const MDB_val *key, const MDB_val *val, void *ctx)
+/* One records entry of a scan, in key order (leafscan_fn): 1 past until_ns or when fn says
+ * to stop. */
+static int store_scan_entry(const unsigned char *k, size_t klen, const unsigned char *v,
+			    size_t vlen, void *ctx)
 {
 	struct store_scan_ctx *sc = ctx;
+	MDB_val key = { klen, (void *)k }, val = { vlen, (void *)v };
 	int rc;
 
-	if (key->mv_size >= 8 && (int64_t)endian_be64(key->mv_data) >= sc->until_ns)
+	if (klen >= 8 && (int64_t)endian_be64(k) >= sc->until_ns)
 		return 1;
-	rc = store_emit(sc->st, txn, key, val, sc->fn, sc->arg, &sc->fn_rc);
+	rc = store_emit(sc->st, sc->txn, &key, &val, sc->fn, sc->arg, &sc->fn_rc);
 	return rc != 0 ? rc : sc->fn_rc != 0;
 }
 
+/*
+ * Reads the records of [since_ns, until_ns) with pread rather than through the map
+ * (store/leafscan.h): a report reads each of millions of records once, and first touches
+ * through the map cost a page fault a few pages. The walk runs inside a read txn, which pins
+ * the snapshot's pages; the records decode as store_get's do.
+ */
 int store_scan(struct store *st, int64_t since_ns, int64_t until_ns, store_record_fn fn,
 	       void *arg)
 {
-	struct store_scan_ctx sc = { st, until_ns, fn, arg, 0 };
+	struct store_scan_ctx sc = { st, NULL, until_ns, fn, arg, 0 };
+	struct leafscan_tree tree;
 	unsigned char start[16];
-	MDB_val key = { 16, start };
-	int rc = STORE_EINVAL;
+	size_t psize;
+	int rc = STORE_EINVAL, fd;
 
 	if (fn == NULL || st == NULL)
 		goto out;
@@ -1289,11 +1286,19 @@ int store_scan(struct store *st, int64_t since_ns, int64_t until_ns, store_recor
 	if (until_ns <= since_ns)
 		goto out;
 	store_record_key(start, since_ns, 0);
-	rc = store_walk(st, &st->records, &key, store_scan_visit, &sc);
+	rc = store_read_begin(st, &sc.txn);
+	if (rc != 0)
+		goto out;
+	rc = store_pages(st, sc.txn, "records", &fd, &psize, &tree);
 	if (rc == 0)
+		rc = leafscan_walk(fd, psize, &tree, start, sizeof start, RECORD_ENCODED_MAX,
+				   store_scan_entry, &sc);
+	store_txn_end(st, sc.txn, 0);
+	if (rc == 1)
 		rc = sc.fn_rc;
 out:
-	return rc;
+	/* Not found before a txn began: no store in the file yet, an empty scan. */
+	return rc == STORE_ENOTFOUND ? 0 : rc;
 }
 
 int store_span(struct store *st, int64_t *first_ns, int64_t *last_ns, uint64_t *records)
@@ -1441,7 +1446,7 @@ int store_counters_scan(struct store *st, store_counter_fn fn, void *arg)
 
 	if (fn == NULL || st == NULL)
 		goto out;
-	rc = store_walk(st, &st->counters, NULL, store_counters_visit, &cc);
+	rc = store_walk(st, &st->counters, store_counters_visit, &cc);
 	if (rc == 0)
 		rc = cc.fn_rc;
 out:
@@ -2679,7 +2684,7 @@ int store_events_scan(struct store *st, store_event_fn fn, void *arg)
 	ec.buf = malloc(STORE_EVENT_MAX);
 	if (ec.buf == NULL)
 		goto out;
-	rc = store_walk(st, &st->events, NULL, store_events_visit, &ec);
+	rc = store_walk(st, &st->events, store_events_visit, &ec);
 	if (rc == 0)
 		rc = ec.fn_rc;
 	free(ec.buf);

@@ -333,58 +333,68 @@ out:
 	return rc;
 }
 
-/* Loads id and the ids after it (up to STRINGS_LOAD_AHEAD) from txn into t. Returns 0,
- * MDB_NOTFOUND when id itself is not in the table, or an error. */
-static int strings_table_load(struct strings_table *t, MDB_txn *txn, MDB_dbi dbi, uint32_t id)
+/* A load's progress through the strings database's id entries. */
+struct strings_load {
+	struct strings_table *t;
+	uint32_t from; /* the id asked for */
+	int rc;        /* of strings_table_put */
+};
+
+/* One entry of the strings database from the id asked for on (leafscan_fn): copies id
+ * entries into the table, STRINGS_LOAD_AHEAD of them at most. */
+static int strings_load_entry(const unsigned char *key, size_t klen, const unsigned char *val,
+			      size_t vlen, void *arg)
 {
-	unsigned char start[STRINGS_ID_KEY_LEN];
-	MDB_val key = { sizeof start, start }, val;
-	MDB_cursor *cur;
+	struct strings_load *sl = arg;
+	MDB_val v = { vlen, (void *)val };
 	uint32_t at;
+
+	if (klen != STRINGS_ID_KEY_LEN || key[0] != STRINGS_BY_ID)
+		return 1;
+	at = strings_key_id(key);
+	if (at > STRINGS_ID_MAX || at - sl->from >= STRINGS_LOAD_AHEAD)
+		return 1;
+	/* a value too long is damage: verify reports it; a record naming it does not decode */
+	if (vlen <= UINT16_MAX && strtab_get(&sl->t->tab, at) == NULL)
+		sl->rc = strings_table_put(sl->t, at, &v);
+	return sl->rc != 0;
+}
+
+/* Loads id and the ids after it (up to STRINGS_LOAD_AHEAD) from the pages at from into t.
+ * Returns 0, MDB_NOTFOUND when id itself is not in the table, or an error. */
+static int strings_table_load(struct strings_table *t, const struct strings_pages *from,
+			      uint32_t id)
+{
+	struct strings_load sl = { t, id, 0 };
+	unsigned char start[STRINGS_ID_KEY_LEN];
 	int rc;
 
 	pthread_mutex_lock(&t->lock);
 	rc = 0;
 	if (strtab_get(&t->tab, id) != NULL)
 		goto unlock;
-	rc = mdb_cursor_open(txn, dbi, &cur);
-	if (rc != 0)
-		goto unlock;
 	strings_id_key(start, id);
-	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-		if (key.mv_size != STRINGS_ID_KEY_LEN ||
-		    ((const unsigned char *)key.mv_data)[0] != STRINGS_BY_ID)
-			break;
-		at = strings_key_id(key.mv_data);
-		if (at > STRINGS_ID_MAX || at - id >= STRINGS_LOAD_AHEAD)
-			break;
-		if (val.mv_size > UINT16_MAX)
-			continue; /* damage: verify reports it; a record naming it does not decode */
-		if (strtab_get(&t->tab, at) == NULL) {
-			rc = strings_table_put(t, at, &val);
-			if (rc != 0)
-				break;
-		}
-	}
-	mdb_cursor_close(cur);
-	if (rc == 0 || rc == MDB_NOTFOUND)
+	rc = leafscan_walk(from->fd, from->psize, &from->tree, start, sizeof start, UINT16_MAX,
+			   strings_load_entry, &sl);
+	if (rc == 1)
+		rc = sl.rc;
+	if (rc == 0)
 		rc = strtab_get(&t->tab, id) != NULL ? 0 : MDB_NOTFOUND;
 unlock:
 	pthread_mutex_unlock(&t->lock);
 	return rc;
 }
 
-int strings_resolve(struct strings_table *t, MDB_txn *txn, MDB_dbi dbi, int load,
-		    struct record_str *s)
+int strings_resolve(struct strings_table *t, MDB_txn *txn, MDB_dbi dbi,
+		    const struct strings_pages *from, struct record_str *s)
 {
 	unsigned char ikey[STRINGS_ID_KEY_LEN];
 	MDB_val key = { sizeof ikey, ikey }, val;
 	const unsigned char *e = strtab_get(&t->tab, s->ref);
 	int rc = 0;
 
-	if (e == NULL && load) {
-		rc = strings_table_load(t, txn, dbi, s->ref);
+	if (e == NULL && from != NULL) {
+		rc = strings_table_load(t, from, s->ref);
 		e = strtab_get(&t->tab, s->ref);
 	}
 	if (e != NULL) {

@@ -32,6 +32,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "store/leafscan.h"
 #include "store/record.h"
 #include "store/strtab.h"
 
@@ -113,17 +114,26 @@ struct strings_table {
 int strings_table_init(struct strings_table *t);
 void strings_table_release(struct strings_table *t);
 
+/* Where a read transaction's strings database lies in the file, for strings_resolve to read
+ * it with pread (store/leafscan.h) rather than through LMDB's map. */
+struct strings_pages {
+	int fd;
+	size_t psize;
+	struct leafscan_tree tree;
+};
+
 /*
- * Resolves s->ref into s->p and s->n. Strings the table holds cost two loads (strtab_get);
- * another is
- * read from txn (a read or write transaction of the store; dbi its strings database). When
- * load is set, it and the strings after it in the table (a scan meets them next) are copied
- * into t for good; a write transaction must not load (what it wrote itself may yet be
- * aborted), and then s points into txn's pages, valid until txn ends. Returns 0;
- * MDB_NOTFOUND for an id the table does not hold (a damaged record); ENOMEM.
+ * Resolves s->ref into s->p and s->n. Strings the table holds cost two loads (strtab_get).
+ * Another, with from (the pages of a read transaction's strings database), is copied into t
+ * for good, with the strings after it (a scan meets them next), read with pread: a report
+ * meets thousands of sessions, and through the map each load would leave a fault's worth of
+ * pages (64 KiB, most of them other trees') in its resident set. Without from (a write
+ * transaction: what it wrote itself may yet be aborted), it is read from txn (dbi its strings
+ * database) and s points into txn's pages, valid until txn ends. Returns 0; MDB_NOTFOUND for
+ * an id the table does not hold (a damaged record); ENOMEM; an error of the read.
  */
-int strings_resolve(struct strings_table *t, MDB_txn *txn, MDB_dbi dbi, int load,
-		    struct record_str *s);
+int strings_resolve(struct strings_table *t, MDB_txn *txn, MDB_dbi dbi,
+		    const struct strings_pages *from, struct record_str *s);
 
 /* Receives each problem strings_verify finds: one lowercase line, valid during the call. */
 typedef void (*strings_problem_fn)(const char *problem, void *arg);

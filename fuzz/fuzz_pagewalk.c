@@ -12,34 +12,57 @@
  * must agree: a file that passes the whole check passes a capped one (unless the page counts
  * of a database's record, which choose between a whole walk and one along the ends, do not
  * hold), and nothing of it reaches past the file's end.
+ *
+ * Then store/leafscan.h's reader walks the main database of the later meta, and every named
+ * database its entries record, from a start key drawn from the control byte, as store_scan
+ * reads records: it must stay inside its buffers, end, and say 0 or STORE_EFORMAT, whatever
+ * the pages hold, checked or not.
  */
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "fuzz/fuzz.h"
+#include "store/leafscan.h"
+#include "store/lmdbpage.h"
 #include "store/pagewalk.h"
 #include "store/store.h"
 
 #define PAGE 4096
 #define META_TXNID 144
 
-/* pagewalk_check's answer, checked for its shape. */
-static int check(int fd, uint64_t cap, struct pagewalk_report *rep)
+/* A walk of leafscan: the file, its end, and how deep in named databases it is. */
+struct scan {
+	int fd;
+	uint64_t end;
+	int nested;
+};
+
+static int scan_entry(const unsigned char *key, size_t klen, const unsigned char *val,
+		      size_t vlen, void *arg);
+
+/* Walks the tree whose MDB_db record is at db, from start[0..slen). */
+static void scan_tree(const struct scan *sc, const unsigned char *db, const unsigned char *start,
+		      size_t slen)
 {
-	int rc = pagewalk_check(fd, PAGE, cap, rep);
+	struct leafscan_tree t = { lp_u64(db + LP_DB_ROOT), lp_u16(db + LP_DB_DEPTH), sc->end };
+	struct scan inner = { sc->fd, sc->end, sc->nested + 1 };
+	int rc = leafscan_walk(sc->fd, PAGE, &t, start, slen, 1u << 16, scan_entry, &inner);
 
 	FUZZ_CHECK(rc == 0 || rc == STORE_EFORMAT);
-	FUZZ_CHECK((rc == STORE_EFORMAT) == (rep->why != NULL));
-	FUZZ_CHECK(rep->bounded <= rep->trees);
-	return rc;
 }
 
-/* The capped walk's own findings: a record's page counts that chose the walk do not hold. */
-static int counts_disagree(const char *why)
+/* Every entry the reader hands out lies inside what it checked: its key within LMDB's size;
+ * a named database's record is walked too (one level: they hold no deeper ones). */
+static int scan_entry(const unsigned char *key, size_t klen, const unsigned char *val,
+		      size_t vlen, void *arg)
 {
-	return strcmp(why, "tree larger than its record says") == 0 ||
-	       strcmp(why, "page counts of its record disagree with the tree") == 0;
+	const struct scan *sc = arg;
+
+	FUZZ_CHECK(klen <= LP_KEY_MAX && key != NULL && (vlen == 0 || val != NULL));
+	if (sc->nested == 1 && vlen == LP_DB_SIZE)
+		scan_tree(sc, val, key, 0);
+	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -74,6 +97,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(rc != 0 || capped.trees == whole.trees);
 		rc = pagewalk_reaches(fd, PAGE, whole.txnid, pages, &reaches);
 		FUZZ_CHECK(rc == 0 && reaches == 0);
+	}
+	if (size >= 2 * PAGE) {
+		/* the later meta's main database, as store_scan finds the records tree */
+		const unsigned char *m0 = data, *m1 = data + PAGE;
+		const unsigned char *m = lp_u64(m1 + META_TXNID) > lp_u64(m0 + META_TXNID) ? m1 : m0;
+		unsigned char start[16];
+		struct scan sc = { fd, lp_u64(m + LP_META_LAST) + 1, 0 };
+
+		if (sc.end > pages)
+			sc.end = pages;
+		memset(start, ctl, sizeof start);
+		scan_tree(&sc, m + LP_META_DBS + LP_DB_SIZE, start, (ctl >> 5) & 1 ? 0 : 16);
 	}
 	close(fd);
 	return 0;

@@ -65,6 +65,24 @@ static int scan_entry(const unsigned char *key, size_t klen, const unsigned char
 	return 0;
 }
 
+/* pagewalk_check's answer, checked for its shape. */
+static int check(int fd, uint64_t cap, struct pagewalk_report *rep)
+{
+	int rc = pagewalk_check(fd, PAGE, cap, rep);
+
+	FUZZ_CHECK(rc == 0 || rc == STORE_EFORMAT);
+	FUZZ_CHECK((rc == STORE_EFORMAT) == (rep->why != NULL));
+	FUZZ_CHECK(rep->bounded <= rep->trees);
+	return rc;
+}
+
+/* The capped walk's own findings: a record's page counts that chose the walk do not hold. */
+static int counts_disagree(const char *why)
+{
+	return strcmp(why, "tree larger than its record says") == 0 ||
+	       strcmp(why, "page counts of its record disagree with the tree") == 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint64_t caps[4] = { 0, 1, 4, PAGEWALK_CAP };

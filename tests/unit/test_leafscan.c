@@ -21,18 +21,7 @@
 #include "store/lmdbpage.h"
 #include "store/store.h"
 #include "tests/unit/check.h"
-
-static char tmp_root[] = "/tmp/tokshim-leafscan-XXXXXX";
-
-static const char *tmp_path(const char *name)
-{
-	static char buf[4][512];
-	static int seq;
-	char *b = buf[seq++ % 4];
-
-	snprintf(b, sizeof buf[0], "%s/%s", tmp_root, name);
-	return b;
-}
+#include "tests/unit/tmpdir.h"
 
 /* Appends n records; every 37th has three long inline strings (a value of about 3 KB, past
  * what a 4 KiB page holds inline), every 11th starts earlier than the one before. */
@@ -185,10 +174,12 @@ static void test_matches_cursor(void)
 	for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
 		char name[32];
 		struct seen all = { 0, 0, 0, 0 };
+		const char *path;
 
 		snprintf(name, sizeof name, "match-%d.mdb", sizes[z]);
-		build(tmp_path(name), sizes[z]);
-		raw_open(&r, tmp_path(name));
+		path = tmp_path(name);
+		build(path, sizes[z]);
+		raw_open(&r, path);
 		CHECK_INT(leafscan_walk(r.fd, r.psize, &r.tree, k, 0, RECORD_ENCODED_MAX, seen_entry,
 					&all),
 			  0);
@@ -224,10 +215,11 @@ static void test_stop(void)
 {
 	struct seen s = { 0, 0, 1234, 0 };
 	unsigned char k[16] = { 0 };
+	const char *path = tmp_path("stop.mdb");
 	struct raw r;
 
-	build(tmp_path("stop.mdb"), 3000);
-	raw_open(&r, tmp_path("stop.mdb"));
+	build(path, 3000);
+	raw_open(&r, path);
 	CHECK_INT(leafscan_walk(r.fd, r.psize, &r.tree, k, sizeof k, RECORD_ENCODED_MAX,
 				seen_entry, &s),
 		  7);
@@ -423,20 +415,14 @@ static void test_snapshot_while_appending(void)
 
 int main(void)
 {
-	char cmd[600];
-
-	if (mkdtemp(tmp_root) == NULL) {
-		perror("mkdtemp");
+	if (tmpdir_make("test-leafscan") != 0)
 		return 2;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	RUN(test_matches_cursor);
 	RUN(test_stop);
 	RUN(test_damage_exact);
 	RUN(test_damage_random);
 	RUN(test_snapshot_while_appending);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
-	if (system(cmd) != 0)
-		return 2;
+	tmpdir_remove();
 	CHECK_DONE();
 }

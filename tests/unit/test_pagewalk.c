@@ -22,30 +22,9 @@
 #include "store/pagewalk.h"
 #include "store/store.h"
 #include "tests/unit/check.h"
+#include "tests/unit/tmpdir.h"
 
 #define PSIZE 4096
-
-static char tmp_root[] = "/tmp/tokshim-test-pagewalk-XXXXXX";
-static int tmp_seq;
-
-/* A fresh path under the test folder. Static storage, one of 8 in rotation. */
-static const char *tmp_path(const char *name)
-{
-	static char bufs[8][512];
-	char *b = bufs[tmp_seq % 8];
-
-	snprintf(b, sizeof(bufs[0]), "%s/%d-%s", tmp_root, tmp_seq, name);
-	tmp_seq++;
-	return b;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
 
 /* Removes path and its "-lock" file. */
 static void store_unlink(const char *path)
@@ -772,10 +751,8 @@ static void test_reaches(void)
 
 int main(void)
 {
-	if (mkdtemp(tmp_root) == NULL) {
-		perror("mkdtemp");
+	if (tmpdir_make("test-pagewalk") != 0)
 		return 2;
-	}
 	RUN(test_clean);
 	RUN(test_exact_damage);
 	RUN(test_bounded_leaves_middle);
@@ -783,6 +760,6 @@ int main(void)
 	RUN(test_busy_store);
 	RUN(test_random_damage_4);
 	RUN(test_random_damage_500);
-	nftw(tmp_root, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove();
 	CHECK_DONE();
 }

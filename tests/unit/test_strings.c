@@ -26,28 +26,8 @@
 #include "store/endian.h"
 #include "store/store.h"
 #include "tests/unit/check.h"
-
-static char tmp_root[] = "/tmp/tokshim-test-strings-XXXXXX";
-static int tmp_seq;
-
-/* A fresh path under the test folder. Static storage, one of 8 in rotation. */
-static const char *tmp_path(const char *name)
-{
-	static char bufs[8][512];
-	char *b = bufs[tmp_seq % 8];
-
-	snprintf(b, sizeof(bufs[0]), "%s/%d-%s", tmp_root, tmp_seq, name);
-	tmp_seq++;
-	return b;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
+#include "tests/unit/record_v3.h"
+#include "tests/unit/tmpdir.h"
 
 /* ---- the reference ------------------------------------------------------------------------ */
 
@@ -936,37 +916,6 @@ static void test_concurrent_writers(void)
 	CHECK_INT(raw_strings_dense(path), NSTRINGS);
 }
 
-/* Writes r as a format 2 writer did: record version 3 (docs/record-format.md, "Record value
- * (version 3)"), its 140-byte header, then 13 length-prefixed strings. Returns the length. */
-static size_t v3_encode(unsigned char *buf, const struct record *r)
-{
-	size_t pos = 142;
-
-	memset(buf, 0, 140);
-	endian_put_le16(buf, 3);
-	endian_put_le16(buf + 2, 140);
-	endian_put_le64(buf + 4, (uint64_t)r->ts_ns);
-	endian_put_le64(buf + 12, (uint64_t)r->latency_us);
-	endian_put_le64(buf + 20, (uint64_t)r->ttfb_us);
-	endian_put_le32(buf + 28, (uint32_t)r->pid);
-	endian_put_le32(buf + 32, (uint32_t)r->status);
-	endian_put_le32(buf + 36, (uint32_t)r->retry_after_s);
-	endian_put_le32(buf + 40, r->flags);
-	endian_put_le64(buf + 44, (uint64_t)r->input_tokens);
-	endian_put_le64(buf + 52, (uint64_t)r->output_tokens);
-	endian_put_le64(buf + 92, r->request_hash);
-	endian_put_le16(buf + 140, RECORD_NSTRS);
-	for (int i = 0; i < RECORD_NSTRS; i++) {
-		const struct record_str *s = record_str_mut((struct record *)r, i);
-
-		endian_put_le16(buf + pos, (uint16_t)s->n);
-		if (s->n != 0)
-			memcpy(buf + pos + 2, s->p, s->n);
-		pos += 2 + (size_t)s->n;
-	}
-	return pos;
-}
-
 /* Makes path a store as a format 2 writer left it, with no strings database: w[0..n) as
  * records of version 3 (ids 1..n), their ids entries, meta format 2 and next_id 1. */
 static void make_format2(const char *path, struct want *w, size_t n)
@@ -993,7 +942,7 @@ static void make_format2(const char *path, struct want *w, size_t n)
 		endian_put_be64(rkey, (uint64_t)w[k].ts_ns);
 		endian_put_be64(rkey + 8, w[k].id);
 		key = (MDB_val){ 16, rkey };
-		val = (MDB_val){ v3_encode(enc, &r), enc };
+		val = (MDB_val){ v3_build(enc, &r, 3, 140, RECORD_NSTRS), enc };
 		CHECK_INT(mdb_put(txn, dbi[0], &key, &val, 0), 0);
 		endian_put_be64(ikey, w[k].id);
 		key = (MDB_val){ 8, ikey };
@@ -1243,10 +1192,8 @@ static void test_damaged_name_entry(void)
 
 int main(void)
 {
-	if (mkdtemp(tmp_root) == NULL) {
-		perror("mkdtemp");
+	if (tmpdir_make("test-strings") != 0)
 		return 2;
-	}
 	umask(022);
 	RUN(test_ids_given);
 	RUN(test_failed_append_leaves_no_id);
@@ -1255,6 +1202,6 @@ int main(void)
 	RUN(test_format2_upgrade);
 	RUN(test_unmarked_writer_reads_references);
 	RUN(test_damaged_name_entry);
-	nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove();
 	CHECK_DONE();
 }

@@ -1109,9 +1109,10 @@ static int store_resolve(struct store *st, MDB_txn *txn, int load, struct record
 		s = record_str_mut(rec, i);
 		if (s->ref == 0 || s->p != NULL)
 			continue;
-		/* store_ready opens the database before a txn begins, if the store has one (a
+		/* A read txn finds the strings database by its snapshot's own record of it. A write
+		 * txn reads it through the handle, which writers open before their first append (a
 		 * handle opened later is not usable in a txn begun before it). */
-		if (!__atomic_load_n(&st->have_strings_dbi, __ATOMIC_ACQUIRE)) {
+		if (!load && !__atomic_load_n(&st->have_strings_dbi, __ATOMIC_ACQUIRE)) {
 			rc = STORE_EFORMAT;
 			break;
 		}

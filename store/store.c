@@ -66,7 +66,8 @@
 
 /* The five core sub-databases, the two budget ones (reservations, events) opened on first
  * use (a store written before budgets existed has no such databases), and strings (format 3:
- * a writer creates it, a reader opens it when a record first names a string in it). */
+ * a writer creates it; a handle of a store that has none yet looks for it again before each
+ * transaction, store_ready). */
 #define STORE_NDBS_CORE 5
 #define STORE_NDBS (STORE_NDBS_CORE + 3)
 
@@ -533,10 +534,12 @@ static int store_make_writable(struct store *st)
 	MDB_val key = { 6, "format" }, val = { 4, b };
 	MDB_txn *txn;
 	uint32_t format;
-	int rc, write = 0;
+	int rc = 0, write = 0;
 
+	/* Every append asks: once the answer is yes, it costs a load, not the lock. */
+	if (__atomic_load_n(&st->writable, __ATOMIC_ACQUIRE))
+		goto out;
 	pthread_mutex_lock(&st->dbi_lock);
-	rc = 0;
 	if (st->writable)
 		goto unlock;
 	for (;;) {
@@ -560,10 +563,11 @@ static int store_make_writable(struct store *st)
 	}
 	if (rc == 0) {
 		__atomic_store_n(&st->have_strings_dbi, 1, __ATOMIC_RELEASE);
-		st->writable = 1;
+		__atomic_store_n(&st->writable, 1, __ATOMIC_RELEASE);
 	}
 unlock:
 	pthread_mutex_unlock(&st->dbi_lock);
+out:
 	return rc;
 }
 
@@ -1121,8 +1125,7 @@ static int store_resolve(struct store *st, MDB_txn *txn, int load, struct record
 			pages = &from;
 		}
 		if (rc == 0)
-			rc = strings_resolve(&st->strtab, txn, st->strings, pages, s);
-		rc = store_own(rc) ? rc : store_err(rc);
+			rc = store_err(strings_resolve(&st->strtab, txn, st->strings, pages, s));
 	}
 	return rc == STORE_ENOTFOUND ? STORE_EFORMAT : rc;
 }
@@ -1139,7 +1142,7 @@ static int store_decode(struct store *st, MDB_txn *txn, int load, const MDB_val 
 	if (key->mv_size != STORE_RKEY_LEN)
 		goto out;
 	rec->id = endian_be64((const unsigned char *)key->mv_data + 8);
-	/* Version 5 keeps the time in the key alone; older versions hold it again */
+	/* Version 5 keeps the time in the key alone; older versions hold it again. */
 	rec->ts_ns = (int64_t)endian_be64(key->mv_data);
 	rc = record_decode(val->mv_data, val->mv_size, &st->strtab.tab, rec);
 	if (rc > 0)
@@ -1159,13 +1162,6 @@ static int store_emit(struct store *st, MDB_txn *txn, const MDB_val *key, const 
 		*fn_rc = fn(&rec, arg);
 	return rc;
 }
-
-/*
- * Called for each entry of a store_walk: returns 0 to go on, 1 to stop, or a STORE_E* code
- * to fail the walk.
- */
-typedef int (*store_visit_fn)(MDB_txn *txn, const MDB_val *key, const MDB_val *val,
-			      void *ctx);
 
 /*
  * Called for each entry of a store_txn_walk with the walk's cursor, which it may use to
@@ -1205,34 +1201,21 @@ out:
 	return rc;
 }
 
-struct store_walk_ctx {
-	store_visit_fn visit;
-	void *ctx;
-};
-
-static int store_walk_visit(MDB_cursor *cur, const MDB_val *key, const MDB_val *val, void *ctx)
-{
-	struct store_walk_ctx *wc = ctx;
-
-	return wc->visit(mdb_cursor_txn(cur), key, val, wc->ctx);
-}
-
 /*
  * Walks *dbi (a small database: counters, events) in key order from its first key inside one
  * read transaction. dbi is a pointer because a reader's handles may only be opened by the
  * store_ready call in here. Returns 0 or an error; a store whose databases do not exist yet is
  * walked as empty.
  */
-static int store_walk(struct store *st, MDB_dbi *dbi, store_visit_fn visit, void *ctx)
+static int store_walk(struct store *st, MDB_dbi *dbi, store_cursor_fn visit, void *ctx)
 {
-	struct store_walk_ctx wc = { visit, ctx };
 	MDB_txn *txn;
 	int rc;
 
 	rc = store_read_begin(st, &txn);
 	if (rc != 0)
 		goto out;
-	rc = store_txn_walk(txn, *dbi, NULL, store_walk_visit, &wc);
+	rc = store_txn_walk(txn, *dbi, NULL, visit, ctx);
 	store_txn_end(st, txn, 0);
 out:
 	/* Not found before a txn began: no store in the file yet, an empty walk. */
@@ -1425,13 +1408,13 @@ struct store_counters_ctx {
 	int fn_rc;
 };
 
-static int store_counters_visit(MDB_txn *txn, const MDB_val *key, const MDB_val *val,
+static int store_counters_visit(MDB_cursor *cur, const MDB_val *key, const MDB_val *val,
 				void *ctx)
 {
 	struct store_counters_ctx *cc = ctx;
 	char name[STORE_KEY_MAX + 1];
 
-	(void)txn;
+	(void)cur;
 	if (key->mv_size > STORE_KEY_MAX || val->mv_size != 8)
 		return STORE_EFORMAT;
 	memcpy(name, key->mv_data, key->mv_size);
@@ -2655,12 +2638,12 @@ struct store_events_ctx {
 	int fn_rc;
 };
 
-static int store_events_visit(MDB_txn *txn, const MDB_val *key, const MDB_val *val,
+static int store_events_visit(MDB_cursor *cur, const MDB_val *key, const MDB_val *val,
 			      void *ctx)
 {
 	struct store_events_ctx *ec = ctx;
 
-	(void)txn;
+	(void)cur;
 	if (key->mv_size != 8 || val->mv_size >= STORE_EVENT_MAX)
 		return STORE_EFORMAT;
 	memcpy(ec->buf, val->mv_data, val->mv_size);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "store/endian.h"
+#include "store/store.h"
 #include "store/strings.h"
 
 /* A name's key: STRINGS_BY_NAME, then its bytes. */
@@ -376,8 +377,15 @@ static int strings_table_load(struct strings_table *t, const struct strings_page
 	strings_id_key(start, id);
 	rc = leafscan_walk(from->fd, from->psize, &from->tree, start, sizeof start, UINT16_MAX,
 			   strings_load_entry, &sl);
+	/* leafscan's STORE_E* codes in this file's own terms (strings.h) */
 	if (rc == 1)
 		rc = sl.rc;
+	else if (rc == STORE_EFORMAT)
+		rc = MDB_CORRUPTED;
+	else if (rc == STORE_ENOMEM)
+		rc = ENOMEM;
+	else if (rc != 0)
+		rc = EIO;
 	if (rc == 0)
 		rc = strtab_get(&t->tab, id) != NULL ? 0 : MDB_NOTFOUND;
 unlock:

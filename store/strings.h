@@ -130,7 +130,8 @@ struct strings_pages {
  * pages (64 KiB, most of them other trees') in its resident set. Without from (a write
  * transaction: what it wrote itself may yet be aborted), it is read from txn (dbi its strings
  * database) and s points into txn's pages, valid until txn ends. Returns 0; MDB_NOTFOUND for
- * an id the table does not hold (a damaged record); ENOMEM; an error of the read.
+ * an id the table does not hold (a damaged record); ENOMEM; MDB_CORRUPTED for pages that
+ * do not parse; EIO.
  */
 int strings_resolve(struct strings_table *t, MDB_txn *txn, MDB_dbi dbi,
 		    const struct strings_pages *from, struct record_str *s);
